@@ -1,0 +1,1 @@
+//! Examples and benchmarks of the Recourse workspace live in `examples/` and `benches/`.
