@@ -35,6 +35,8 @@ pub mod backoff;
 pub mod clock;
 pub mod headers;
 
+pub mod body;
+
 mod class;
 mod deadline;
 mod history;
