@@ -1,0 +1,149 @@
+//! The response body the server sends: complete, chunked with gaps, or endless.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::Sleep;
+
+use crate::conn::HungGuard;
+
+/// A response body of the test server.
+pub(crate) struct ReplyBody {
+    kind: Kind,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Chunks {
+        /// Remaining chunks, in reverse order (popped from the end).
+        rev: Vec<Bytes>,
+        gap: Duration,
+        first: bool,
+        sleep: Option<Pin<Box<Sleep>>>,
+    },
+    Endless {
+        chunk: Bytes,
+        gap: Duration,
+        first: bool,
+        sleep: Option<Pin<Box<Sleep>>>,
+        /// Marks the connection as hung while the body streams, so that shutdown does not
+        /// wait for it.
+        _hung: HungGuard,
+    },
+}
+
+impl ReplyBody {
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        Self {
+            kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    pub(crate) fn chunks(chunks: Vec<Bytes>, gap: Duration) -> Self {
+        let mut rev = chunks;
+        rev.retain(|c| !c.is_empty());
+        rev.reverse();
+        Self {
+            kind: Kind::Chunks {
+                rev,
+                gap,
+                first: true,
+                sleep: None,
+            },
+        }
+    }
+
+    pub(crate) fn endless(chunk: Bytes, gap: Duration, hung: HungGuard) -> Self {
+        Self {
+            kind: Kind::Endless {
+                chunk,
+                gap,
+                first: true,
+                sleep: None,
+                _hung: hung,
+            },
+        }
+    }
+}
+
+/// Waits `gap` unless this is the first chunk or the gap is zero.
+fn poll_gap(
+    cx: &mut Context<'_>,
+    first: &mut bool,
+    gap: Duration,
+    sleep: &mut Option<Pin<Box<Sleep>>>,
+) -> Poll<()> {
+    if std::mem::take(first) || gap.is_zero() {
+        return Poll::Ready(());
+    }
+    let timer = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
+    ready!(timer.as_mut().poll(cx));
+    *sleep = None;
+    Poll::Ready(())
+}
+
+impl Body for ReplyBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.get_mut().kind {
+            Kind::Full(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Chunks {
+                rev,
+                gap,
+                first,
+                sleep,
+            } => {
+                if rev.is_empty() {
+                    return Poll::Ready(None);
+                }
+                ready!(poll_gap(cx, first, *gap, sleep));
+                Poll::Ready(rev.pop().map(|b| Ok(Frame::data(b))))
+            }
+            Kind::Endless {
+                chunk,
+                gap,
+                first,
+                sleep,
+                ..
+            } => {
+                ready!(poll_gap(cx, first, *gap, sleep));
+                Poll::Ready(Some(Ok(Frame::data(chunk.clone()))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(data) => data.is_none(),
+            Kind::Chunks { rev, .. } => rev.is_empty(),
+            Kind::Endless { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Chunks { .. } | Kind::Endless { .. } => SizeHint::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.kind {
+            Kind::Full(_) => "full",
+            Kind::Chunks { .. } => "chunked",
+            Kind::Endless { .. } => "endless",
+        };
+        f.debug_struct("ReplyBody").field("kind", &kind).finish()
+    }
+}

@@ -1,0 +1,550 @@
+//! [`TestServer`]: the listener, routing, recording and the request handler.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+
+use crate::body::ReplyBody;
+use crate::conn::{self, ConnCtl, HungGuard};
+use crate::recorded::Recorded;
+use crate::reply::{Action, BodySpec, Reply};
+
+/// The largest request body the server reads; a larger one gets `413 Payload Too Large`
+/// and is not recorded.
+pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
+
+/// How long [`TestServer::shutdown`] waits for in-flight replies before dropping them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The header in which [`Reply::echo`] returns the request method.
+pub const ECHO_METHOD_HEADER: &str = "x-echo-method";
+
+type Handler = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync + 'static>;
+
+/// A real HTTP/1.1 and HTTP/2 (prior knowledge) server on `127.0.0.1:0` that answers
+/// from per-path scripts and records every request.
+///
+/// See the [crate docs](crate) for an example and the routing rules.
+///
+/// The server runs on tasks spawned on the runtime that called [`TestServer::start`], so
+/// a test with paused time (`#[tokio::test(start_paused = true)]`) controls its delays.
+/// Dropping the server stops accepting and drops every connection at once;
+/// [`TestServer::shutdown`] does the same gracefully.
+pub struct TestServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    abort: AbortHandle,
+}
+
+/// State shared by the server handle and every connection.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    recorded: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Recorded>,
+    counts: HashMap<String, usize>,
+    exact: HashMap<String, Route>,
+    /// Prefix routes, longest first.
+    prefixes: Vec<(String, Route)>,
+}
+
+#[derive(Default)]
+struct Route {
+    queue: VecDeque<Reply>,
+    last: Option<Reply>,
+    fallback: Option<Fallback>,
+}
+
+#[derive(Clone)]
+enum Fallback {
+    Reply(Reply),
+    Handler(Handler),
+}
+
+enum Next {
+    Reply(Reply),
+    Handler(Handler),
+}
+
+// === impl Route ===
+
+impl Route {
+    fn next(&mut self) -> Option<Next> {
+        if let Some(reply) = self.queue.pop_front() {
+            if self.queue.is_empty() {
+                self.last = Some(reply.clone());
+            }
+            return Some(Next::Reply(reply));
+        }
+        match &self.fallback {
+            Some(Fallback::Reply(reply)) => Some(Next::Reply(reply.clone())),
+            Some(Fallback::Handler(handler)) => Some(Next::Handler(handler.clone())),
+            None => self.last.clone().map(Next::Reply),
+        }
+    }
+}
+
+// === impl State ===
+
+impl State {
+    fn route_mut(&mut self, path: &str) -> &mut Route {
+        self.exact.entry(path.to_owned()).or_default()
+    }
+
+    fn prefix_mut(&mut self, prefix: &str) -> &mut Route {
+        let index = match self.prefixes.iter().position(|(p, _)| p == prefix) {
+            Some(index) => index,
+            None => {
+                self.prefixes.push((prefix.to_owned(), Route::default()));
+                self.prefixes
+                    .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+                self.prefixes
+                    .iter()
+                    .position(|(p, _)| p == prefix)
+                    .unwrap_or(0)
+            }
+        };
+        &mut self.prefixes[index].1
+    }
+
+    fn next(&mut self, path: &str) -> Option<Next> {
+        if let Some(next) = self.exact.get_mut(path).and_then(Route::next) {
+            return Some(next);
+        }
+        self.prefixes
+            .iter_mut()
+            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .find_map(|(_, route)| route.next())
+    }
+}
+
+// === impl Shared ===
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not wedge the server: the state stays consistent
+        // because every critical section is a few infallible steps.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the request and picks what answers it, in one critical section, so that
+    /// counts and script positions agree exactly.
+    fn record(&self, recorded: &Recorded) -> Option<Next> {
+        let next = {
+            let mut state = self.lock();
+            state.requests.push(recorded.clone());
+            *state.counts.entry(recorded.path.clone()).or_default() += 1;
+            state.next(&recorded.path)
+        };
+        self.recorded.notify_waiters();
+        next
+    }
+}
+
+/// Checks a route path: it must start with `/` and hold no query or fragment.
+#[track_caller]
+fn check_path(path: &str) {
+    assert!(
+        path.starts_with('/') && !path.contains(['?', '#']),
+        "testkit route {path:?} must be a path starting with '/' without query or fragment",
+    );
+}
+
+// === impl TestServer ===
+
+impl TestServer {
+    /// Binds `127.0.0.1:0` and starts serving on tasks of the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime or if the loopback port cannot be bound;
+    /// [`TestServer::try_start`] returns the bind error instead.
+    pub async fn start() -> Self {
+        match Self::try_start().await {
+            Ok(server) => server,
+            Err(e) => panic!("testkit: cannot bind 127.0.0.1:0: {e}"),
+        }
+    }
+
+    /// Binds `127.0.0.1:0` and starts serving on tasks of the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error from binding the loopback listener.
+    pub async fn try_start() -> io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            recorded: Notify::new(),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
+        tracing::debug!(%addr, "testkit: server started");
+        Ok(Self {
+            addr,
+            shared,
+            shutdown,
+            abort: task.abort_handle(),
+            task: Mutex::new(Some(task)),
+        })
+    }
+
+    /// The bound address (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, with no trailing slash.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The absolute URI of `path_and_query` on this server, e.g. `server.uri("/p?q=1")`.
+    /// A missing leading `/` is added.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the result is not a valid URI; [`TestServer::try_uri`] returns the
+    /// error instead.
+    #[track_caller]
+    pub fn uri(&self, path_and_query: &str) -> Uri {
+        match self.try_uri(path_and_query) {
+            Ok(uri) => uri,
+            Err(e) => panic!("testkit: invalid path {path_and_query:?}: {e}"),
+        }
+    }
+
+    /// The absolute URI of `path_and_query` on this server, or the parse error.
+    ///
+    /// # Errors
+    ///
+    /// [`http::uri::InvalidUri`] when `path_and_query` holds characters a URI cannot.
+    pub fn try_uri(&self, path_and_query: &str) -> Result<Uri, http::uri::InvalidUri> {
+        let slash = if path_and_query.starts_with('/') {
+            ""
+        } else {
+            "/"
+        };
+        format!("http://{}{slash}{path_and_query}", self.addr).parse()
+    }
+
+    /// Answers requests to `path` with `replies`, one per request in order; after the
+    /// last one, the path's [fallback](Self::fallback) or [handler](Self::handle) answers,
+    /// or else the last scripted reply repeats.
+    ///
+    /// Replaces replies still pending from an earlier script of the same path.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `path` does not start with `/` or holds a query or fragment.
+    #[track_caller]
+    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+        check_path(path);
+        let queue: VecDeque<Reply> = replies.into_iter().collect();
+        let mut state = self.shared.lock();
+        let route = state.route_mut(path);
+        route.last = None;
+        route.queue = queue;
+    }
+
+    /// Answers requests to `path` with `reply` once its script, if any, is used up.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `path` does not start with `/` or holds a query or fragment.
+    #[track_caller]
+    pub fn fallback(&self, path: &str, reply: Reply) {
+        check_path(path);
+        self.shared.lock().route_mut(path).fallback = Some(Fallback::Reply(reply));
+    }
+
+    /// Answers requests to `path` by calling `handler` once its script, if any, is used
+    /// up. The handler sees the complete recorded request; keep cross-request state in
+    /// the closure (an `Arc<Mutex<..>>` or atomics). A panicking handler answers `500`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `path` does not start with `/` or holds a query or fragment.
+    #[track_caller]
+    pub fn handle<F>(&self, path: &str, handler: F)
+    where
+        F: Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    {
+        check_path(path);
+        self.shared.lock().route_mut(path).fallback = Some(Fallback::Handler(Arc::new(handler)));
+    }
+
+    /// Answers every request whose path starts with `prefix` and that no exact route
+    /// answers, by calling `handler`. The longest matching prefix wins; `"/"` catches
+    /// everything.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `prefix` does not start with `/` or holds a query or fragment.
+    #[track_caller]
+    pub fn handle_prefix<F>(&self, prefix: &str, handler: F)
+    where
+        F: Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    {
+        check_path(prefix);
+        self.shared.lock().prefix_mut(prefix).fallback = Some(Fallback::Handler(Arc::new(handler)));
+    }
+
+    /// Every request received so far, in the order they were read completely.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// The requests received so far whose path is exactly `path`.
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// How many requests to exactly `path` were received (faults included).
+    pub fn count(&self, path: &str) -> usize {
+        self.shared.lock().counts.get(path).copied().unwrap_or(0)
+    }
+
+    /// How many requests were received in all (faults included).
+    pub fn total(&self) -> usize {
+        self.shared.lock().requests.len()
+    }
+
+    /// Waits until at least `count` requests were received in all, for at most `timeout`
+    /// (tokio time). Returns whether the count was reached.
+    pub async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |state| state.requests.len() >= count)
+            .await
+    }
+
+    /// Waits until at least `count` requests to `path` were received, for at most
+    /// `timeout` (tokio time). Returns whether the count was reached.
+    pub async fn wait_for_path(&self, path: &str, count: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |state| {
+            state.counts.get(path).copied().unwrap_or(0) >= count
+        })
+        .await
+    }
+
+    async fn wait_until(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.shared.recorded.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if done(&self.shared.lock()) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    /// Stops accepting, lets in-flight replies finish (for at most [`SHUTDOWN_GRACE`];
+    /// replies that never end are dropped at once) and closes every connection.
+    /// Calling it again does nothing.
+    pub async fn shutdown(&self) {
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let _ = self.shutdown.send(true);
+        if let Some(task) = task
+            && let Err(e) = task.await
+            && e.is_panic()
+        {
+            tracing::warn!("testkit: the accept loop panicked");
+        }
+        tracing::debug!(addr = %self.addr, "testkit: server shut down");
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops its JoinSet, which aborts every connection task.
+        self.abort.abort();
+    }
+}
+
+impl fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr)
+            .field("total", &self.total())
+            .finish_non_exhaustive()
+    }
+}
+
+// === the accept loop ===
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let mut next_id: u64 = 0;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let id = next_id;
+                    next_id += 1;
+                    tracing::trace!(connection = id, %peer, "testkit: accepted");
+                    connections.spawn(conn::serve(stream, id, shared.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly.
+                    tracing::warn!(error = %e, "testkit: accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::debug!(
+            remaining = connections.len(),
+            "testkit: dropping connections still busy after the grace period"
+        );
+    }
+}
+
+// === the request handler ===
+
+fn plain(status: StatusCode, message: String) -> Response<ReplyBody> {
+    let mut response = Response::new(ReplyBody::full(Bytes::from(message)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Reads and records one request, then acts on the reply its route gives.
+pub(crate) async fn respond(
+    shared: Arc<Shared>,
+    ctl: Arc<ConnCtl>,
+    connection: u64,
+    req: Request<Incoming>,
+) -> Result<Response<ReplyBody>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let too_large = e.downcast_ref::<LengthLimitError>().is_some();
+            tracing::warn!(uri = %parts.uri, error = %e, "testkit: request body not read, request not recorded");
+            return Ok(if too_large {
+                plain(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("testkit: request body over {MAX_REQUEST_BODY} bytes\n"),
+                )
+            } else {
+                plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("testkit: reading the request body failed: {e}\n"),
+                )
+            });
+        }
+    };
+    let recorded = Recorded {
+        path: parts.uri.path().to_owned(),
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+        version: parts.version,
+        connection,
+    };
+    let reply = match shared.record(&recorded) {
+        Some(Next::Reply(reply)) => reply,
+        Some(Next::Handler(handler)) => {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(&recorded))) {
+                Ok(reply) => reply,
+                Err(_) => {
+                    return Ok(plain(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("testkit: the handler for {} panicked\n", recorded.path),
+                    ));
+                }
+            }
+        }
+        None => {
+            return Ok(plain(
+                StatusCode::NOT_FOUND,
+                format!("testkit: no route for {}\n", recorded.path),
+            ));
+        }
+    };
+    tracing::trace!(path = %recorded.path, ?reply, "testkit: replying");
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
+    }
+    match reply.action {
+        Action::Respond => Ok(build(reply, &recorded, &ctl)),
+        Action::Close | Action::Reset => {
+            ctl.kill(reply.action == Action::Reset);
+            std::future::pending().await
+        }
+        Action::Never => {
+            let _hung = HungGuard::new(&ctl);
+            std::future::pending().await
+        }
+    }
+}
+
+fn build(reply: Reply, recorded: &Recorded, ctl: &Arc<ConnCtl>) -> Response<ReplyBody> {
+    let Reply {
+        status,
+        mut headers,
+        body,
+        ..
+    } = reply;
+    let body = match body {
+        BodySpec::Full(bytes) => ReplyBody::full(bytes),
+        BodySpec::Chunked { chunks, gap } => ReplyBody::chunks(chunks, gap),
+        BodySpec::Endless { chunk, gap } => ReplyBody::endless(chunk, gap, HungGuard::new(ctl)),
+        BodySpec::Echo => {
+            if let Ok(method) = HeaderValue::from_str(recorded.method.as_str()) {
+                headers.insert(HeaderName::from_static(ECHO_METHOD_HEADER), method);
+            }
+            ReplyBody::full(recorded.body.clone())
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
