@@ -6,6 +6,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 
@@ -14,6 +15,8 @@ use crate::conn::HungGuard;
 /// A response body of the test server.
 pub(crate) struct ReplyBody {
     kind: Kind,
+    /// Sent after the data, if any.
+    trailers: Option<HeaderMap>,
 }
 
 enum Kind {
@@ -40,6 +43,7 @@ impl ReplyBody {
     pub(crate) fn full(bytes: Bytes) -> Self {
         Self {
             kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+            trailers: None,
         }
     }
 
@@ -54,6 +58,7 @@ impl ReplyBody {
                 first: true,
                 sleep: None,
             },
+            trailers: None,
         }
     }
 
@@ -66,7 +71,14 @@ impl ReplyBody {
                 sleep: None,
                 _hung: hung,
             },
+            trailers: None,
         }
+    }
+
+    /// Sends `trailers` after the data (an empty map sends none).
+    pub(crate) fn with_trailers(mut self, trailers: HeaderMap) -> Self {
+        self.trailers = (!trailers.is_empty()).then_some(trailers);
+        self
     }
 }
 
@@ -94,8 +106,38 @@ impl Body for ReplyBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match &mut self.get_mut().kind {
-            Kind::Full(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
+        let this = self.get_mut();
+        let data = ready!(Self::poll_data(&mut this.kind, cx));
+        Poll::Ready(match data {
+            Some(data) => Some(Ok(Frame::data(data))),
+            None => this.trailers.take().map(|t| Ok(Frame::trailers(t))),
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.trailers.is_none()
+            && match &self.kind {
+                Kind::Full(data) => data.is_none(),
+                Kind::Chunks { rev, .. } => rev.is_empty(),
+                Kind::Endless { .. } => false,
+            }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            // Trailers need the chunked coding in HTTP/1.1: no declared length then.
+            Kind::Full(data) if self.trailers.is_none() => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+impl ReplyBody {
+    fn poll_data(kind: &mut Kind, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        match kind {
+            Kind::Full(data) => Poll::Ready(data.take()),
             Kind::Chunks {
                 rev,
                 gap,
@@ -106,7 +148,7 @@ impl Body for ReplyBody {
                     return Poll::Ready(None);
                 }
                 ready!(poll_gap(cx, first, *gap, sleep));
-                Poll::Ready(rev.pop().map(|b| Ok(Frame::data(b))))
+                Poll::Ready(rev.pop())
             }
             Kind::Endless {
                 chunk,
@@ -116,23 +158,8 @@ impl Body for ReplyBody {
                 ..
             } => {
                 ready!(poll_gap(cx, first, *gap, sleep));
-                Poll::Ready(Some(Ok(Frame::data(chunk.clone()))))
+                Poll::Ready(Some(chunk.clone()))
             }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Full(data) => data.is_none(),
-            Kind::Chunks { rev, .. } => rev.is_empty(),
-            Kind::Endless { .. } => false,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Chunks { .. } | Kind::Endless { .. } => SizeHint::default(),
         }
     }
 }

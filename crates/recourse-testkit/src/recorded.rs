@@ -21,6 +21,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     /// The complete request body.
     pub body: Bytes,
+    /// The request trailers, if the body ended with any.
+    pub trailers: Option<HeaderMap>,
     /// The HTTP version of the request.
     pub version: Version,
     /// The connection the request came on: numbered from 0 in accept order, per server.
@@ -66,6 +68,7 @@ mod tests {
             uri,
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            trailers: None,
             version: Version::HTTP_11,
             connection: 0,
         }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, TRAILER};
 use http::{HeaderMap, StatusCode};
 
 /// The size of one chunk of an [`Reply::endless`] body.
@@ -33,6 +33,7 @@ pub struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: BodySpec,
+    pub(crate) trailers: HeaderMap,
     pub(crate) delay: Option<Duration>,
 }
 
@@ -86,6 +87,7 @@ impl Reply {
             status,
             headers: HeaderMap::new(),
             body: BodySpec::Full(Bytes::new()),
+            trailers: HeaderMap::new(),
             delay: None,
         }
     }
@@ -180,6 +182,45 @@ impl Reply {
             message: format!("invalid value {value:?} for header {name:?}"),
         })?;
         self.headers.append(header, value);
+        Ok(self)
+    }
+
+    /// Appends a trailer field, sent after the body, and names it in a `Trailer` header
+    /// (RFC 9110 §6.5): the body then goes without `content-length`, in the HTTP/1.1
+    /// chunked coding. hyper sends HTTP/1.1 trailers only in answer to a request with
+    /// `TE: trailers` (RFC 9110 §10.1.4); HTTP/2 always carries them.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `name` or `value` is not a valid field name or value; use
+    /// [`Reply::try_trailer`] to get an error instead.
+    #[track_caller]
+    pub fn trailer(self, name: &str, value: &str) -> Self {
+        match self.try_trailer(name, value) {
+            Ok(reply) => reply,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Appends a trailer field, or returns an error if `name` or `value` is not valid.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidReply`] naming the offending field.
+    pub fn try_trailer(mut self, name: &str, value: &str) -> Result<Self, InvalidReply> {
+        let field = HeaderName::from_bytes(name.as_bytes()).map_err(|_| InvalidReply {
+            message: format!("invalid trailer name {name:?}"),
+        })?;
+        let value = HeaderValue::from_str(value).map_err(|_| InvalidReply {
+            message: format!("invalid value {value:?} for trailer {name:?}"),
+        })?;
+        self.trailers.append(field, value);
+        // One `Trailer` header listing every name.
+        let names: Vec<&str> = self.trailers.keys().map(HeaderName::as_str).collect();
+        let listed = HeaderValue::from_str(&names.join(", ")).map_err(|_| InvalidReply {
+            message: format!("invalid trailer name {name:?}"),
+        })?;
+        self.headers.insert(TRAILER, listed);
         Ok(self)
     }
 
@@ -327,6 +368,18 @@ mod tests {
             BodySpec::Full(b) => assert_eq!(b, r#"{"a":1}"#),
             other => panic!("unexpected body {other:?}"),
         }
+    }
+
+    #[test]
+    fn trailers_are_listed_once() {
+        let reply = Reply::ok()
+            .trailer("x-checksum", "abc")
+            .trailer("x-count", "2")
+            .trailer("x-checksum", "def");
+        assert_eq!(reply.headers()[TRAILER], "x-checksum, x-count");
+        assert_eq!(reply.trailers.get_all("x-checksum").iter().count(), 2);
+        assert!(Reply::ok().try_trailer("bad name", "v").is_err());
+        assert!(Reply::ok().try_trailer("x-ok", "bad\r\n").is_err());
     }
 
     #[test]

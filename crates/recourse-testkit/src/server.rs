@@ -58,9 +58,11 @@ pub(crate) struct Shared {
     recorded: Notify,
 }
 
-#[derive(Default)]
 struct State {
+    /// Whether requests are kept (counts are kept regardless).
+    recording: bool,
     requests: Vec<Recorded>,
+    total: usize,
     counts: HashMap<String, usize>,
     exact: HashMap<String, Route>,
     /// Prefix routes, longest first.
@@ -76,12 +78,12 @@ struct Route {
 
 #[derive(Clone)]
 enum Fallback {
-    Reply(Reply),
+    Reply(Box<Reply>),
     Handler(Handler),
 }
 
 enum Next {
-    Reply(Reply),
+    Reply(Box<Reply>),
     Handler(Handler),
 }
 
@@ -93,17 +95,30 @@ impl Route {
             if self.queue.is_empty() {
                 self.last = Some(reply.clone());
             }
-            return Some(Next::Reply(reply));
+            return Some(Next::Reply(Box::new(reply)));
         }
         match &self.fallback {
             Some(Fallback::Reply(reply)) => Some(Next::Reply(reply.clone())),
             Some(Fallback::Handler(handler)) => Some(Next::Handler(handler.clone())),
-            None => self.last.clone().map(Next::Reply),
+            None => self.last.clone().map(|reply| Next::Reply(Box::new(reply))),
         }
     }
 }
 
 // === impl State ===
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            recording: true,
+            requests: Vec::new(),
+            total: 0,
+            counts: HashMap::new(),
+            exact: HashMap::new(),
+            prefixes: Vec::new(),
+        }
+    }
+}
 
 impl State {
     fn route_mut(&mut self, path: &str) -> &mut Route {
@@ -151,8 +166,16 @@ impl Shared {
     fn record(&self, recorded: &Recorded) -> Option<Next> {
         let next = {
             let mut state = self.lock();
-            state.requests.push(recorded.clone());
-            *state.counts.entry(recorded.path.clone()).or_default() += 1;
+            if state.recording {
+                state.requests.push(recorded.clone());
+            }
+            state.total += 1;
+            match state.counts.get_mut(&recorded.path) {
+                Some(count) => *count += 1,
+                None => {
+                    state.counts.insert(recorded.path.clone(), 1);
+                }
+            }
             state.next(&recorded.path)
         };
         self.recorded.notify_waiters();
@@ -275,7 +298,7 @@ impl TestServer {
     #[track_caller]
     pub fn fallback(&self, path: &str, reply: Reply) {
         check_path(path);
-        self.shared.lock().route_mut(path).fallback = Some(Fallback::Reply(reply));
+        self.shared.lock().route_mut(path).fallback = Some(Fallback::Reply(Box::new(reply)));
     }
 
     /// Answers requests to `path` by calling `handler` once its script, if any, is used
@@ -310,9 +333,21 @@ impl TestServer {
         self.shared.lock().prefix_mut(prefix).fallback = Some(Fallback::Handler(Arc::new(handler)));
     }
 
-    /// Every request received so far, in the order they were read completely.
+    /// Every request received so far (and kept, see [`TestServer::set_recording`]), in
+    /// the order they were read completely.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().requests.clone()
+    }
+
+    /// Removes and returns the requests kept so far; counts are not reset.
+    pub fn take_requests(&self) -> Vec<Recorded> {
+        std::mem::take(&mut self.shared.lock().requests)
+    }
+
+    /// Whether to keep every request for [`TestServer::requests`] (the default) or only
+    /// count them, as benchmarks that send millions of requests want.
+    pub fn set_recording(&self, keep: bool) {
+        self.shared.lock().recording = keep;
     }
 
     /// The requests received so far whose path is exactly `path`.
@@ -333,14 +368,13 @@ impl TestServer {
 
     /// How many requests were received in all (faults included).
     pub fn total(&self) -> usize {
-        self.shared.lock().requests.len()
+        self.shared.lock().total
     }
 
     /// Waits until at least `count` requests were received in all, for at most `timeout`
     /// (tokio time). Returns whether the count was reached.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
-        self.wait_until(timeout, |state| state.requests.len() >= count)
-            .await
+        self.wait_until(timeout, |state| state.total >= count).await
     }
 
     /// Waits until at least `count` requests to `path` were received, for at most
@@ -461,8 +495,11 @@ pub(crate) async fn respond(
     req: Request<Incoming>,
 ) -> Result<Response<ReplyBody>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let (body, trailers) = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(collected) => {
+            let trailers = collected.trailers().cloned();
+            (collected.to_bytes(), trailers)
+        }
         Err(e) => {
             let too_large = e.downcast_ref::<LengthLimitError>().is_some();
             tracing::warn!(uri = %parts.uri, error = %e, "testkit: request body not read, request not recorded");
@@ -485,11 +522,12 @@ pub(crate) async fn respond(
         uri: parts.uri,
         headers: parts.headers,
         body,
+        trailers,
         version: parts.version,
         connection,
     };
     let reply = match shared.record(&recorded) {
-        Some(Next::Reply(reply)) => reply,
+        Some(Next::Reply(reply)) => *reply,
         Some(Next::Handler(handler)) => {
             match std::panic::catch_unwind(AssertUnwindSafe(|| handler(&recorded))) {
                 Ok(reply) => reply,
@@ -530,6 +568,7 @@ fn build(reply: Reply, recorded: &Recorded, ctl: &Arc<ConnCtl>) -> Response<Repl
         status,
         mut headers,
         body,
+        trailers,
         ..
     } = reply;
     let body = match body {
@@ -542,7 +581,8 @@ fn build(reply: Reply, recorded: &Recorded, ctl: &Arc<ConnCtl>) -> Response<Repl
             }
             ReplyBody::full(recorded.body.clone())
         }
-    };
+    }
+    .with_trailers(trailers);
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
