@@ -460,3 +460,36 @@ async fn exact_routes_override_the_simulator() {
     assert_eq!(server.count("/barcode/ok"), 1);
     assert_eq!(server.total(), 2);
 }
+
+#[tokio::test]
+async fn every_row_produces_its_status() {
+    let server = Simulator::start().await;
+    let client = client();
+    let mut statuses = Vec::new();
+    for row in simulator::ROWS {
+        let response = send(&client, row.request(&server))
+            .await
+            .expect("row request");
+        assert_eq!(response.status(), row.status, "{row:?}");
+        statuses.push(row.status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            200, 200, 201, 202, 304, 307, 400, 401, 403, 404, 405, 409, 500, 503
+        ]
+    );
+    // Sent in order to a fresh simulator, the rows give the documented locations.
+    assert_eq!(server.requests_to("/barcode").len(), 1);
+    assert_eq!(
+        server.requests_to("/barcode/ok")[0].body,
+        simulator::ROWS[0].body
+    );
+    // Each row is also correct after the whole table was sent once.
+    for row in simulator::ROWS {
+        let response = send(&client, row.request(&server))
+            .await
+            .expect("row request");
+        assert_eq!(response.status(), row.status, "{row:?}");
+    }
+}

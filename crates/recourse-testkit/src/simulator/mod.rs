@@ -35,6 +35,9 @@
 //! | | any | `/barcode/down` | always 503, `Retry-After: 1`, [`UNAVAILABLE_BODY`] |
 //! | | any | `/barcode/slow?ms=N` | 200 [`OK_BODY`] after N ms (default 1000) of tokio time |
 //!
+//! [`ROWS`] lists one request per row of the table with the status it gets, for demos
+//! and for tests that walk the whole table.
+//!
 //! A route that exists but not for the method answers 405 with its `Allow` header and
 //! [`METHOD_NOT_ALLOWED_BODY`]. Query parameters are decimal integers: P in 0..=1000,
 //! S in 0..=86400, N (`failures`) in 0..=1000, `ms` in 0..=86400000; O is one of
@@ -51,6 +54,10 @@
 //! assert_eq!(server.total(), 0);
 //! # }
 //! ```
+
+mod rows;
+
+pub use rows::{ROWS, Row};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
