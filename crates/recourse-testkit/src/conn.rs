@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// Per-connection control shared by the socket, the serving task and the request handler.
 #[derive(Debug, Default)]
@@ -133,7 +133,7 @@ pub(crate) async fn serve(
     });
     let service = {
         let ctl = ctl.clone();
-        service_fn(move |req| crate::server::respond(shared.clone(), ctl.clone(), id, req))
+        service_fn(move |req| crate::respond::respond(shared.clone(), ctl.clone(), id, req))
     };
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection(io, service);

@@ -81,8 +81,10 @@ mod body;
 mod conn;
 mod recorded;
 mod reply;
+mod respond;
 mod server;
 pub mod simulator;
+mod state;
 
 pub use recorded::Recorded;
 pub use reply::{ENDLESS_CHUNK_LEN, InvalidReply, Reply};

@@ -136,7 +136,8 @@ impl Reply {
     /// Read the whole request, then close the connection (TCP FIN) without answering.
     ///
     /// The request is recorded. A client sees the connection closed before a response
-    /// (for hyper: an incomplete-message error).
+    /// (for hyper: an incomplete-message error). Over HTTP/2 the whole connection closes,
+    /// with every stream on it.
     pub fn close() -> Self {
         Self::with_action(Action::Close, StatusCode::OK)
     }

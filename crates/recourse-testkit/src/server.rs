@@ -1,27 +1,21 @@
-//! [`TestServer`]: the listener, routing, recording and the request handler.
+//! [`TestServer`]: the handle, the listener and the accept loop.
 
-use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use http::Uri;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
-use crate::body::ReplyBody;
-use crate::conn::{self, ConnCtl, HungGuard};
+use crate::conn;
 use crate::recorded::Recorded;
-use crate::reply::{Action, BodySpec, Reply};
+use crate::reply::Reply;
+use crate::state::{Fallback, Shared, State, check_path};
 
 /// The largest request body the server reads; a larger one gets `413 Payload Too Large`
 /// and is not recorded.
@@ -32,8 +26,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The header in which [`Reply::echo`] returns the request method.
 pub const ECHO_METHOD_HEADER: &str = "x-echo-method";
-
-type Handler = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync + 'static>;
 
 /// A real HTTP/1.1 and HTTP/2 (prior knowledge) server on `127.0.0.1:0` that answers
 /// from per-path scripts and records every request.
@@ -51,147 +43,6 @@ pub struct TestServer {
     task: Mutex<Option<JoinHandle<()>>>,
     abort: AbortHandle,
 }
-
-/// State shared by the server handle and every connection.
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    recorded: Notify,
-}
-
-struct State {
-    /// Whether requests are kept (counts are kept regardless).
-    recording: bool,
-    requests: Vec<Recorded>,
-    total: usize,
-    counts: HashMap<String, usize>,
-    exact: HashMap<String, Route>,
-    /// Prefix routes, longest first.
-    prefixes: Vec<(String, Route)>,
-}
-
-#[derive(Default)]
-struct Route {
-    queue: VecDeque<Reply>,
-    last: Option<Reply>,
-    fallback: Option<Fallback>,
-}
-
-#[derive(Clone)]
-enum Fallback {
-    Reply(Box<Reply>),
-    Handler(Handler),
-}
-
-enum Next {
-    Reply(Box<Reply>),
-    Handler(Handler),
-}
-
-// === impl Route ===
-
-impl Route {
-    fn next(&mut self) -> Option<Next> {
-        if let Some(reply) = self.queue.pop_front() {
-            if self.queue.is_empty() {
-                self.last = Some(reply.clone());
-            }
-            return Some(Next::Reply(Box::new(reply)));
-        }
-        match &self.fallback {
-            Some(Fallback::Reply(reply)) => Some(Next::Reply(reply.clone())),
-            Some(Fallback::Handler(handler)) => Some(Next::Handler(handler.clone())),
-            None => self.last.clone().map(|reply| Next::Reply(Box::new(reply))),
-        }
-    }
-}
-
-// === impl State ===
-
-impl Default for State {
-    fn default() -> Self {
-        Self {
-            recording: true,
-            requests: Vec::new(),
-            total: 0,
-            counts: HashMap::new(),
-            exact: HashMap::new(),
-            prefixes: Vec::new(),
-        }
-    }
-}
-
-impl State {
-    fn route_mut(&mut self, path: &str) -> &mut Route {
-        self.exact.entry(path.to_owned()).or_default()
-    }
-
-    fn prefix_mut(&mut self, prefix: &str) -> &mut Route {
-        let index = match self.prefixes.iter().position(|(p, _)| p == prefix) {
-            Some(index) => index,
-            None => {
-                self.prefixes.push((prefix.to_owned(), Route::default()));
-                self.prefixes
-                    .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-                self.prefixes
-                    .iter()
-                    .position(|(p, _)| p == prefix)
-                    .unwrap_or(0)
-            }
-        };
-        &mut self.prefixes[index].1
-    }
-
-    fn next(&mut self, path: &str) -> Option<Next> {
-        if let Some(next) = self.exact.get_mut(path).and_then(Route::next) {
-            return Some(next);
-        }
-        self.prefixes
-            .iter_mut()
-            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
-            .find_map(|(_, route)| route.next())
-    }
-}
-
-// === impl Shared ===
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panicking test thread must not wedge the server: the state stays consistent
-        // because every critical section is a few infallible steps.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records the request and picks what answers it, in one critical section, so that
-    /// counts and script positions agree exactly.
-    fn record(&self, recorded: &Recorded) -> Option<Next> {
-        let next = {
-            let mut state = self.lock();
-            if state.recording {
-                state.requests.push(recorded.clone());
-            }
-            state.total += 1;
-            match state.counts.get_mut(&recorded.path) {
-                Some(count) => *count += 1,
-                None => {
-                    state.counts.insert(recorded.path.clone(), 1);
-                }
-            }
-            state.next(&recorded.path)
-        };
-        self.recorded.notify_waiters();
-        next
-    }
-}
-
-/// Checks a route path: it must start with `/` and hold no query or fragment.
-#[track_caller]
-fn check_path(path: &str) {
-    assert!(
-        path.starts_with('/') && !path.contains(['?', '#']),
-        "testkit route {path:?} must be a path starting with '/' without query or fragment",
-    );
-}
-
 // === impl TestServer ===
 
 impl TestServer {
@@ -473,118 +324,4 @@ async fn accept_loop(
             "testkit: dropping connections still busy after the grace period"
         );
     }
-}
-
-// === the request handler ===
-
-fn plain(status: StatusCode, message: String) -> Response<ReplyBody> {
-    let mut response = Response::new(ReplyBody::full(Bytes::from(message)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-/// Reads and records one request, then acts on the reply its route gives.
-pub(crate) async fn respond(
-    shared: Arc<Shared>,
-    ctl: Arc<ConnCtl>,
-    connection: u64,
-    req: Request<Incoming>,
-) -> Result<Response<ReplyBody>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let (body, trailers) = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(collected) => {
-            let trailers = collected.trailers().cloned();
-            (collected.to_bytes(), trailers)
-        }
-        Err(e) => {
-            let too_large = e.downcast_ref::<LengthLimitError>().is_some();
-            tracing::warn!(uri = %parts.uri, error = %e, "testkit: request body not read, request not recorded");
-            return Ok(if too_large {
-                plain(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("testkit: request body over {MAX_REQUEST_BODY} bytes\n"),
-                )
-            } else {
-                plain(
-                    StatusCode::BAD_REQUEST,
-                    format!("testkit: reading the request body failed: {e}\n"),
-                )
-            });
-        }
-    };
-    let recorded = Recorded {
-        path: parts.uri.path().to_owned(),
-        method: parts.method,
-        uri: parts.uri,
-        headers: parts.headers,
-        body,
-        trailers,
-        version: parts.version,
-        connection,
-    };
-    let reply = match shared.record(&recorded) {
-        Some(Next::Reply(reply)) => *reply,
-        Some(Next::Handler(handler)) => {
-            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(&recorded))) {
-                Ok(reply) => reply,
-                Err(_) => {
-                    return Ok(plain(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("testkit: the handler for {} panicked\n", recorded.path),
-                    ));
-                }
-            }
-        }
-        None => {
-            return Ok(plain(
-                StatusCode::NOT_FOUND,
-                format!("testkit: no route for {}\n", recorded.path),
-            ));
-        }
-    };
-    tracing::trace!(path = %recorded.path, ?reply, "testkit: replying");
-    if let Some(delay) = reply.delay {
-        tokio::time::sleep(delay).await;
-    }
-    match reply.action {
-        Action::Respond => Ok(build(reply, &recorded, &ctl)),
-        Action::Close | Action::Reset => {
-            ctl.kill(reply.action == Action::Reset);
-            std::future::pending().await
-        }
-        Action::Never => {
-            let _hung = HungGuard::new(&ctl);
-            std::future::pending().await
-        }
-    }
-}
-
-fn build(reply: Reply, recorded: &Recorded, ctl: &Arc<ConnCtl>) -> Response<ReplyBody> {
-    let Reply {
-        status,
-        mut headers,
-        body,
-        trailers,
-        ..
-    } = reply;
-    let body = match body {
-        BodySpec::Full(bytes) => ReplyBody::full(bytes),
-        BodySpec::Chunked { chunks, gap } => ReplyBody::chunks(chunks, gap),
-        BodySpec::Endless { chunk, gap } => ReplyBody::endless(chunk, gap, HungGuard::new(ctl)),
-        BodySpec::Echo => {
-            if let Ok(method) = HeaderValue::from_str(recorded.method.as_str()) {
-                headers.insert(HeaderName::from_static(ECHO_METHOD_HEADER), method);
-            }
-            ReplyBody::full(recorded.body.clone())
-        }
-    }
-    .with_trailers(trailers);
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
 }
