@@ -75,7 +75,9 @@
 //!
 //! [`Simulator::start`] starts a server with the routes of the [`simulator`] module: one
 //! (or more) per row of the response-code table (200 with `Response.Code` 0 and not 0,
-//! 201, 202 and its job, 304, 307, 400, 401, 403, 404, 405, 409, 500, 503).
+//! 201, 202 and its job, 304, 307, 400, 401, 403, 404, 405, 409, 500, 503), every body
+//! an exact constant of that module. [`simulator::ROWS`] holds one ready request per row
+//! with the status it gets.
 
 mod body;
 mod conn;

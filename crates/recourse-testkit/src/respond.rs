@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
+use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
@@ -16,6 +17,13 @@ use crate::recorded::Recorded;
 use crate::reply::{Action, BodySpec, Reply};
 use crate::server::{ECHO_METHOD_HEADER, MAX_REQUEST_BODY};
 use crate::state::{Next, Shared};
+
+fn too_large() -> Response<ReplyBody> {
+    plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("testkit: request body over {MAX_REQUEST_BODY} bytes\n"),
+    )
+}
 
 fn plain(status: StatusCode, message: String) -> Response<ReplyBody> {
     let mut response = Response::new(ReplyBody::full(Bytes::from(message)));
@@ -35,19 +43,21 @@ pub(crate) async fn respond(
     req: Request<Incoming>,
 ) -> Result<Response<ReplyBody>, Infallible> {
     let (parts, body) = req.into_parts();
+    // A declared length over the cap is refused before reading anything.
+    if body.size_hint().lower() > MAX_REQUEST_BODY as u64 {
+        tracing::warn!(uri = %parts.uri, "testkit: request body too large, request not recorded");
+        return Ok(too_large());
+    }
     let (body, trailers) = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => {
             let trailers = collected.trailers().cloned();
             (collected.to_bytes(), trailers)
         }
         Err(e) => {
-            let too_large = e.downcast_ref::<LengthLimitError>().is_some();
+            let over_cap = e.downcast_ref::<LengthLimitError>().is_some();
             tracing::warn!(uri = %parts.uri, error = %e, "testkit: request body not read, request not recorded");
-            return Ok(if too_large {
-                plain(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("testkit: request body over {MAX_REQUEST_BODY} bytes\n"),
-                )
+            return Ok(if over_cap {
+                too_large()
             } else {
                 plain(
                     StatusCode::BAD_REQUEST,

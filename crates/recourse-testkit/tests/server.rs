@@ -579,3 +579,27 @@ async fn recording_can_be_turned_off_and_taken() {
     assert!(server.requests().is_empty());
     assert_eq!(server.count("/r"), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_over_the_cap_is_refused_unread() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start().await;
+    server.fallback("/big", Reply::ok());
+    let mut stream = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /big HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n\r\nsome",
+        recourse_testkit::MAX_REQUEST_BODY + 1
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = vec![0u8; 12];
+    timeout(Duration::from_secs(10), stream.read_exact(&mut answer))
+        .await
+        .expect("answered without reading the body")
+        .expect("read");
+    assert_eq!(&answer, b"HTTP/1.1 413");
+    assert_eq!(server.total(), 0);
+    assert_eq!(server.count("/big"), 0);
+}
