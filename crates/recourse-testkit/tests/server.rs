@@ -603,3 +603,28 @@ async fn a_body_over_the_cap_is_refused_unread() {
     assert_eq!(server.total(), 0);
     assert_eq!(server.count("/big"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_on_a_multi_thread_runtime() {
+    let server = Arc::new(TestServer::start().await);
+    server.script("/m", [Reply::status(503), Reply::status(503)]);
+    server.fallback("/m", Reply::echo());
+    let client = client();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let (client, uri) = (client.clone(), server.uri("/m"));
+        tasks.spawn(async move { call(&client, "POST", uri, format!("body {i}")).await });
+    }
+    let mut unavailable = 0;
+    while let Some(response) = tasks.join_next().await {
+        let response = response.expect("task");
+        match response.status().as_u16() {
+            503 => unavailable += 1,
+            200 => assert!(response.body().starts_with(b"body ")),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(unavailable, 2);
+    assert_eq!(server.count("/m"), 32);
+    server.shutdown().await;
+}
