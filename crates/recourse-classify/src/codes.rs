@@ -1,0 +1,246 @@
+//! [`BodyCodes`]: where and how far the classify layer looks into a response body.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::{HeaderMap, StatusCode, header};
+
+use crate::json::{JsonPath, TARGETS};
+
+/// The default bound on the body prefix read for codes: 64 KiB.
+pub const DEFAULT_LIMIT: usize = 64 * 1024;
+
+/// Where the classify layer looks for body-level codes, and how much of a body it reads.
+///
+/// The defaults follow the source table:
+///
+/// | Setting | Default |
+/// |---|---|
+/// | [`limit`](BodyCodes::limit) | 64 KiB ([`DEFAULT_LIMIT`]) |
+/// | [`code_statuses`](BodyCodes::code_statuses) | 200 |
+/// | [`code_path`](BodyCodes::code_path) | `Response.Code` |
+/// | [`message_path`](BodyCodes::message_path) | `Response.Message` |
+/// | [`errors_statuses`](BodyCodes::errors_statuses) | 400 |
+/// | [`errors_path`](BodyCodes::errors_path) | `Errors` |
+///
+/// Only responses whose status is in one of the two sets and whose `Content-Type` is JSON
+/// (`application/json`, or any `*/*+json` such as `application/problem+json`;
+/// RFC 8259 §11, RFC 6839 §3.1) are read; keys are matched ASCII-case-insensitively.
+///
+/// # Clone
+///
+/// The default configuration is a constant; a customized one lives in an [`Arc`], so a
+/// clone (one per request) is a reference-count increment.
+///
+/// ```
+/// use recourse_classify::BodyCodes;
+///
+/// let codes = BodyCodes::new()
+///     .limit(16 * 1024)
+///     .code_path("result.status")
+///     .code_statuses([200, 201]);
+/// # let _ = codes;
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct BodyCodes {
+    config: Option<Arc<Config>>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    limit: usize,
+    code_statuses: Cow<'static, [u16]>,
+    code_path: JsonPath,
+    message_path: JsonPath,
+    errors_statuses: Cow<'static, [u16]>,
+    errors_path: JsonPath,
+}
+
+static DEFAULT: Config = Config {
+    limit: DEFAULT_LIMIT,
+    code_statuses: Cow::Borrowed(&[200]),
+    code_path: JsonPath::from_static(&[Cow::Borrowed("Response"), Cow::Borrowed("Code")]),
+    message_path: JsonPath::from_static(&[Cow::Borrowed("Response"), Cow::Borrowed("Message")]),
+    errors_statuses: Cow::Borrowed(&[400]),
+    errors_path: JsonPath::from_static(&[Cow::Borrowed("Errors")]),
+};
+
+/// What to look for in one response's body.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lookup<'c> {
+    pub(crate) limit: usize,
+    pub(crate) paths: [Option<&'c [Cow<'static, str>]>; TARGETS],
+}
+
+impl BodyCodes {
+    /// The defaults (see the type docs).
+    pub fn new() -> Self {
+        BodyCodes::default()
+    }
+
+    fn config(&self) -> &Config {
+        self.config.as_deref().unwrap_or(&DEFAULT)
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(self.config.get_or_insert_with(|| Arc::new(DEFAULT.clone())))
+    }
+
+    /// The most body bytes buffered to find the codes. A body longer than this (by its
+    /// `Content-Length`, or once that many bytes have arrived) is not inspected: the
+    /// response keeps its status-level verdict and its body streams on untouched.
+    pub fn limit(mut self, bytes: usize) -> Self {
+        self.config_mut().limit = bytes;
+        self
+    }
+
+    /// The statuses whose JSON body carries the application code (default: 200).
+    pub fn code_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+        self.config_mut().code_statuses = statuses.into_iter().collect::<Vec<_>>().into();
+        self
+    }
+
+    /// Where the application code is (default: `Response.Code`). A code of 0 is success;
+    /// anything else is an application failure (see [`Policy::classify_code`](crate::Policy::classify_code)).
+    /// The code may be a JSON integer or a string holding one.
+    pub fn code_path(mut self, path: impl Into<JsonPath>) -> Self {
+        self.config_mut().code_path = path.into();
+        self
+    }
+
+    /// Where the message that goes with the code is (default: `Response.Message`).
+    pub fn message_path(mut self, path: impl Into<JsonPath>) -> Self {
+        self.config_mut().message_path = path.into();
+        self
+    }
+
+    /// The statuses whose JSON body carries an `Errors` block (default: 400).
+    pub fn errors_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+        self.config_mut().errors_statuses = statuses.into_iter().collect::<Vec<_>>().into();
+        self
+    }
+
+    /// Where the `Errors` block is (default: `Errors`).
+    pub fn errors_path(mut self, path: impl Into<JsonPath>) -> Self {
+        self.config_mut().errors_path = path.into();
+        self
+    }
+
+    /// The configured bound, in bytes.
+    pub fn max_prefix(&self) -> usize {
+        self.config().limit
+    }
+
+    /// What to look for in the body of a response with this status, if anything.
+    ///
+    /// This is on every response's path, so it checks the status first and reads the
+    /// `Content-Type` only for the statuses that carry codes.
+    #[inline]
+    pub(crate) fn lookup(&self, status: StatusCode, headers: &HeaderMap) -> Option<Lookup<'_>> {
+        let config = self.config();
+        let code = status.as_u16();
+        let wants_code = config.code_statuses.contains(&code);
+        let wants_errors = config.errors_statuses.contains(&code);
+        if !(wants_code || wants_errors) || !is_json(headers) {
+            return None;
+        }
+        Some(Lookup {
+            limit: config.limit,
+            paths: [
+                wants_code.then(|| config.code_path.keys()),
+                wants_code.then(|| config.message_path.keys()),
+                wants_errors.then(|| config.errors_path.keys()),
+            ],
+        })
+    }
+}
+
+/// Whether the `Content-Type` is JSON: `application/json` or any `type/subtype+json`,
+/// parameters ignored, compared ASCII-case-insensitively.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let bytes = value.as_bytes();
+    let essence = match bytes.iter().position(|b| *b == b';') {
+        Some(end) => &bytes[..end],
+        None => bytes,
+    }
+    .trim_ascii();
+    let Some(slash) = essence.iter().position(|b| *b == b'/') else {
+        return false;
+    };
+    let (kind, subtype) = (&essence[..slash], &essence[slash + 1..]);
+    if kind.is_empty() || subtype.is_empty() {
+        return false;
+    }
+    (kind.eq_ignore_ascii_case(b"application") && subtype.eq_ignore_ascii_case(b"json"))
+        || (subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn ct(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn json_content_types() {
+        for yes in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            " application/json ;charset=UTF-8",
+            "application/problem+json",
+            "application/vnd.api+JSON",
+            "text/x+json",
+        ] {
+            assert!(is_json(&ct(yes)), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "application/jsonp",
+            "application/json-seq",
+            "application/xml",
+            "json",
+            "application/",
+            "/json",
+            "application/+json",
+            "text/html; x=application/json",
+            "",
+        ] {
+            assert!(!is_json(&ct(no)), "{no}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn lookup_by_status() {
+        let codes = BodyCodes::new();
+        let json = ct("application/json");
+        let l = codes.lookup(StatusCode::OK, &json).unwrap();
+        assert_eq!(l.limit, DEFAULT_LIMIT);
+        assert!(l.paths[0].is_some() && l.paths[1].is_some() && l.paths[2].is_none());
+        let l = codes.lookup(StatusCode::BAD_REQUEST, &json).unwrap();
+        assert!(l.paths[0].is_none() && l.paths[2].is_some());
+        assert!(codes.lookup(StatusCode::NOT_FOUND, &json).is_none());
+        assert!(codes.lookup(StatusCode::OK, &ct("text/plain")).is_none());
+
+        let custom = BodyCodes::new()
+            .code_statuses([201])
+            .errors_statuses([201, 422])
+            .limit(10);
+        assert!(custom.lookup(StatusCode::OK, &json).is_none());
+        let l = custom.lookup(StatusCode::CREATED, &json).unwrap();
+        assert!(l.paths.iter().all(Option::is_some));
+        assert_eq!(l.limit, 10);
+        assert_eq!(custom.max_prefix(), 10);
+        // The default is untouched by customizing a copy.
+        assert_eq!(BodyCodes::new().max_prefix(), DEFAULT_LIMIT);
+    }
+}

@@ -1,0 +1,105 @@
+//! [`ClassifyLayer`]: applies [`Classify`] to a service.
+
+use tower_layer::{Layer, Stack};
+
+use crate::codes::BodyCodes;
+use crate::result::IntoResultLayer;
+use crate::service::Classify;
+use crate::table::StatusTable;
+
+/// A [`Layer`] that wraps services in [`Classify`].
+///
+/// ```
+/// use recourse_classify::{BodyCodes, ClassifyLayer, StatusTable};
+///
+/// let layer = ClassifyLayer::new()
+///     .policy(StatusTable::new().retryable([429, 502, 504]))
+///     .body_codes(BodyCodes::new().limit(16 * 1024).code_path("Response.Code"));
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClassifyLayer<P = StatusTable> {
+    policy: P,
+    codes: Option<BodyCodes>,
+    resolve_locations: bool,
+}
+
+impl ClassifyLayer {
+    /// The source table and the default body codes.
+    pub fn new() -> Self {
+        ClassifyLayer::with_policy(StatusTable::new())
+    }
+}
+
+impl Default for ClassifyLayer {
+    fn default() -> Self {
+        ClassifyLayer::new()
+    }
+}
+
+impl<P> ClassifyLayer<P> {
+    /// Classifies with `policy` (a [`StatusTable`], a closure, or any
+    /// [`Policy`](crate::Policy)) and the default body codes.
+    pub fn with_policy(policy: P) -> Self {
+        ClassifyLayer {
+            policy,
+            codes: Some(BodyCodes::new()),
+            resolve_locations: true,
+        }
+    }
+
+    /// Replaces the policy.
+    pub fn policy<Q>(self, policy: Q) -> ClassifyLayer<Q> {
+        ClassifyLayer {
+            policy,
+            codes: self.codes,
+            resolve_locations: self.resolve_locations,
+        }
+    }
+
+    /// Where to look for body-level codes, and how much to read (see [`BodyCodes`]).
+    pub fn body_codes(mut self, codes: BodyCodes) -> Self {
+        self.codes = Some(codes);
+        self
+    }
+
+    /// Never reads bodies: the verdict comes from the status and headers only, and every
+    /// body passes through untouched.
+    pub fn without_body_codes(mut self) -> Self {
+        self.codes = None;
+        self
+    }
+
+    /// Whether to resolve `Location` (201, 202, 3xx) against the request URI when that URI
+    /// is absolute (default: yes).
+    ///
+    /// Resolving needs the request URI when the response arrives, so the service keeps a
+    /// clone of it for each request with an absolute URI: a few reference-count
+    /// increments. Turn it off on hot paths that never look at
+    /// [`Outcome::location`](crate::Outcome::location); an absolute `Location` still
+    /// resolves on its own, and the raw value is always kept.
+    pub fn resolve_locations(mut self, resolve: bool) -> Self {
+        self.resolve_locations = resolve;
+        self
+    }
+
+    /// This layer followed by [`IntoResultLayer`]: failure verdicts become
+    /// [`ClassifiedError::Failure`](crate::ClassifiedError::Failure) errors, with the
+    /// response inside.
+    pub fn into_result(self) -> Stack<Self, IntoResultLayer> {
+        Stack::new(self, IntoResultLayer::new())
+    }
+}
+
+impl<S, P: Clone> Layer<S> for ClassifyLayer<P> {
+    type Service = Classify<S, P>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Classify::from_parts(
+            inner,
+            self.policy.clone(),
+            self.codes.clone(),
+            self.resolve_locations,
+        )
+    }
+}

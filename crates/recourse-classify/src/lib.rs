@@ -1,0 +1,187 @@
+//! Response classification: a typed verdict on every response, in its extensions.
+//!
+//! [`ClassifyLayer`] wraps an HTTP client (any `Service<Request<_>, Response = Response<_>>`)
+//! and attaches to each response the coarse [`Class`] that the retry, poll and cache layers
+//! read, and a detailed [`Outcome`] with what the response tells the client to act on: the
+//! `Response.Code` of a 200's JSON body, the `Location` of a 201, the `Retry-After` of a
+//! 503, the `Errors` block of a 400, the `Allow` of a 405...
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::convert::Infallible;
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use http_body_util::{BodyExt, Full};
+//! use recourse_classify::{ClassifyLayer, Outcome};
+//! use recourse_core::Class;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! // A backend that answers 200 but reports a failure in its JSON body.
+//! let backend = tower::service_fn(|_req: Request<()>| async {
+//!     let body = r#"{"Response":{"Code":7,"Message":"Unsupported symbology"}}"#;
+//!     let res = Response::builder()
+//!         .header("content-type", "application/json")
+//!         .body(Full::<Bytes>::from(body))
+//!         .unwrap();
+//!     Ok::<_, Infallible>(res)
+//! });
+//! let client = ServiceBuilder::new().layer(ClassifyLayer::new()).service(backend);
+//!
+//! let res = client.oneshot(Request::new(())).await?;
+//! assert_eq!(res.status(), 200);
+//! assert_eq!(Class::of(&res), Class::ApplicationFailure);
+//! assert_eq!(
+//!     Outcome::of(&res),
+//!     Outcome::ApplicationFailure { code: 7, message: Some("Unsupported symbology".into()) },
+//! );
+//! // The body still arrives byte for byte.
+//! let body = res.into_body().collect().await?.to_bytes();
+//! assert_eq!(body, r#"{"Response":{"Code":7,"Message":"Unsupported symbology"}}"#);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The table
+//!
+//! Each row of the source table (`seeds/response-codes.txt`) has its own [`Outcome`]; the
+//! codes it lacks get their nearest standard meaning (RFC 9110 §15).
+//!
+//! | Status | [`Outcome`] | [`Class`] |
+//! |---|---|---|
+//! | 200, `Response.Code` 0 or absent | [`Success`](Outcome::Success) | `Success` |
+//! | 200, `Response.Code` ≠ 0 | [`ApplicationFailure { code, message }`](Outcome::ApplicationFailure) | `ApplicationFailure` |
+//! | 201 | [`Created { location }`](Outcome::Created) | `Success` |
+//! | 202 | [`Accepted { location, retry_after }`](Outcome::Accepted) | `Pending` |
+//! | 304 | [`NotModified`](Outcome::NotModified) | `NotModified` |
+//! | 307 (and 301, 302, 303, 308, other 3xx) | [`Redirect { status, location }`](Outcome::Redirect) | `Redirect` |
+//! | 400 | [`BadRequest { errors }`](Outcome::BadRequest), the parsed `Errors` block | `ClientError` |
+//! | 401 | [`Unauthorized`](Outcome::Unauthorized) | `ClientError` |
+//! | 403 | [`Forbidden`](Outcome::Forbidden) | `ClientError` |
+//! | 404 | [`NotFound`](Outcome::NotFound) | `ClientError` |
+//! | 405 | [`MethodNotAllowed { allow }`](Outcome::MethodNotAllowed), the parsed `Allow` | `ClientError` |
+//! | 409 | [`Conflict`](Outcome::Conflict) | `ClientError` |
+//! | 500, 503 | [`Retryable { status, retry_after }`](Outcome::Retryable) | `Retryable` |
+//! | other 2xx | [`Success`](Outcome::Success) | `Success` |
+//! | 429 | [`TooManyRequests { retry_after }`](Outcome::TooManyRequests) | `ClientError` |
+//! | other 4xx | [`ClientError { status, errors }`](Outcome::ClientError) | `ClientError` |
+//! | other 5xx, and above 599 | [`ServerError { status }`](Outcome::ServerError) | `ServerError` |
+//! | 1xx | [`Informational { status }`](Outcome::Informational) | `Informational` |
+//!
+//! The table is configurable: [`StatusTable`] remaps codes (`.retryable([429, 502, 504])`,
+//! `.success([404])`, ...), and any [`Policy`] (closures included) can decide instead.
+//!
+//! # Body-level codes
+//!
+//! For a response whose status carries codes (200 for `Response.Code`, 400 for `Errors`;
+//! see [`BodyCodes`]) and whose `Content-Type` is JSON, the response future reads the body
+//! until it ends or passes a bound (64 KiB by default), then parses it in one streaming
+//! pass that only descends along the configured paths (keys matched
+//! ASCII-case-insensitively; the code may be a JSON integer or a numeric string). The
+//! frames read are kept as they came (no copy for the caller) and the returned
+//! [`ClassifiedBody`] yields them, then streams the rest of the inner body: the caller
+//! receives the body byte for byte, trailers included.
+//!
+//! Nothing about the body ever fails the request. A body over the bound, malformed JSON,
+//! a captured value nested deeper than serde_json's recursion limit, or a body that fails
+//! while being read keeps the status-level verdict; a body error is handed to the caller
+//! through the body, after the frames read before it. Note that the response is returned
+//! once the prefix is read, so a JSON response on one of those statuses that streams
+//! forever under the bound is held back: turn body codes off for such endpoints
+//! ([`ClassifyLayer::without_body_codes`]).
+//!
+//! # Cost
+//!
+//! For responses whose body is not inspected, the layer polls the inner future, asks the
+//! policy (a `match` on the status with the default table), and stores nothing at all when
+//! the verdict is the standard one for the status: [`Class::of`] and [`Outcome::of`]
+//! derive it from the status and headers. The body is passed through unwrapped apart from
+//! an enum tag. Extensions are written only when they add information (a remapped code, a
+//! body code, an `Errors` block, a `Location` resolved against the request URI); see
+//! [`Outcome`'s storage notes](Outcome#storage).
+//!
+//! # `Result` semantics
+//!
+//! [`ClassifyLayer::into_result`] (or [`IntoResultLayer`] on its own) turns failure
+//! verdicts into [`ClassifiedError::Failure`], which keeps the [`Outcome`] and the whole
+//! response; errors of the inner service become [`ClassifiedError::Service`].
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::convert::Infallible;
+//! use http::{Request, Response};
+//! use recourse_classify::{ClassifyLayer, Outcome};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! let backend = tower::service_fn(|_req: Request<()>| async {
+//!     Ok::<_, Infallible>(Response::builder().status(404).body(String::new()).unwrap())
+//! });
+//! let client = ServiceBuilder::new()
+//!     .layer(ClassifyLayer::new().into_result())
+//!     .service(backend);
+//! let err = client.oneshot(Request::new(())).await.unwrap_err();
+//! assert_eq!(err.outcome(), Some(&Outcome::NotFound));
+//! assert_eq!(err.to_string(), "request failed with status 404 Not Found: not found");
+//! # }
+//! ```
+//!
+//! # Differences from tower-http's classify
+//!
+//! tower-http's `classify` module (`ServerErrorsAsFailures`, `StatusInRangeAsFailures`,
+//! `GrpcErrorsAsFailures`, the `ClassifyResponse`/`ClassifyEos` traits) feeds its `Trace`
+//! and metrics layers with a two-way verdict: success, or a failure class (a status code).
+//! It is not a layer of its own and leaves nothing on the response. Here:
+//!
+//! - classification is a layer, and its verdict travels with the response in its
+//!   extensions, where the other Recourse layers (and the caller) read it;
+//! - the verdict is rich: one [`Outcome`] per row of the table with its data, and a coarse
+//!   [`Class`] that separates retryable from final failures, redirects, pending work and
+//!   304s, where `ServerErrorsAsFailures` only knows "5xx or not";
+//! - the body can decide: a 200 that reports an error in its JSON body is a failure,
+//!   while tower-http's end-of-stream classification sees only trailers (gRPC status);
+//! - 4xx are failures by default (tower-http's default counts only 5xx), and which codes
+//!   are retryable is configurable per code;
+//! - failures can become errors ([`IntoResult`]), which tower-http never does.
+//!
+//! # Examples of configuration
+//!
+//! ```
+//! use recourse_classify::{BodyCodes, ClassifyLayer, StatusTable};
+//!
+//! let layer = ClassifyLayer::new()
+//!     // 429, 502 and 504 are worth resubmitting; a 404 on this API means "nothing yet".
+//!     .policy(StatusTable::new().retryable([429, 502, 504]).success([404]))
+//!     // This API reports its code at `result.status`, on 200 and 201.
+//!     .body_codes(BodyCodes::new().code_path("result.status").code_statuses([200, 201]));
+//! # let _ = layer;
+//! ```
+
+mod body;
+mod codes;
+mod errors;
+mod future;
+mod json;
+mod kind;
+mod layer;
+mod outcome;
+mod policy;
+mod result;
+mod service;
+mod table;
+
+pub use body::ClassifiedBody;
+pub use codes::{BodyCodes, DEFAULT_LIMIT};
+pub use errors::{ApiError, Errors};
+pub use future::ResponseFuture;
+pub use json::JsonPath;
+pub use kind::Kind;
+pub use layer::ClassifyLayer;
+pub use outcome::{Location, Outcome};
+pub use policy::{Head, Policy};
+pub use recourse_core::Class;
+pub use result::{
+    ClassifiedError, Failure, IntoResult, IntoResultFuture, IntoResultLayer, IsFailure,
+};
+pub use service::Classify;
+pub use table::StatusTable;
