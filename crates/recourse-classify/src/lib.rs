@@ -170,6 +170,9 @@ mod result;
 mod service;
 mod table;
 
+#[cfg(test)]
+mod tests;
+
 pub use body::ClassifiedBody;
 pub use codes::{BodyCodes, DEFAULT_LIMIT};
 pub use errors::{ApiError, Errors};
