@@ -1,0 +1,485 @@
+//! [`ResponseFuture`]: drives one request through its chain of redirects.
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::header::{
+    CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, HOST,
+    HeaderName, LOCATION, TRANSFER_ENCODING,
+};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, request};
+use http_body::Body;
+use recourse_core::body::{Drain, NotReplayable, ReplayBody};
+use recourse_core::headers::{resolve_location_with_fragment, same_origin};
+use recourse_core::{Deadline, History, Step};
+use tokio::time::Timeout;
+use tower::util::Oneshot;
+use tower_service::Service;
+
+use crate::body::RedirectBody;
+use crate::config::Config;
+use crate::error::{DeadlineExpired, Downgrade, RedirectError, RedirectLoop, TooManyRedirects};
+use crate::extensions::{FinalUri, Hop, NotFollowed, RedirectHistory};
+use crate::policy::{ActionKind, Attempt, Policy};
+
+/// The headers that describe a request's content; they go when the content goes (a 303,
+/// or a 301/302 that turns POST into GET). The Fetch standard's request-body-header names
+/// (§4.4 step 12: `Content-Encoding`, `Content-Language`, `Content-Location`,
+/// `Content-Type`), and the framing headers of the body itself.
+pub const PAYLOAD_HEADERS: [HeaderName; 6] = [
+    CONTENT_TYPE,
+    CONTENT_LENGTH,
+    CONTENT_ENCODING,
+    CONTENT_LANGUAGE,
+    CONTENT_LOCATION,
+    TRANSFER_ENCODING,
+];
+
+/// Whether `status` is one this layer follows (the Fetch standard's redirect statuses).
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// Whether a redirect turns the request into a GET without a body (Fetch §4.4 step 12;
+/// RFC 9110 §15.4.2, §15.4.3, §15.4.4). 307 and 308 never change the method (RFC 9110
+/// §15.4.8, §15.4.9).
+fn rewrites_to_get(status: StatusCode, method: &Method, keep_post: bool) -> bool {
+    match status.as_u16() {
+        301 | 302 => *method == Method::POST && !keep_post,
+        303 => *method != Method::GET && *method != Method::HEAD,
+        _ => false,
+    }
+}
+
+/// The one `Location` value of a response: identical repeated fields are tolerated,
+/// different ones are not.
+fn location(headers: &HeaderMap) -> Result<&HeaderValue, NotFollowed> {
+    let mut values = headers.get_all(LOCATION).iter();
+    let first = values.next().ok_or(NotFollowed::MissingLocation)?;
+    if values.any(|other| other != first) {
+        return Err(NotFollowed::ConflictingLocations);
+    }
+    Ok(first)
+}
+
+fn has_userinfo(uri: &Uri) -> bool {
+    uri.authority().is_some_and(|a| a.as_str().contains('@'))
+}
+
+/// Points an existing `Host` header at the new target (RFC 9110 §7.2), without userinfo.
+fn update_host(headers: &mut HeaderMap, target: &Uri) {
+    if !headers.contains_key(HOST) {
+        return;
+    }
+    let value = target
+        .authority()
+        .map(|a| a.as_str().rsplit('@').next().unwrap_or(a.as_str()))
+        .and_then(|a| HeaderValue::from_str(a).ok());
+    match value {
+        Some(value) => {
+            headers.insert(HOST, value);
+        }
+        None => {
+            headers.remove(HOST);
+        }
+    }
+}
+
+/// The future of a redirected request.
+type HopFuture<S, B> = Oneshot<S, Request<RedirectBody<B>>>;
+
+// === BodySource ===
+
+/// Where the body of the next hop comes from.
+pub(crate) enum BodySource<B> {
+    /// The never-polled template; each hop sends a clone.
+    Replay(ReplayBody<B>),
+    /// A hop dropped the body (303, or POST to GET on 301/302); later hops send none.
+    Dropped,
+    /// The body could not even be cloned for the first request.
+    Unavailable(NotReplayable),
+}
+
+// === Chain ===
+
+/// Everything a chain of hops needs besides the in-flight future.
+pub(crate) struct Chain<S, B, P> {
+    svc: S,
+    policy: P,
+    /// Method, URI, headers and extensions of the request in flight; each hop edits them.
+    head: request::Parts,
+    body: BodySource<B>,
+    config: Config,
+    deadline: Option<Deadline>,
+    /// Hops followed so far.
+    hops: Vec<Hop>,
+    /// The fragment the current target carries or inherited (RFC 9110 §10.2.2).
+    fragment: Option<String>,
+    /// The last discarded 3xx (bodiless), holding the history of every earlier hop.
+    carried: Option<Response<()>>,
+}
+
+enum Next<R, B, E> {
+    Return(Response<R>),
+    Fail(RedirectError<E>),
+    Follow {
+        body: R,
+        request: Request<RedirectBody<B>>,
+    },
+}
+
+impl<S, B, P> Chain<S, B, P> {
+    pub(crate) fn new(
+        svc: S,
+        policy: P,
+        head: request::Parts,
+        body: BodySource<B>,
+        config: Config,
+        deadline: Option<Deadline>,
+    ) -> Self {
+        Self {
+            svc,
+            policy,
+            head,
+            body,
+            config,
+            deadline,
+            hops: Vec::new(),
+            fragment: None,
+            carried: None,
+        }
+    }
+
+    /// The response that ends the chain, with the chain's extensions when any redirect
+    /// was followed.
+    fn finish<R>(&mut self, mut res: Response<R>) -> Response<R> {
+        if self.hops.is_empty() {
+            return res;
+        }
+        if let Some(mut earlier) = self.carried.take() {
+            History::carry(&mut earlier, &mut res);
+        }
+        let extensions = res.extensions_mut();
+        extensions.insert(RedirectHistory {
+            hops: mem::take(&mut self.hops),
+        });
+        extensions.insert(FinalUri {
+            uri: self.head.uri.clone(),
+            fragment: self.fragment.take(),
+        });
+        res
+    }
+
+    /// A 3xx returned as it is, saying why.
+    fn unfollowed<R>(&mut self, mut res: Response<R>, reason: NotFollowed) -> Response<R> {
+        tracing::debug!(
+            status = res.status().as_u16(),
+            uri = %self.head.uri,
+            %reason,
+            "redirect not followed"
+        );
+        res.extensions_mut().insert(reason);
+        self.finish(res)
+    }
+
+    /// The chain with the refused hop at its end, for the layer's errors.
+    fn refused(&mut self, status: StatusCode, to: Uri) -> Vec<Hop> {
+        let mut chain = mem::take(&mut self.hops);
+        chain.push(Hop {
+            status,
+            method: self.head.method.clone(),
+            from: self.head.uri.clone(),
+            to,
+        });
+        chain
+    }
+
+    /// Whether `method uri` was already requested in this chain.
+    fn visited(&self, method: &Method, uri: &Uri) -> bool {
+        (self.head.method == *method && self.head.uri == *uri)
+            || self
+                .hops
+                .iter()
+                .any(|hop| hop.method == *method && hop.from == *uri)
+    }
+
+    fn inner_error<E>(&mut self, error: E) -> RedirectError<E> {
+        RedirectError::inner(error, mem::take(&mut self.hops))
+    }
+}
+
+impl<S, B, P: Policy> Chain<S, B, P> {
+    /// Decides what to do with a redirect response.
+    fn on_redirect<R, E>(&mut self, res: Response<R>) -> Next<R, B, E> {
+        let status = res.status();
+        let resolved = match location(res.headers()).map(|value| {
+            resolve_location_with_fragment(&self.head.uri, self.fragment.as_deref(), value)
+        }) {
+            Ok(Ok(resolved)) => resolved,
+            Ok(Err(e)) => return Next::Return(self.unfollowed(res, NotFollowed::Location(e))),
+            Err(reason) => return Next::Return(self.unfollowed(res, reason)),
+        };
+        let fragment = resolved.fragment().map(str::to_owned);
+        let target = resolved.into_uri();
+        let cross_origin = !same_origin(&self.head.uri, &target);
+        if cross_origin && has_userinfo(&target) {
+            return Next::Return(self.unfollowed(res, NotFollowed::CredentialsInLocation));
+        }
+        let rewrite = rewrites_to_get(status, &self.head.method, self.config.keep_post);
+        let method = if rewrite {
+            Method::GET
+        } else {
+            self.head.method.clone()
+        };
+
+        let action = self.policy.redirect(&Attempt {
+            status,
+            previous_method: &self.head.method,
+            method: &method,
+            previous: &self.head.uri,
+            location: &target,
+            chain: &self.hops,
+            response_headers: res.headers(),
+        });
+        match action.kind {
+            ActionKind::Follow => {}
+            ActionKind::Stop(reason) => return Next::Return(self.unfollowed(res, reason)),
+            ActionKind::TooMany { limit } => {
+                let chain = self.refused(status, target);
+                return Next::Fail(TooManyRedirects { limit, chain }.into());
+            }
+            ActionKind::Downgrade => {
+                let chain = self.refused(status, target);
+                return Next::Fail(Downgrade { chain }.into());
+            }
+            ActionKind::Error(e) => {
+                let chain = self.refused(status, target);
+                return Next::Fail(RedirectError::policy(e, chain));
+            }
+        }
+        if self.config.detect_loops && self.visited(&method, &target) {
+            let uri = target.clone();
+            let chain = self.refused(status, target);
+            return Next::Fail(RedirectLoop { method, uri, chain }.into());
+        }
+        let next_body = if rewrite {
+            RedirectBody::empty()
+        } else {
+            match &self.body {
+                BodySource::Replay(template) => match template.try_clone() {
+                    Ok(body) => RedirectBody::replay(body),
+                    Err(why) => {
+                        return Next::Return(
+                            self.unfollowed(res, NotFollowed::BodyNotReplayable(why)),
+                        );
+                    }
+                },
+                BodySource::Dropped => RedirectBody::empty(),
+                BodySource::Unavailable(why) => {
+                    let why = *why;
+                    return Next::Return(self.unfollowed(res, NotFollowed::BodyNotReplayable(why)));
+                }
+            }
+        };
+
+        // From here on the redirect is followed.
+        self.policy.on_follow(
+            &Attempt {
+                status,
+                previous_method: &self.head.method,
+                method: &method,
+                previous: &self.head.uri,
+                location: &target,
+                chain: &self.hops,
+                response_headers: res.headers(),
+            },
+            &mut self.head.headers,
+        );
+        if rewrite {
+            self.body = BodySource::Dropped;
+            for name in &PAYLOAD_HEADERS {
+                self.head.headers.remove(name);
+            }
+        }
+        if cross_origin {
+            update_host(&mut self.head.headers, &target);
+        }
+        tracing::debug!(
+            status = status.as_u16(),
+            from = %self.head.uri,
+            to = %target,
+            %method,
+            "following redirect"
+        );
+        let from = mem::replace(&mut self.head.uri, target.clone());
+        let previous_method = mem::replace(&mut self.head.method, method);
+        self.fragment = fragment;
+        self.hops.push(Hop {
+            status,
+            method: previous_method,
+            from: from.clone(),
+            to: target.clone(),
+        });
+
+        // Carry the history of the discarded 3xx (and of the hops before it) forward.
+        let (parts, body) = res.into_parts();
+        let mut discarded = Response::from_parts(parts, ());
+        if let Some(mut earlier) = self.carried.take() {
+            History::carry(&mut earlier, &mut discarded);
+        }
+        History::record(
+            &mut discarded,
+            Step::Redirected {
+                status,
+                from,
+                to: target,
+            },
+        );
+        self.carried = Some(discarded);
+
+        Next::Follow {
+            body,
+            request: Request::from_parts(self.head.clone(), next_body),
+        }
+    }
+}
+
+impl<S, B, P> Chain<S, B, P>
+where
+    S: Service<Request<RedirectBody<B>>> + Clone,
+{
+    /// Starts the next hop, unless the deadline has passed.
+    fn start_hop(
+        &mut self,
+        request: Request<RedirectBody<B>>,
+    ) -> Result<HopFuture<S, B>, RedirectError<S::Error>> {
+        if self.deadline.is_some_and(|d| d.is_expired()) {
+            tracing::debug!(next = %self.head.uri, "deadline expired between redirects");
+            let chain = mem::take(&mut self.hops);
+            return Err(DeadlineExpired { chain }.into());
+        }
+        Ok(Oneshot::new(self.svc.clone(), request))
+    }
+}
+
+// === ResponseFuture ===
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, H, D, Q> {
+        // The first request, sent with the service that was polled ready.
+        First { #[pin] future: F },
+        // A redirected request, through a clone of the service.
+        Hop { #[pin] future: H },
+        // Discarding the 3xx body before sending `next`.
+        Draining { #[pin] drain: D, next: Q },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Redirect`](crate::Redirect).
+    pub struct ResponseFuture<S, B, P, R>
+    where
+        S: Service<Request<RedirectBody<B>>>,
+    {
+        #[pin]
+        state: State<S::Future, HopFuture<S, B>, Timeout<Drain<R>>, Request<RedirectBody<B>>>,
+        chain: Chain<S, B, P>,
+    }
+}
+
+impl<S, B, P, R> ResponseFuture<S, B, P, R>
+where
+    S: Service<Request<RedirectBody<B>>>,
+{
+    pub(crate) fn new(future: S::Future, chain: Chain<S, B, P>) -> Self {
+        Self {
+            state: State::First { future },
+            chain,
+        }
+    }
+}
+
+impl<S, B, P, R> Future for ResponseFuture<S, B, P, R>
+where
+    S: Service<Request<RedirectBody<B>>, Response = Response<R>> + Clone,
+    P: Policy,
+    R: Body,
+{
+    type Output = Result<Response<R>, RedirectError<S::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let res = match this.state.as_mut().project() {
+                StateProj::First { future } => match ready!(future.poll(cx)) {
+                    // The pass-through path: nothing to record, nothing inserted.
+                    Ok(res) if !is_redirect(res.status()) => return Poll::Ready(Ok(res)),
+                    Ok(res) => res,
+                    Err(e) => return Poll::Ready(Err(this.chain.inner_error(e))),
+                },
+                StateProj::Hop { future } => match ready!(future.poll(cx)) {
+                    Ok(res) if !is_redirect(res.status()) => {
+                        return Poll::Ready(Ok(this.chain.finish(res)));
+                    }
+                    Ok(res) => res,
+                    Err(e) => return Poll::Ready(Err(this.chain.inner_error(e))),
+                },
+                StateProj::Draining { drain, next } => {
+                    let outcome = ready!(drain.poll(cx));
+                    tracing::trace!(?outcome, "drained redirect body");
+                    let request = mem::replace(next, Request::new(RedirectBody::empty()));
+                    match this.chain.start_hop(request) {
+                        Ok(future) => this.state.set(State::Hop { future }),
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                    continue;
+                }
+            };
+            match this.chain.on_redirect(res) {
+                Next::Return(res) => return Poll::Ready(Ok(res)),
+                Next::Fail(e) => return Poll::Ready(Err(e)),
+                Next::Follow { body, request } => {
+                    let config = this.chain.config;
+                    if config.drain_limit == 0 || body.is_end_stream() {
+                        drop(body);
+                        match this.chain.start_hop(request) {
+                            Ok(future) => this.state.set(State::Hop { future }),
+                            Err(e) => return Poll::Ready(Err(e)),
+                        }
+                    } else {
+                        let wait = match this.chain.deadline {
+                            Some(deadline) => config.drain_timeout.min(deadline.remaining()),
+                            None => config.drain_timeout,
+                        };
+                        this.state.set(State::Draining {
+                            drain: tokio::time::timeout(wait, Drain::new(body, config.drain_limit)),
+                            next: request,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<S, B, P, R> fmt::Debug for ResponseFuture<S, B, P, R>
+where
+    S: Service<Request<RedirectBody<B>>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::First { .. } => "First",
+            State::Hop { .. } => "Hop",
+            State::Draining { .. } => "Draining",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("uri", &self.chain.head.uri)
+            .field("hops", &self.chain.hops)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,139 @@
+//! [`Redirect`]: the middleware.
+
+use std::mem;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use recourse_core::body::ReplayBody;
+use recourse_core::{BoxError, Deadline};
+use tower_service::Service;
+
+use crate::body::RedirectBody;
+use crate::config::{Config, config_methods, standard_methods};
+use crate::error::RedirectError;
+use crate::future::{BodySource, Chain, ResponseFuture};
+use crate::layer::RedirectLayer;
+use crate::policy::{Policy, Standard};
+
+/// Follows redirects of the inner service's responses; see the [crate docs](crate).
+///
+/// # Clone
+///
+/// Cloning the service clones the inner service and the policy. The policy is also cloned
+/// for every request, so its fields hold one chain's state; share state across requests
+/// through an `Arc` inside the policy.
+#[derive(Clone, Debug)]
+pub struct Redirect<S, P = Standard> {
+    pub(crate) inner: S,
+    pub(crate) policy: P,
+    pub(crate) config: Config,
+}
+
+impl<S> Redirect<S> {
+    /// Wraps `inner` with the [`Standard`] policy.
+    pub fn new(inner: S) -> Self {
+        Self::with_policy(inner, Standard::default())
+    }
+
+    /// A [`RedirectLayer`] with the [`Standard`] policy.
+    pub fn layer() -> RedirectLayer {
+        RedirectLayer::new()
+    }
+
+    standard_methods!();
+}
+
+impl<S, P> Redirect<S, P> {
+    /// Wraps `inner` with the given policy (which replaces [`Standard`] entirely; combine
+    /// them with [`PolicyExt::and`](crate::policy::PolicyExt::and) to keep its
+    /// protections).
+    pub fn with_policy(inner: S, policy: P) -> Self {
+        Self {
+            inner,
+            policy,
+            config: Config::default(),
+        }
+    }
+
+    /// Replaces the policy, keeping the other settings.
+    pub fn policy<Q>(self, policy: Q) -> Redirect<S, Q> {
+        Redirect {
+            inner: self.inner,
+            policy,
+            config: self.config,
+        }
+    }
+
+    /// The policy.
+    pub fn get_policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Takes the inner service out.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    config_methods!();
+}
+
+impl<S, P, B, R> Service<Request<B>> for Redirect<S, P>
+where
+    S: Service<Request<RedirectBody<B>>, Response = Response<R>> + Clone,
+    P: Policy + Clone,
+    B: Body,
+    B::Error: Into<BoxError>,
+    R: Body,
+{
+    type Response = Response<R>;
+    type Error = RedirectError<S::Error>;
+    type Future = ResponseFuture<S, B, P, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| RedirectError::inner(e, Vec::new()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The ready service serves this request; a clone takes its place (never call a
+        // clone that was not polled ready). Later hops go through `Oneshot`.
+        let clone = self.inner.clone();
+        let mut svc = mem::replace(&mut self.inner, clone);
+        let deadline = Deadline::of(&req);
+        let (parts, body) = req.into_parts();
+        // Empty bodies cost nothing here; in-memory ones are held as `Bytes`; streams are
+        // buffered lazily while the first request sends them.
+        let template = ReplayBody::new(body, self.config.replay_limit);
+        let (first, source) = match template.try_clone() {
+            Ok(first) => (first, BodySource::Replay(template)),
+            Err(why) => (template, BodySource::Unavailable(why)),
+        };
+        // Kept to build the next hop; for a request without headers or extensions this
+        // clone does not allocate.
+        let head = parts.clone();
+        let future = svc.call(Request::from_parts(parts, RedirectBody::replay(first)));
+        ResponseFuture::new(
+            future,
+            Chain::new(
+                svc,
+                self.policy.clone(),
+                head,
+                source,
+                self.config,
+                deadline,
+            ),
+        )
+    }
+}
