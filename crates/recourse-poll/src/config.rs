@@ -1,0 +1,122 @@
+//! The layer's settings, shared by every request through an `Arc`.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::HeaderName;
+use http::header::{AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION, USER_AGENT};
+use recourse_core::backoff::{Backoff, Jitter};
+
+use crate::StatusField;
+use crate::progress::Callback;
+
+/// When the original request's credentials (`Authorization`, `Cookie`,
+/// `Proxy-Authorization` and any other [sensitive header](crate::PollLayer::sensitive_headers))
+/// go along with polls and result fetches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// Only to URLs with the same origin (scheme, host, port) as the original request
+    /// (the default; RFC 6454 §4, as browsers and the redirect layer do).
+    #[default]
+    SameOrigin,
+    /// Always (only for status services you trust at any origin).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Where the result of a successful job is ("final state via", as Azure's
+/// `x-ms-long-running-operation-options` call it).
+///
+/// A 303 See Other always means "the result is at my `Location`" (RFC 9110 §15.4.4),
+/// whatever this setting says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FinalState {
+    /// The last status response is the result (the default; Google LRO, Azure
+    /// `azure-async-operation` / `operation-location`).
+    #[default]
+    StatusResource,
+    /// `GET` the `Location` of the successful status response (the status response
+    /// itself when it has none).
+    StatusLocation,
+    /// `GET` the `Location` of the original 202 (Azure `location`), when the status URL
+    /// came from another header such as `Operation-Location` (the status response itself
+    /// when the 202 had no other `Location`).
+    InitialLocation,
+    /// `GET` the original request's URI (Azure `original-uri`, for PUT and PATCH).
+    OriginalUri,
+}
+
+/// Everything configurable, behind an `Arc` in the layer and the service.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) status_headers: Vec<HeaderName>,
+    pub(crate) forward_headers: Vec<HeaderName>,
+    pub(crate) sensitive_headers: Vec<HeaderName>,
+    pub(crate) credentials: Credentials,
+    pub(crate) backoff: Backoff,
+    pub(crate) min_interval: Duration,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_polls: u32,
+    pub(crate) field: Option<StatusField>,
+    pub(crate) final_state: FinalState,
+    pub(crate) fetch_created: bool,
+    pub(crate) drain_limit: u64,
+    pub(crate) on_progress: Option<Callback>,
+}
+
+/// Default first interval of the backoff when a 202 has no `Retry-After`.
+pub(crate) const DEFAULT_INITIAL_INTERVAL: Duration = Duration::from_secs(1);
+/// Default cap of the backoff.
+pub(crate) const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(30);
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            status_headers: vec![LOCATION],
+            forward_headers: vec![USER_AGENT],
+            sensitive_headers: vec![AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION],
+            credentials: Credentials::SameOrigin,
+            backoff: Backoff::exponential(DEFAULT_INITIAL_INTERVAL, DEFAULT_MAX_INTERVAL)
+                .with_jitter(Jitter::None),
+            min_interval: Duration::from_millis(250),
+            max_retry_after: Duration::from_secs(5 * 60),
+            timeout: Some(Duration::from_secs(10 * 60)),
+            max_polls: 100,
+            field: None,
+            final_state: FinalState::StatusResource,
+            fetch_created: false,
+            drain_limit: 64 * 1024,
+            on_progress: None,
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn is_sensitive(&self, name: &HeaderName) -> bool {
+        self.sensitive_headers.contains(name)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("status_headers", &self.status_headers)
+            .field("forward_headers", &self.forward_headers)
+            .field("sensitive_headers", &self.sensitive_headers)
+            .field("credentials", &self.credentials)
+            .field("backoff", &self.backoff)
+            .field("min_interval", &self.min_interval)
+            .field("max_retry_after", &self.max_retry_after)
+            .field("timeout", &self.timeout)
+            .field("max_polls", &self.max_polls)
+            .field("field", &self.field)
+            .field("final_state", &self.final_state)
+            .field("fetch_created", &self.fetch_created)
+            .field("on_progress", &self.on_progress.as_ref().map(|_| ".."))
+            .finish()
+    }
+}

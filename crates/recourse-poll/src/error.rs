@@ -1,0 +1,338 @@
+//! Errors: [`PollError`] (keeps the inner service's error) and [`PollTimeout`].
+
+use std::fmt;
+use std::time::Duration;
+
+use http::{HeaderName, Request, StatusCode, Uri};
+use recourse_core::headers::LocationError;
+
+use crate::Resume;
+
+/// The error of [`AsyncPoll`](crate::AsyncPoll): the inner service's error, a typed
+/// [`PollTimeout`], or a status/result URL that cannot be followed.
+///
+/// Opaque, with `is_*` predicates and accessors. Every error raised after polling started
+/// carries the status URL ([`status_url`](Self::status_url)) so that the caller can resume
+/// the job later (see [`Resume`]).
+pub struct PollError<E> {
+    kind: Kind<E>,
+}
+
+enum Kind<E> {
+    Inner {
+        error: E,
+        status_url: Option<Box<Uri>>,
+    },
+    Timeout(Box<PollTimeout>),
+    Location(Box<LocationFailure>),
+}
+
+struct LocationFailure {
+    error: LocationError,
+    header: HeaderName,
+    status_url: Option<Uri>,
+}
+
+impl<E> PollError<E> {
+    pub(crate) fn inner(error: E, status_url: Option<Uri>) -> Self {
+        Self {
+            kind: Kind::Inner {
+                error,
+                status_url: status_url.map(Box::new),
+            },
+        }
+    }
+
+    pub(crate) fn timeout(timeout: PollTimeout) -> Self {
+        Self {
+            kind: Kind::Timeout(Box::new(timeout)),
+        }
+    }
+
+    pub(crate) fn location(error: LocationError, header: HeaderName, status_url: Option<Uri>) -> Self {
+        Self {
+            kind: Kind::Location(Box::new(LocationFailure {
+                error,
+                header,
+                status_url,
+            })),
+        }
+    }
+
+    /// Whether the inner service failed (on the original request, a poll or a result
+    /// fetch).
+    pub fn is_inner(&self) -> bool {
+        matches!(self.kind, Kind::Inner { .. })
+    }
+
+    /// Whether polling stopped on a limit: see [`PollTimeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout(_))
+    }
+
+    /// Whether a status URL, or the `Location` of a result, could not be resolved.
+    pub fn is_location(&self) -> bool {
+        matches!(self.kind, Kind::Location(_))
+    }
+
+    /// The inner service's error, if that is what this is.
+    pub fn get_inner(&self) -> Option<&E> {
+        match &self.kind {
+            Kind::Inner { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Takes the inner service's error out.
+    ///
+    /// # Errors
+    ///
+    /// Gives `self` back if this is not an inner error.
+    pub fn into_inner(self) -> Result<E, Self> {
+        match self.kind {
+            Kind::Inner { error, .. } => Ok(error),
+            kind => Err(Self { kind }),
+        }
+    }
+
+    /// The timeout, if that is what this is.
+    pub fn get_timeout(&self) -> Option<&PollTimeout> {
+        match &self.kind {
+            Kind::Timeout(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Takes the timeout out.
+    ///
+    /// # Errors
+    ///
+    /// Gives `self` back if this is not a timeout.
+    pub fn into_timeout(self) -> Result<PollTimeout, Self> {
+        match self.kind {
+            Kind::Timeout(t) => Ok(*t),
+            kind => Err(Self { kind }),
+        }
+    }
+
+    /// Why a `Location` could not be followed, and the header it came from.
+    pub fn location_error(&self) -> Option<(&LocationError, &HeaderName)> {
+        match &self.kind {
+            Kind::Location(l) => Some((&l.error, &l.header)),
+            _ => None,
+        }
+    }
+
+    /// The status URL being polled when the error happened, if polling had started: keep
+    /// it to resume the job later with [`Resume::request`].
+    pub fn status_url(&self) -> Option<&Uri> {
+        match &self.kind {
+            Kind::Inner { status_url, .. } => status_url.as_deref(),
+            Kind::Location(l) => l.status_url.as_ref(),
+            Kind::Timeout(t) => Some(&t.status_url),
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for PollError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Inner { error, status_url } => f
+                .debug_struct("PollError::Inner")
+                .field("error", error)
+                .field("status_url", status_url)
+                .finish(),
+            Kind::Timeout(t) => f.debug_tuple("PollError::Timeout").field(t).finish(),
+            Kind::Location(l) => f
+                .debug_struct("PollError::Location")
+                .field("error", &l.error)
+                .field("header", &l.header)
+                .field("status_url", &l.status_url)
+                .finish(),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for PollError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Inner {
+                error,
+                status_url: None,
+            } => write!(f, "inner service failed: {error}"),
+            Kind::Inner {
+                error,
+                status_url: Some(url),
+            } => write!(f, "inner service failed while polling {url}: {error}"),
+            Kind::Timeout(t) => fmt::Display::fmt(t, f),
+            Kind::Location(l) => {
+                write!(f, "cannot follow the `{}` header: {}", l.header, l.error)
+            }
+        }
+    }
+}
+
+impl<E> std::error::Error for PollError<E>
+where
+    E: std::error::Error + 'static,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Inner { error, .. } => Some(error),
+            Kind::Timeout(t) => Some(&**t),
+            Kind::Location(l) => Some(&l.error),
+        }
+    }
+}
+
+/// Which limit stopped polling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutReason {
+    /// The layer's total polling time ([`PollLayer::timeout`](crate::PollLayer::timeout)).
+    Timeout(Duration),
+    /// The maximum number of polls ([`PollLayer::max_polls`](crate::PollLayer::max_polls)).
+    MaxPolls(u32),
+    /// The request's [`Deadline`](recourse_core::Deadline).
+    Deadline,
+}
+
+impl fmt::Display for TimeoutReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeoutReason::Timeout(d) => write!(f, "the polling timeout of {d:?} is reached"),
+            TimeoutReason::MaxPolls(n) => write!(f, "the limit of {n} polls is reached"),
+            TimeoutReason::Deadline => f.write_str("the request's deadline is reached"),
+        }
+    }
+}
+
+/// Polling stopped on a limit before the job reached a terminal state.
+///
+/// The job may still finish on the server: [`status_url`](Self::status_url) names the
+/// status resource, and [`resume_request`](Self::resume_request) builds a request that
+/// makes the poll layer pick up polling where it stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollTimeout {
+    pub(crate) reason: TimeoutReason,
+    pub(crate) status_url: Uri,
+    pub(crate) last_status: Option<StatusCode>,
+    pub(crate) polls: u32,
+    pub(crate) elapsed: Duration,
+    pub(crate) next_wait: Option<Duration>,
+    pub(crate) resume: Resume,
+}
+
+impl PollTimeout {
+    /// Which limit was reached.
+    pub fn reason(&self) -> TimeoutReason {
+        self.reason
+    }
+
+    /// The status URL (where to resume).
+    pub fn status_url(&self) -> &Uri {
+        &self.status_url
+    }
+
+    /// The status of the last response received: the last poll's, or the original 202's
+    /// when no poll completed. `None` only for a resumed job whose first poll did not
+    /// complete.
+    pub fn last_status(&self) -> Option<StatusCode> {
+        self.last_status
+    }
+
+    /// How many polls completed.
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
+    /// Time spent polling.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The wait the layer would have made before the next poll (`Retry-After` or the
+    /// backoff), when polling stopped because that wait did not fit in the limits; `None`
+    /// when a request in flight was cut off.
+    pub fn next_wait(&self) -> Option<Duration> {
+        self.next_wait
+    }
+
+    /// A `GET` of the status URL carrying a [`Resume`] extension: sent through the poll
+    /// layer, it resumes polling (with fresh limits) and returns the final result, as the
+    /// original request would have. Add the credentials the status URL needs.
+    pub fn resume_request<B: Default>(&self) -> Request<B> {
+        let mut req = Request::new(B::default());
+        *req.uri_mut() = self.status_url.clone();
+        req.extensions_mut().insert(self.resume.clone());
+        req
+    }
+}
+
+impl fmt::Display for PollTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "polling {} stopped before the job finished: {} after {} polls in {:?}",
+            self.status_url, self.reason, self.polls, self.elapsed
+        )?;
+        if let Some(status) = self.last_status {
+            write!(f, " (last status {status})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PollTimeout {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    fn timeout() -> PollTimeout {
+        PollTimeout {
+            reason: TimeoutReason::MaxPolls(3),
+            status_url: Uri::from_static("http://a.test/jobs/1"),
+            last_status: Some(StatusCode::ACCEPTED),
+            polls: 3,
+            elapsed: Duration::from_secs(3),
+            next_wait: Some(Duration::from_secs(1)),
+            resume: Resume::default(),
+        }
+    }
+
+    #[test]
+    fn predicates_and_accessors() {
+        let e: PollError<std::io::Error> = PollError::timeout(timeout());
+        assert!(e.is_timeout() && !e.is_inner() && !e.is_location());
+        assert_eq!(e.status_url().unwrap(), "http://a.test/jobs/1");
+        let msg = e.to_string();
+        assert!(msg.contains("http://a.test/jobs/1"), "{msg}");
+        assert!(msg.contains("limit of 3 polls"), "{msg}");
+        assert!(msg.contains("202"), "{msg}");
+        assert!(e.source().is_some());
+        let t = e.into_timeout().unwrap();
+        assert_eq!(t.polls(), 3);
+        assert_eq!(t.next_wait(), Some(Duration::from_secs(1)));
+        let req: Request<()> = t.resume_request();
+        assert_eq!(req.uri(), "http://a.test/jobs/1");
+        assert!(req.extensions().get::<Resume>().is_some());
+
+        let e = PollError::inner(std::io::Error::other("down"), None);
+        assert!(e.is_inner());
+        assert_eq!(e.to_string(), "inner service failed: down");
+        assert!(e.status_url().is_none());
+        assert_eq!(e.into_inner().unwrap().to_string(), "down");
+
+        let e: PollError<std::io::Error> = PollError::location(
+            LocationError::Empty,
+            http::header::LOCATION,
+            Some(Uri::from_static("http://a.test/j")),
+        );
+        assert!(e.is_location());
+        assert!(e.to_string().contains("`location`"));
+        assert_eq!(e.location_error().unwrap().0, &LocationError::Empty);
+        assert!(e.into_inner().is_err());
+    }
+}
