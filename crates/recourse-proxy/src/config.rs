@@ -1,0 +1,561 @@
+//! Command-line and file configuration of the proxy.
+//!
+//! Every option can be given on the command line or in a TOML file named by `--config`
+//! (keys are the long option names with `_` for `-`); the command line wins.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! upstream = "http://127.0.0.1:9000"
+//! cache = true
+//! retry = true
+//! follow_redirects = false
+//! poll = false
+//! max_body = "64MiB"
+//! upstream_timeout = "30s"
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use http::Uri;
+use serde::Deserialize;
+
+/// The command line of `recourse-proxy`.
+#[derive(Clone, Debug, Default, Parser)]
+#[command(
+    name = "recourse-proxy",
+    version,
+    about = "A reverse proxy built from the Recourse layers: a shared RFC 9111 cache, safe retries of 500/503, and optional redirect following and 202 polling."
+)]
+pub struct Cli {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The upstream origin (and optional base path), e.g. http://127.0.0.1:9000.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// A TOML file with any of these options; the command line wins.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Turn the shared cache off (it is on by default).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Total bytes the in-memory cache may hold [default: 256MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub cache_max_bytes: Option<String>,
+    /// Largest response body the cache stores; larger ones stream through [default: 8MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub cache_entry_max_bytes: Option<String>,
+    /// Where the cache lives: `memory` (default) or `redis://HOST:PORT/DB`.
+    #[arg(long, value_name = "STORE")]
+    pub cache_store: Option<String>,
+    /// Turn retries of 500/503 off (on by default, idempotent requests only).
+    #[arg(long)]
+    pub no_retry: bool,
+    /// Maximum retries per request [default: 2].
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+    /// Follow redirects instead of passing them to the client (off by default).
+    #[arg(long)]
+    pub follow_redirects: bool,
+    /// Poll 202 Accepted responses to completion instead of passing them on (off by default).
+    #[arg(long)]
+    pub poll: bool,
+    /// Largest request body accepted; larger ones get 413 [default: 64MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_body: Option<String>,
+    /// Time limit for the upstream's response head, retries included [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub upstream_timeout: Option<String>,
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The options of a TOML configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    upstream: Option<String>,
+    cache: Option<bool>,
+    cache_max_bytes: Option<String>,
+    cache_entry_max_bytes: Option<String>,
+    cache_store: Option<String>,
+    retry: Option<bool>,
+    max_retries: Option<u32>,
+    follow_redirects: Option<bool>,
+    poll: Option<bool>,
+    max_body: Option<String>,
+    upstream_timeout: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Where the cache keeps its entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheStore {
+    /// In this process's memory.
+    Memory,
+    /// In Redis, shared by every proxy that names the same server.
+    Redis(String),
+}
+
+/// The log format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// The validated configuration of a proxy.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The upstream: scheme and authority, and a base path (no trailing slash) that every
+    /// request path is appended to.
+    pub upstream: Upstream,
+    /// Whether the shared cache is on.
+    pub cache: bool,
+    /// Total bytes of the in-memory cache.
+    pub cache_max_bytes: u64,
+    /// Largest body the cache stores.
+    pub cache_entry_max_bytes: u64,
+    /// Where the cache lives.
+    pub cache_store: CacheStore,
+    /// Whether retries are on.
+    pub retry: bool,
+    /// Maximum retries per request.
+    pub max_retries: u32,
+    /// Whether redirects are followed.
+    pub follow_redirects: bool,
+    /// Whether 202 responses are polled.
+    pub poll: bool,
+    /// Largest request body accepted.
+    pub max_body: u64,
+    /// Time limit for the upstream's response head.
+    pub upstream_timeout: Duration,
+    /// The log format.
+    pub log_format: LogFormat,
+}
+
+/// The upstream origin a proxy forwards to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    base_path: String,
+}
+
+impl Upstream {
+    /// Parses an upstream URL: `http://host[:port][/base/path]`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Upstream`] when it is not an absolute `http` URL with a host and no
+    /// query or fragment.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let bad = |why: &str| ConfigError::Upstream {
+            value: text.to_owned(),
+            why: why.to_owned(),
+        };
+        let uri: Uri = text
+            .trim()
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| bad("it has no scheme (use http://host:port)"))?;
+        if scheme != http::uri::Scheme::HTTP {
+            return Err(bad(
+                "only http:// upstreams are supported (this build has no TLS client)",
+            ));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| bad("it has no host"))?;
+        if authority.host().is_empty() {
+            return Err(bad("it has no host"));
+        }
+        if authority.as_str().contains('@') {
+            return Err(bad("credentials in the upstream URL are not supported"));
+        }
+        if uri.query().is_some() {
+            return Err(bad("it must not have a query"));
+        }
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self {
+            scheme,
+            authority,
+            base_path,
+        })
+    }
+
+    /// The upstream's authority (`host:port`), used as the forwarded `Host`.
+    pub fn authority(&self) -> &http::uri::Authority {
+        &self.authority
+    }
+
+    /// The upstream URI for a request's path and query.
+    ///
+    /// # Errors
+    ///
+    /// An [`http::Error`] if the result is not a valid URI.
+    pub fn uri_for(
+        &self,
+        path_and_query: Option<&http::uri::PathAndQuery>,
+    ) -> Result<Uri, http::Error> {
+        let pq = path_and_query.map_or("/", |pq| pq.as_str());
+        let joined;
+        let pq = if self.base_path.is_empty() {
+            pq
+        } else {
+            joined = format!("{}{}", self.base_path, pq);
+            &joined
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.base_path)
+    }
+}
+
+/// A configuration that cannot be used, with the reason.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No upstream was given.
+    MissingUpstream,
+    /// The upstream URL is unusable.
+    Upstream {
+        /// The value given.
+        value: String,
+        /// Why it is unusable.
+        why: String,
+    },
+    /// An option has a value that does not parse.
+    Invalid {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The configuration file could not be read or parsed.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MissingUpstream => {
+                f.write_str("no upstream given: pass --upstream http://HOST:PORT")
+            }
+            ConfigError::Upstream { value, why } => write!(f, "bad upstream URL `{value}`: {why}"),
+            ConfigError::Invalid {
+                option,
+                value,
+                expected,
+            } => {
+                write!(f, "bad value `{value}` for --{option}: expected {expected}")
+            }
+            ConfigError::File { path, why } => {
+                write!(f, "cannot use config file {}: {why}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// A configuration with the defaults and the given upstream, listening on
+    /// `127.0.0.1:0` (for tests and embedding).
+    pub fn for_upstream(upstream: Upstream) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            upstream,
+            cache: true,
+            cache_max_bytes: 256 * 1024 * 1024,
+            cache_entry_max_bytes: 8 * 1024 * 1024,
+            cache_store: CacheStore::Memory,
+            retry: true,
+            max_retries: 2,
+            follow_redirects: false,
+            poll: false,
+            max_body: 64 * 1024 * 1024,
+            upstream_timeout: Duration::from_secs(30),
+            log_format: LogFormat::Text,
+        }
+    }
+
+    /// Resolves the command line (and the file it names) into a configuration.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the option at fault.
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.clone(),
+                    why: e.to_string(),
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::File {
+                    path: path.clone(),
+                    why: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let upstream = cli
+            .upstream
+            .clone()
+            .or(file.upstream)
+            .ok_or(ConfigError::MissingUpstream)?;
+        let mut config = Config::for_upstream(Upstream::parse(&upstream)?);
+        config.listen = match cli.listen.clone().or(file.listen) {
+            Some(addr) => addr.trim().parse().map_err(|_| ConfigError::Invalid {
+                option: "listen",
+                value: addr,
+                expected: "an IP address and port such as 127.0.0.1:8080",
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        config.cache = !cli.no_cache && file.cache.unwrap_or(true);
+        config.retry = !cli.no_retry && file.retry.unwrap_or(true);
+        config.follow_redirects = cli.follow_redirects || file.follow_redirects.unwrap_or(false);
+        config.poll = cli.poll || file.poll.unwrap_or(false);
+        if let Some(n) = cli.max_retries.or(file.max_retries) {
+            config.max_retries = n;
+        }
+        if let Some(v) = cli.cache_max_bytes.clone().or(file.cache_max_bytes) {
+            config.cache_max_bytes = parse_size("cache-max-bytes", &v)?;
+        }
+        if let Some(v) = cli
+            .cache_entry_max_bytes
+            .clone()
+            .or(file.cache_entry_max_bytes)
+        {
+            config.cache_entry_max_bytes = parse_size("cache-entry-max-bytes", &v)?;
+        }
+        if let Some(v) = cli.max_body.clone().or(file.max_body) {
+            config.max_body = parse_size("max-body", &v)?;
+        }
+        if let Some(v) = cli.upstream_timeout.clone().or(file.upstream_timeout) {
+            config.upstream_timeout = parse_duration("upstream-timeout", &v)?;
+        }
+        if let Some(v) = cli.cache_store.clone().or(file.cache_store) {
+            config.cache_store = match v.trim() {
+                "memory" => CacheStore::Memory,
+                s if s.starts_with("redis://") => CacheStore::Redis(s.to_owned()),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        option: "cache-store",
+                        value: v,
+                        expected: "`memory` or redis://HOST:PORT/DB",
+                    });
+                }
+            };
+        }
+        if let Some(v) = cli.log_format.clone().or(file.log_format) {
+            config.log_format = match v.trim() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        option: "log-format",
+                        value: v,
+                        expected: "`text` or `json`",
+                    });
+                }
+            };
+        }
+        Ok(config)
+    }
+}
+
+/// Parses a size: a number of bytes, optionally with a suffix `KiB`, `MiB`, `GiB`,
+/// `KB`, `MB`, `GB` (or just `K`, `M`, `G`, binary).
+fn parse_size(option: &'static str, text: &str) -> Result<u64, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        option,
+        value: text.to_owned(),
+        expected: "a size such as 65536, 64KiB or 10MiB",
+    };
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| invalid())?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err(invalid()),
+    };
+    n.checked_mul(mult).ok_or_else(invalid)
+}
+
+/// Parses a duration: `500ms`, `30s`, `2m`, or a plain number of seconds.
+fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        option,
+        value: text.to_owned(),
+        expected: "a duration such as 500ms, 30s or 2m",
+    };
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| invalid())?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(invalid)?),
+        _ => return Err(invalid()),
+    };
+    if d.is_zero() {
+        return Err(invalid());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["recourse-proxy"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_cli(&cli(&["--upstream", "http://127.0.0.1:9000"])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert!(c.cache && c.retry && !c.follow_redirects && !c.poll);
+        assert_eq!(c.cache_store, CacheStore::Memory);
+        assert_eq!(c.upstream.to_string(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn switches_and_values() {
+        let c = Config::from_cli(&cli(&[
+            "--upstream",
+            "http://127.0.0.1:9000/api/",
+            "--no-cache",
+            "--no-retry",
+            "--follow-redirects",
+            "--poll",
+            "--max-body",
+            "10MiB",
+            "--upstream-timeout",
+            "500ms",
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-store",
+            "redis://127.0.0.1:6379/0",
+        ]))
+        .unwrap();
+        assert!(!c.cache && !c.retry && c.follow_redirects && c.poll);
+        assert_eq!(c.max_body, 10 << 20);
+        assert_eq!(c.upstream_timeout, Duration::from_millis(500));
+        assert_eq!(
+            c.cache_store,
+            CacheStore::Redis("redis://127.0.0.1:6379/0".into())
+        );
+        let uri = c
+            .upstream
+            .uri_for(Some(&"/x?y=1".parse().unwrap()))
+            .unwrap();
+        assert_eq!(uri, "http://127.0.0.1:9000/api/x?y=1");
+    }
+
+    #[test]
+    fn bad_upstreams_are_typed() {
+        for bad in [
+            "",
+            "127.0.0.1:9000",
+            "https://example.test",
+            "http://user:pw@h/",
+            "http://h/?q=1",
+            "ftp://h/",
+        ] {
+            let err = Config::from_cli(&cli(&["--upstream", bad])).unwrap_err();
+            assert!(err.to_string().contains("upstream"), "{bad}: {err}");
+        }
+        assert!(matches!(
+            Config::from_cli(&cli(&[])).unwrap_err(),
+            ConfigError::MissingUpstream
+        ));
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        let err = Config::from_cli(&cli(&["--upstream", "http://h:1", "--max-body", "lots"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("--max-body"));
+        let err = Config::from_cli(&cli(&["--upstream", "http://h:1", "--listen", "nowhere"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("--listen"));
+        let err = Config::from_cli(&cli(&[
+            "--upstream",
+            "http://h:1",
+            "--upstream-timeout",
+            "0s",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("--upstream-timeout"));
+        assert!(parse_size("x", "99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn file_then_cli() {
+        let dir = std::env::temp_dir().join(format!("recourse-proxy-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("proxy.toml");
+        std::fs::write(
+            &path,
+            "upstream = \"http://127.0.0.1:7000\"\ncache = false\nmax_body = \"1KiB\"\n",
+        )
+        .unwrap();
+        let c = Config::from_cli(&cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--max-body",
+            "2KiB",
+        ]))
+        .unwrap();
+        assert_eq!(c.upstream.to_string(), "http://127.0.0.1:7000");
+        assert!(!c.cache);
+        assert_eq!(c.max_body, 2048);
+        std::fs::write(&path, "upstream = \"http://h:1\"\nbogus = 1\n").unwrap();
+        let err = Config::from_cli(&cli(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(matches!(err, ConfigError::File { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

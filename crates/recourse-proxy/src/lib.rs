@@ -1,0 +1,37 @@
+//! `recourse-proxy`: a reverse proxy built from the Recourse layers.
+//!
+//! The proxy accepts HTTP/1.1 and HTTP/2 on a listen address and forwards every request to
+//! one upstream through the layer stack its switches select:
+//!
+//! | layer | default | what it does in a proxy |
+//! |---|---|---|
+//! | cache (shared mode) | on | answers fresh hits without an upstream request, revalidates stale ones |
+//! | retry | on | resends idempotent requests that got 500/503 or failed to connect |
+//! | redirect | off | follows 3xx itself (a reverse proxy normally passes them on) |
+//! | poll | off | polls a 202's `Location` to completion (normally passed on) |
+//!
+//! On the way it removes hop-by-hop headers (RFC 9110 §7.6.1, including those named in
+//! `Connection`), appends `Via` (RFC 9110 §7.6.3), sets `Host` for the upstream, streams
+//! bodies both ways, refuses request bodies over a limit with 413, and answers 504 when
+//! the upstream does not answer in time and 502 when it cannot be reached.
+//!
+//! ```no_run
+//! use recourse_proxy::{Config, Proxy, Upstream};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let config = Config::for_upstream(Upstream::parse("http://127.0.0.1:9000")?);
+//! let proxy = Proxy::new(config)?;
+//! let listener = proxy.bind().await?;
+//! proxy.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod hop;
+mod proxy;
+mod stack;
+
+pub use config::{CacheStore, Cli, Config, ConfigError, LogFormat, Upstream};
+pub use proxy::{Proxy, ProxyBody, UpstreamService, upstream_client};
