@@ -1,0 +1,387 @@
+//! [`ResponseFuture`]: one request through the retry layer, attempt after attempt.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode, request};
+use http_body::Body;
+use recourse_core::body::{Drain, Drained, NotReplayable, ReplayBody};
+use recourse_core::{Attempt, Deadline, History, Step, clock, headers};
+use tokio::time::{Instant, Sleep, Timeout};
+use tower_service::Service;
+
+use crate::config::{Config, as_dyn_error};
+use crate::info::{RetryInfo, StopReason};
+use crate::policy::{Attempted, Policy};
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Retry`](crate::Retry).
+    ///
+    /// It resolves to the first response (or error) the policy does not want retried, or
+    /// to the last one when the layer stops (see [`RetryInfo`]). Dropping it cancels the
+    /// attempt in flight and any wait.
+    pub struct ResponseFuture<S, P, ReqB, ResB>
+    where
+        S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
+    {
+        #[pin]
+        state: State<S::Future, ResB>,
+        ctx: Ctx<S, P, ReqB>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, ResB> {
+        // An attempt is in flight.
+        Called {
+            #[pin]
+            fut: F,
+        },
+        // The failed response's body is being drained, so its connection can be reused.
+        // (Boxed: only the retry path pays for it, and the future stays small.)
+        Draining {
+            drain: Pin<Box<Timeout<Drain<ResB>>>>,
+            resume_at: Instant,
+        },
+        // Waiting before the next attempt.
+        Waiting {
+            sleep: Pin<Box<Sleep>>,
+        },
+        // The wait is over: the service must become ready for the next attempt.
+        Ready,
+    }
+}
+
+/// What a request needs to be sent again, and what the layer learned so far.
+pub(crate) struct Ctx<S, P, B> {
+    pub(crate) service: S,
+    pub(crate) policy: P,
+    pub(crate) config: Arc<Config>,
+    /// The request as first sent (with an injected key, if any); never sent itself.
+    pub(crate) parts: request::Parts,
+    /// The never-polled template of the body (or why there is none).
+    pub(crate) body: Result<ReplayBody<B>, NotReplayable>,
+    /// Attempts sent so far.
+    pub(crate) attempts: u32,
+    /// The idempotency gate's verdict.
+    pub(crate) idempotent: bool,
+    /// When the layer's total time limit ends, if it has one.
+    pub(crate) limit_at: Option<Instant>,
+    /// Steps to put in front of the final response's history.
+    pub(crate) steps: Vec<Step>,
+    /// The body of the next attempt, cloned when the retry was decided.
+    pub(crate) next_body: Option<ReplayBody<B>>,
+}
+
+enum Next<T, B> {
+    Return(T),
+    Retry { wait: Duration, failed: Option<B> },
+}
+
+// === impl ResponseFuture ===
+
+impl<S, P, ReqB, ResB> ResponseFuture<S, P, ReqB, ResB>
+where
+    S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
+{
+    pub(crate) fn new(fut: S::Future, ctx: Ctx<S, P, ReqB>) -> Self {
+        Self {
+            state: State::Called { fut },
+            ctx,
+        }
+    }
+}
+
+impl<S, P, ReqB, ResB> Future for ResponseFuture<S, P, ReqB, ResB>
+where
+    S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
+    S::Error: 'static,
+    P: Policy<ResB, S::Error>,
+    ResB: Body,
+{
+    type Output = Result<Response<ResB>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Called { fut } => {
+                    let result = ready!(fut.poll(cx));
+                    match this.ctx.decide(result) {
+                        Next::Return(result) => return Poll::Ready(result),
+                        Next::Retry { wait, failed } => {
+                            let now = Instant::now();
+                            let resume_at = now.checked_add(wait).unwrap_or(now);
+                            let config = &this.ctx.config;
+                            match failed {
+                                Some(body) if config.drain_limit > 0 && !body.is_end_stream() => {
+                                    let drain = Drain::new(body, config.drain_limit);
+                                    this.state.set(State::Draining {
+                                        drain: Box::pin(tokio::time::timeout(
+                                            config.drain_timeout,
+                                            drain,
+                                        )),
+                                        resume_at,
+                                    });
+                                }
+                                _ => this.state.set(State::Waiting {
+                                    sleep: Box::pin(tokio::time::sleep_until(resume_at)),
+                                }),
+                            }
+                        }
+                    }
+                }
+                StateProj::Draining { drain, resume_at } => {
+                    let drained = ready!(drain.as_mut().poll(cx));
+                    match drained {
+                        Ok(Drained::Complete { bytes }) => {
+                            tracing::trace!(bytes, "retry: drained the failed response body");
+                        }
+                        Ok(outcome) => {
+                            tracing::debug!(?outcome, "retry: failed response body not drained");
+                        }
+                        Err(_) => {
+                            tracing::debug!("retry: draining the failed response body timed out");
+                        }
+                    }
+                    let resume_at = *resume_at;
+                    this.state.set(State::Waiting {
+                        sleep: Box::pin(tokio::time::sleep_until(resume_at)),
+                    });
+                }
+                StateProj::Waiting { sleep } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    this.state.set(State::Ready);
+                }
+                StateProj::Ready => {
+                    let ctx = &mut *this.ctx;
+                    ready!(ctx.service.poll_ready(cx))?;
+                    let Some(body) = ctx.next_body.take() else {
+                        // `decide` stores the body of the next attempt before it leaves
+                        // `Called`, and only `Ready` takes it.
+                        unreachable!("retry: the next attempt's body was not prepared")
+                    };
+                    let mut parts = ctx.parts.clone();
+                    parts.extensions.insert(Attempt(ctx.attempts));
+                    let fut = ctx.service.call(Request::from_parts(parts, body));
+                    this.state.set(State::Called { fut });
+                }
+            }
+        }
+    }
+}
+
+impl<S, P, ReqB, ResB> fmt::Debug for ResponseFuture<S, P, ReqB, ResB>
+where
+    S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Called { .. } => "Called",
+            State::Draining { .. } => "Draining",
+            State::Waiting { .. } => "Waiting",
+            State::Ready => "Ready",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("method", &self.ctx.parts.method)
+            .field("uri", &self.ctx.parts.uri)
+            .field("attempts", &self.ctx.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl Ctx ===
+
+impl<S, P, B> Ctx<S, P, B> {
+    /// Judges an attempt's outcome: return it, or retry after a wait.
+    fn decide<ResB, E>(
+        &mut self,
+        result: Result<Response<ResB>, E>,
+    ) -> Next<Result<Response<ResB>, E>, ResB>
+    where
+        P: Policy<ResB, E>,
+        E: 'static,
+    {
+        let not_sent = match &result {
+            Err(e) => self.config.not_sent(e),
+            Ok(_) => false,
+        };
+        let wanted = self.policy.retry(&Attempted {
+            request: &self.parts,
+            result: result.as_ref(),
+            attempt: self.attempts,
+            idempotent: self.idempotent,
+            not_sent,
+        });
+        if !wanted {
+            return Next::Return(self.finish(result, None));
+        }
+        let (wait, body) = match self.check(&result, not_sent) {
+            Ok(go) => go,
+            Err(stop) => return Next::Return(self.finish(result, Some(stop))),
+        };
+        self.next_body = Some(body);
+        let status = result.as_ref().ok().map(Response::status);
+        let failed = match result {
+            Ok(mut res) => {
+                // Keep what inner layers recorded on the discarded response.
+                if let Some(history) = res.extensions_mut().remove::<History>() {
+                    self.steps.extend(history.steps().iter().cloned());
+                }
+                Some(res.into_body())
+            }
+            Err(_) => None,
+        };
+        self.attempts += 1;
+        self.steps.push(Step::Retried {
+            attempt: self.attempts,
+            status,
+            waited: wait,
+        });
+        tracing::debug!(
+            method = %self.parts.method,
+            uri = %self.parts.uri,
+            attempt = self.attempts,
+            status = status.map_or(0, |s| s.as_u16()),
+            ?wait,
+            "retrying"
+        );
+        Next::Retry { wait, failed }
+    }
+
+    /// The limits, in order; on success, the wait and the next attempt's body.
+    fn check<ResB, E>(
+        &self,
+        result: &Result<Response<ResB>, E>,
+        not_sent: bool,
+    ) -> Result<(Duration, ReplayBody<B>), StopReason> {
+        let config = &*self.config;
+        if !self.idempotent && !not_sent {
+            return Err(StopReason::NotIdempotent);
+        }
+        let retry = self.attempts; // the number of the retry about to be made
+        if retry > config.max_retries {
+            return Err(StopReason::MaxRetries {
+                max: config.max_retries,
+            });
+        }
+        let body = match &self.body {
+            Ok(template) => template.try_clone(),
+            Err(why) => Err(*why),
+        }
+        .map_err(StopReason::NotReplayable)?;
+        // RFC 9110 §10.2.3: Retry-After, in seconds or as an HTTP-date, on 503 and 3xx
+        // (and 429, RFC 6585 §4); clamped, since a server may ask for anything.
+        let retry_after = match result {
+            Ok(res) => headers::retry_after(res.headers(), clock::system_now()),
+            Err(_) => None,
+        };
+        let wait = match retry_after {
+            Some(wait) => wait.min(config.max_retry_after),
+            None => config.backoff_delay(retry),
+        };
+        if let Some(deadline) = self.parts.extensions.get::<Deadline>()
+            && !deadline.allows(wait)
+        {
+            return Err(StopReason::Deadline {
+                wait,
+                remaining: deadline.remaining(),
+            });
+        }
+        if let (Some(at), Some(limit)) = (self.limit_at, config.time_limit) {
+            let fits = Instant::now()
+                .checked_add(wait)
+                .is_some_and(|end| end <= at);
+            if !fits {
+                return Err(StopReason::TimeLimit { wait, limit });
+            }
+        }
+        if let Some(budget) = &config.budget
+            && !budget.withdraw()
+        {
+            return Err(StopReason::Budget);
+        }
+        Ok((wait, body))
+    }
+
+    /// The final outcome, with the retry information attached when there is any.
+    fn finish<ResB, E: 'static>(
+        &mut self,
+        result: Result<Response<ResB>, E>,
+        stop: Option<StopReason>,
+    ) -> Result<Response<ResB>, E> {
+        if let Some(stop) = stop {
+            self.report(&result, stop);
+        }
+        match result {
+            Ok(mut res) => {
+                if self.attempts > 1 || stop.is_some() {
+                    if !self.steps.is_empty() {
+                        let mut history = History::default();
+                        for step in self.steps.drain(..) {
+                            history.push(step);
+                        }
+                        if let Some(later) = res.extensions_mut().remove::<History>() {
+                            for step in later.steps() {
+                                history.push(step.clone());
+                            }
+                        }
+                        res.extensions_mut().insert(history);
+                    }
+                    res.extensions_mut().insert(RetryInfo {
+                        attempts: self.attempts,
+                        stopped: stop,
+                    });
+                }
+                Ok(res)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The warning the source table asks for when a failure is given up on.
+    fn report<ResB, E: 'static>(&self, result: &Result<Response<ResB>, E>, stop: StopReason) {
+        let name = &self.config.request_id_header;
+        let request_id = self
+            .parts
+            .headers
+            .get(name)
+            .or_else(|| result.as_ref().ok().and_then(|r| r.headers().get(name)))
+            .map(|v| v.to_str().unwrap_or("(not visible ASCII)"))
+            .unwrap_or("-");
+        let last = Last(
+            result
+                .as_ref()
+                .map(Response::status)
+                .map_err(|e| as_dyn_error(e)),
+        );
+        tracing::warn!(
+            method = %self.parts.method,
+            uri = %self.parts.uri,
+            attempts = self.attempts,
+            last = %last,
+            request_id,
+            reason = %stop,
+            "request failed and was not retried further"
+        );
+    }
+}
+
+/// The last outcome, for the warning.
+struct Last<'a>(Result<StatusCode, Option<&'a (dyn std::error::Error + 'static)>>);
+
+impl fmt::Display for Last<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Ok(status) => write!(f, "{status}"),
+            Err(Some(e)) => write!(f, "error: {e}"),
+            Err(None) => f.write_str("error"),
+        }
+    }
+}

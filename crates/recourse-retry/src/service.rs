@@ -1,0 +1,155 @@
+//! [`Retry`]: the service.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use recourse_core::BoxError;
+use recourse_core::body::ReplayBody;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::config::Config;
+use crate::future::{Ctx, ResponseFuture};
+use crate::layer::RetryLayer;
+use crate::policy::{Policy, Standard};
+
+/// Resends requests whose attempt failed in a way worth retrying; see the
+/// [crate docs](crate).
+///
+/// The inner service receives `Request<ReplayBody<B>>`: the caller's body wrapped so it
+/// can be sent again. Configure it through [`RetryLayer`].
+///
+/// # Clone
+///
+/// Cloning is cheap: the inner service and the policy are cloned, the configuration and
+/// the retry budget are shared through an `Arc`, so every clone draws on the same budget.
+pub struct Retry<S, P = Standard> {
+    pub(crate) inner: S,
+    pub(crate) policy: P,
+    pub(crate) config: Arc<Config>,
+}
+
+// === impl Retry ===
+
+impl<S> Retry<S> {
+    /// Wraps `inner` with the [`Standard`] policy and the default configuration.
+    pub fn new(inner: S) -> Self {
+        Self::with_policy(inner, Standard::new())
+    }
+
+    /// A [`RetryLayer`] with the [`Standard`] policy, to configure.
+    pub fn layer() -> RetryLayer {
+        RetryLayer::new()
+    }
+}
+
+impl<S, P> Retry<S, P> {
+    /// Wraps `inner` with `policy` and the default configuration.
+    pub fn with_policy(inner: S, policy: P) -> Self {
+        Self {
+            inner,
+            policy,
+            config: Arc::new(Config::default()),
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the layer, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+}
+
+impl<S: Clone, P: Clone> Clone for Retry<S, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            policy: self.policy.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: fmt::Debug, P: fmt::Debug> fmt::Debug for Retry<S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S, P, ReqB, ResB> Service<Request<ReqB>> for Retry<S, P>
+where
+    S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>> + Clone,
+    S::Error: 'static,
+    P: Policy<ResB, S::Error> + Clone,
+    ReqB: Body,
+    ReqB::Error: Into<BoxError>,
+    ResB: Body,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, P, ReqB, ResB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let config = &*self.config;
+        let (mut parts, body) = req.into_parts();
+        if let Some(budget) = &config.budget {
+            budget.deposit();
+        }
+        config.inject_key(&mut parts);
+        let idempotent = config.is_idempotent(&parts);
+        let limit_at = config
+            .time_limit
+            .and_then(|limit| Instant::now().checked_add(limit));
+        let template = ReplayBody::new(body, config.replay_limit);
+        // The template is never polled: each attempt sends a clone (O(1), no copy).
+        let (first, template) = match template.try_clone() {
+            Ok(first) => (first, Ok(template)),
+            // A fresh body always clones; should it not, send it once and say why.
+            Err(why) => (template, Err(why)),
+        };
+        // Call the service that was polled ready; keep a clone for the next caller.
+        let clone = self.inner.clone();
+        let mut service = std::mem::replace(&mut self.inner, clone);
+        let fut = service.call(Request::from_parts(parts.clone(), first));
+        ResponseFuture::new(
+            fut,
+            Ctx {
+                service,
+                policy: self.policy.clone(),
+                config: Arc::clone(&self.config),
+                parts,
+                body: template,
+                attempts: 1,
+                idempotent,
+                limit_at,
+                steps: Vec::new(),
+                next_body: None,
+            },
+        )
+    }
+}
