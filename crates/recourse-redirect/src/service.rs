@@ -137,3 +137,7 @@ where
         )
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
