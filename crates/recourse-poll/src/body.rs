@@ -76,7 +76,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             KindProj::Plain { body } => body.poll_frame(cx).map(|frame| {
-                frame.map(|result| result.map(|f| f.map_data(|mut d| d.copy_to_bytes(d.remaining()))))
+                frame.map(|result| {
+                    result.map(|f| f.map_data(|mut d| d.copy_to_bytes(d.remaining())))
+                })
             }),
             KindProj::Prefixed { prefix } => prefix.poll_replay(cx),
         }
@@ -190,7 +192,10 @@ impl<B: Body> Prefix<B> {
         self.chunks.make_contiguous()
     }
 
-    fn poll_replay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    fn poll_replay(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         if let Some(chunk) = self.chunks.pop_front() {
             self.buffered -= chunk.len();
             return Poll::Ready(Some(Ok(Frame::data(chunk))));
@@ -331,7 +336,10 @@ mod tests {
 
     #[tokio::test]
     async fn complete_prefix_keeps_trailers_and_errors() {
-        let body = stream(vec![Ok(Frame::data(Bytes::from_static(b"ab"))), Err("boom")]);
+        let body = stream(vec![
+            Ok(Frame::data(Bytes::from_static(b"ab"))),
+            Err("boom"),
+        ]);
         let mut prefix = Prefix::new(body);
         fill(&mut prefix, 1024);
         assert!(!prefix.is_complete(), "an error is not a complete body");

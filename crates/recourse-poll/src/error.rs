@@ -49,7 +49,11 @@ impl<E> PollError<E> {
         }
     }
 
-    pub(crate) fn location(error: LocationError, header: HeaderName, status_url: Option<Uri>) -> Self {
+    pub(crate) fn location(
+        error: LocationError,
+        header: HeaderName,
+        status_url: Option<Uri>,
+    ) -> Self {
         Self {
             kind: Kind::Location(Box::new(LocationFailure {
                 error,

@@ -201,9 +201,13 @@ impl StatusField {
             Extracted::Text(text) | Extracted::Number(text) => {
                 let exact = matches!(main_kind, Kind::Number);
                 let is = |values: &[String]| {
-                    values
-                        .iter()
-                        .any(|v| if exact { *v == text } else { loose_eq(v, &text) })
+                    values.iter().any(|v| {
+                        if exact {
+                            *v == text
+                        } else {
+                            loose_eq(v, &text)
+                        }
+                    })
                 };
                 let decision = if is(&self.succeeded) {
                     Some(Decision::Succeeded)
@@ -290,7 +294,11 @@ impl<'de> DeserializeSeed<'de> for PathSeed<'_> {
 }
 
 impl PathSeed<'_> {
-    fn scalar(&self, make: impl FnOnce(String) -> Extracted, text: impl FnOnce() -> String) -> Extracted {
+    fn scalar(
+        &self,
+        make: impl FnOnce(String) -> Extracted,
+        text: impl FnOnce() -> String,
+    ) -> Extracted {
         if self.path.is_empty() {
             make(text())
         } else {

@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use crate::poller::{Begin, Begun, Poller, Start};
 use crate::service::Ctx;
-use crate::{PollBody, PollError, Policy, Resume};
+use crate::{Policy, PollBody, PollError, Resume};
 
 pin_project_lite::pin_project! {
     /// The response future of [`AsyncPoll`](crate::AsyncPoll).
@@ -98,9 +98,9 @@ where
                         return Poll::Ready(Ok(res.map(PollBody::plain)));
                     };
                     match Poller::begin(Start { svc, ctx }, res, begin) {
-                        Begun::Polling(job) => this.state.set(State::Polling {
-                            job: Box::pin(job),
-                        }),
+                        Begun::Polling(job) => {
+                            this.state.set(State::Polling { job: Box::pin(job) })
+                        }
                         Begun::Done(done) => {
                             this.state.set(State::Done);
                             return Poll::Ready(done);

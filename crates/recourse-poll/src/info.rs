@@ -96,7 +96,7 @@ impl PollInfo {
 ///
 /// let backend = service_fn(|req: Request<Full<Bytes>>| async move {
 ///     assert_eq!(req.uri().path(), "/jobs/7");
-///     Ok::<_, std::convert::Infallible>(Response::new(Full::from("done")))
+///     Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::from("done")))
 /// });
 /// let client = ServiceBuilder::new().layer(PollLayer::new()).service(backend);
 ///

@@ -90,7 +90,10 @@ impl<P> PollLayer<P> {
         I: IntoIterator<Item = N>,
         N: TryInto<HeaderName>,
     {
-        self.config().status_headers = names.into_iter().filter_map(|n| n.try_into().ok()).collect();
+        self.config().status_headers = names
+            .into_iter()
+            .filter_map(|n| n.try_into().ok())
+            .collect();
         self
     }
 
@@ -101,7 +104,10 @@ impl<P> PollLayer<P> {
         I: IntoIterator<Item = N>,
         N: TryInto<HeaderName>,
     {
-        self.config().forward_headers = names.into_iter().filter_map(|n| n.try_into().ok()).collect();
+        self.config().forward_headers = names
+            .into_iter()
+            .filter_map(|n| n.try_into().ok())
+            .collect();
         self
     }
 
@@ -113,8 +119,10 @@ impl<P> PollLayer<P> {
         I: IntoIterator<Item = N>,
         N: TryInto<HeaderName>,
     {
-        self.config().sensitive_headers =
-            names.into_iter().filter_map(|n| n.try_into().ok()).collect();
+        self.config().sensitive_headers = names
+            .into_iter()
+            .filter_map(|n| n.try_into().ok())
+            .collect();
         self
     }
 

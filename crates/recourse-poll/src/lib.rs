@@ -22,3 +22,6 @@ pub use layer::PollLayer;
 pub use policy::{Decision, JobStatus, Policy, Standard};
 pub use progress::{PollProgress, ProgressSender};
 pub use service::AsyncPoll;
+
+#[cfg(test)]
+mod tests;

@@ -20,8 +20,8 @@ use crate::body::Prefix;
 use crate::config::FinalState;
 use crate::service::Ctx;
 use crate::{
-    Credentials, Decision, JobStatus, Outcome, PollBody, PollError, PollInfo, PollProgress,
-    PollTimeout, Policy, Resume, TimeoutReason,
+    Credentials, Decision, JobStatus, Outcome, Policy, PollBody, PollError, PollInfo, PollProgress,
+    PollTimeout, Resume, TimeoutReason,
 };
 
 /// How the original response starts a job.
@@ -149,9 +149,11 @@ where
         let original_uri = ctx.uri.clone();
         let (mut parts, body) = res.into_parts();
         let found = match begin {
-            Begin::Poll => ctx.config.status_headers.iter().find_map(|name| {
-                parts.headers.get(name).map(|value| (name, value))
-            }),
+            Begin::Poll => ctx
+                .config
+                .status_headers
+                .iter()
+                .find_map(|name| parts.headers.get(name).map(|value| (name, value))),
             Begin::Created => parts.headers.get(LOCATION).map(|value| (&LOCATION, value)),
         };
         let Some((header, value)) = found else {
@@ -178,7 +180,14 @@ where
                 .map(|r| r.into_uri())
         };
         let history = parts.extensions.remove::<History>().unwrap_or_default();
-        let mut job = Job::new(svc, ctx, status_url, initial_location, original_uri, history);
+        let mut job = Job::new(
+            svc,
+            ctx,
+            status_url,
+            initial_location,
+            original_uri,
+            history,
+        );
         job.last_status = Some(parts.status);
         let limit = job.limit_at.map(|(at, _)| tokio::time::sleep_until(at));
 
@@ -314,8 +323,8 @@ where
                         }
                         Purpose::Poll => {
                             this.job.last_status = Some(res.status());
-                            let read_body = res.status().is_success()
-                                && this.job.ctx.config.field.is_some();
+                            let read_body =
+                                res.status().is_success() && this.job.ctx.config.field.is_some();
                             if read_body {
                                 let (parts, body) = res.into_parts();
                                 this.step.set(StepState::Read {
@@ -545,7 +554,11 @@ impl<S, P: Policy> Job<S, P> {
     }
 
     /// Decides what a poll's response means, records it, and says what to do next.
-    fn evaluate<ResBody: Body, E>(&mut self, mut parts: Parts, mut seen: Seen<ResBody>) -> Next<ResBody, E> {
+    fn evaluate<ResBody: Body, E>(
+        &mut self,
+        mut parts: Parts,
+        mut seen: Seen<ResBody>,
+    ) -> Next<ResBody, E> {
         let status = parts.status;
         let elapsed = self.started.elapsed();
         let (by_field, text, complete, chunks): (_, _, _, &[bytes::Bytes]) = match &mut seen {
@@ -628,9 +641,7 @@ impl<S, P: Policy> Job<S, P> {
                         Ok(r) => Next::Fetch(r.into_uri()),
                         Err(e) => Next::Finish(Err(self.location_error(e))),
                     },
-                    None => Next::Finish(Err(
-                        self.location_error(headers::LocationError::Empty)
-                    )),
+                    None => Next::Finish(Err(self.location_error(headers::LocationError::Empty))),
                 }
             }
             Decision::Succeeded => {
@@ -664,9 +675,9 @@ impl<S, P: Policy> Job<S, P> {
             .iter()
             .find_map(|name| parts.headers.get(name).map(|v| (name, v)))?;
         Some(
-            headers::resolve_location(&self.status_url, value).map(|r| r.into_uri()).map_err(|e| {
-                PollError::location(e, header.clone(), Some(self.status_url.clone()))
-            }),
+            headers::resolve_location(&self.status_url, value)
+                .map(|r| r.into_uri())
+                .map_err(|e| PollError::location(e, header.clone(), Some(self.status_url.clone()))),
         )
     }
 

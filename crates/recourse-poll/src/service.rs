@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use crate::config::Config;
 use crate::future::ResponseFuture;
-use crate::{PollBody, PollError, PollLayer, Policy, ProgressSender, Resume, Standard};
+use crate::{Policy, PollBody, PollError, PollLayer, ProgressSender, Resume, Standard};
 
 /// Turns a `202 Accepted` into the finished result: polls the status resource until the
 /// job reaches a terminal state, and returns that.
