@@ -21,6 +21,10 @@ pin_project_lite::pin_project! {
     /// would need; a response that does not start a job passes through with no allocation.
     /// Polling itself runs in a boxed state machine. Dropping the future stops polling at
     /// once: no further request is sent.
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it returned `Ready` panics, as for most futures.
     pub struct ResponseFuture<S, B, ResBody, P>
     where
         S: Service<Request<B>>,

@@ -1,4 +1,147 @@
-//! Turns `202 Accepted` into the finished result (placeholder docs, see below).
+//! A Tower layer that turns `202 Accepted` into the finished result.
+//!
+//! A `202 Accepted` says the request was accepted for processing that has not completed
+//! (RFC 9110 §15.3.3); the response names a status resource, usually in `Location`, that
+//! the client can query. [`PollLayer`] does that querying for the caller: it `GET`s the
+//! status URL until the job reaches a terminal state and returns the final response, so a
+//! long-running job looks like an ordinary request.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use recourse_poll::{PollInfo, PollLayer};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! // A backend that accepts a job, reports it running twice, then done.
+//! let polls = Arc::new(AtomicU32::new(0));
+//! let backend = service_fn(move |req: Request<Full<Bytes>>| {
+//!     let polls = polls.clone();
+//!     async move {
+//!         let res = match req.uri().path() {
+//!             "/render" => Response::builder()
+//!                 .status(StatusCode::ACCEPTED)
+//!                 .header("location", "/jobs/42")
+//!                 .header("retry-after", "2")
+//!                 .body(Full::<Bytes>::default()),
+//!             _ if polls.fetch_add(1, Ordering::SeqCst) < 2 => Response::builder()
+//!                 .status(StatusCode::ACCEPTED)
+//!                 .header("retry-after", "1")
+//!                 .body(Full::<Bytes>::default()),
+//!             _ => Response::builder().body(Full::from("rendered")),
+//!         };
+//!         Ok::<_, http::Error>(res?)
+//!     }
+//! });
+//!
+//! let client = ServiceBuilder::new()
+//!     .layer(PollLayer::new().timeout(Duration::from_secs(60)).max_polls(10))
+//!     .service(backend);
+//!
+//! let req = Request::post("https://api.example/render").body(Full::from("{...}"))?;
+//! let res = client.oneshot(req).await?;
+//!
+//! assert_eq!(res.status(), StatusCode::OK);
+//! let info = PollInfo::of(&res).unwrap();
+//! assert_eq!(info.polls(), 3);
+//! assert_eq!(info.waited(), Duration::from_secs(4)); // Retry-After: 2, 1, 1
+//! assert_eq!(info.status_url(), "https://api.example/jobs/42");
+//! assert_eq!(res.into_body().collect().await?.to_bytes(), "rendered");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it does
+//!
+//! - **Start.** A response to the original request starts a job when the
+//!   [`Policy::start`] says so (by default: a 202) and it names a status URL in one of
+//!   the [status headers](PollLayer::status_headers) (`Location` by default; Azure uses
+//!   `Azure-AsyncOperation` and `Operation-Location`). The URL is resolved against the
+//!   request URI (RFC 3986 §5, [`recourse_core::headers::resolve_location`]); only
+//!   `http`/`https` URLs are followed, anything else is a typed error. Every other
+//!   response passes through untouched, with no allocation and no copy.
+//! - **Interval.** Before each poll the layer waits the `Retry-After` of the last 202 or
+//!   status response (delay-seconds or an HTTP-date, RFC 9110 §10.2.3), shortened to
+//!   [`max_retry_after`](PollLayer::max_retry_after); without a usable one (absent,
+//!   negative, fractional, garbage), the [backoff](PollLayer::backoff): 1 s, doubling,
+//!   capped at 30 s, no jitter. Never less than the [floor](PollLayer::min_interval).
+//! - **Polls.** `GET`s with an empty body, through a clone of the inner service, so the
+//!   layers below (retry, redirect, cache, classify) apply to each poll. A poll carries
+//!   the [forwarded headers](PollLayer::forward_headers) of the original request, its
+//!   credentials only to the same origin ([`Credentials`]), and the effective
+//!   [`Deadline`](recourse_core::Deadline).
+//! - **Terminal state.** By status code: 202 is still running; other 2xx (200, 201, 204)
+//!   are done; a 303 See Other means the result is at its `Location`, which is fetched
+//!   and returned (RFC 9110 §15.4.4); 4xx and 5xx mean the job (or its status resource)
+//!   failed, and that response is returned. The classify layer's verdict
+//!   ([`Class`](recourse_core::Class)) is honoured. Optionally a JSON body field refines
+//!   2xx responses ([`StatusField`]: Azure's `status`, Google's `done`), and a
+//!   [`Policy`] (a closure works) has the last word.
+//! - **Result.** The last status response, or per [`FinalState`] the resource named by
+//!   its `Location`, by the initial `Location`, or the original URI (Azure's
+//!   `final-state-via`). A `201 Created` to the original request can be answered with the
+//!   created resource ([`fetch_created`](PollLayer::fetch_created), RFC 9110 §15.3.2).
+//! - **Limits.** A total [polling timeout](PollLayer::timeout), a [maximum number of
+//!   polls](PollLayer::max_polls), and the request's
+//!   [`Deadline`](recourse_core::Deadline): no wait that would end past a limit is
+//!   started, and a poll in flight is cut off when one passes. Either way the error is a
+//!   [`PollTimeout`] carrying the status URL and the last status; its
+//!   [`resume_request`](PollTimeout::resume_request) (or [`Resume::request`]) picks the
+//!   job up later. Dropping the response future stops polling at once.
+//! - **Observability.** A `tracing` event per poll (target `recourse_poll`, debug; warn
+//!   when a limit stops polling), a [progress callback](PollLayer::on_progress) and a
+//!   per-request [`ProgressSender`] (a `tokio::sync::watch` channel); on the final
+//!   response, a [`recourse_core::History`] with one
+//!   [`Step::Polled`](recourse_core::Step::Polled) per poll (after the steps of the
+//!   discarded responses, carried over) and a [`PollInfo`] (polls, waits, status URL,
+//!   outcome).
+//! - **Errors.** [`PollError<E>`] keeps the inner service's error `E`
+//!   ([`is_inner`](PollError::is_inner), [`into_inner`](PollError::into_inner)) next to
+//!   the timeout and unfollowable-`Location` cases.
+//!
+//! # Hostile status services
+//!
+//! A job that never finishes ends at `max_polls` (100) or the timeout (10 min) by
+//! default. `Retry-After: 1000000000000` is clamped (and if even the clamped wait does
+//! not fit in the limits, the layer stops at once instead of sleeping). `Retry-After: 0`
+//! cannot make a tight loop (250 ms floor). A status body is read only up to the field's
+//! limit (64 KiB); a longer one, a malformed one or one nested 100,000 levels deep simply
+//! does not decide (`serde_json` bounds recursion; other keys are skipped without being
+//! built). Status URLs on other origins never receive the credentials by default. The
+//! bodies of discarded responses are drained (at most 64 KiB) only while waiting anyway,
+//! so that the connection can be reused.
+//!
+//! # Compared with other pollers
+//!
+//! - **Azure SDK's LRO poller** (`azure-core` `Poller`): follows `Azure-AsyncOperation`,
+//!   `Operation-Location` or `Location`, reads `status` / `provisioningState`, honours
+//!   `Retry-After` with a fixed default interval, and resolves the result with
+//!   `final-state-via`. Here: [`PollLayer::status_headers`], [`StatusField::azure`],
+//!   [`FinalState`]; it also has a resume token, here [`PollTimeout::resume_request`].
+//! - **Google's long-running operations** (`google.longrunning.Operation`): poll
+//!   `operations.get` until `done`, the result in `response` or `error`:
+//!   [`StatusField::google`] with [`FinalState::StatusResource`].
+//! - **AWS SDK waiters**: poll an operation with min/max delay and a maximum wait time,
+//!   matching acceptors (success, failure, retry) on the output or status: the
+//!   [`Policy`] plays the acceptors, [`PollLayer::interval`],
+//!   [`min_interval`](PollLayer::min_interval) and [`timeout`](PollLayer::timeout) the
+//!   delays and the limit.
+//!
+//! Unlike those, this is a Tower middleware: the polling is invisible to the caller
+//! (the original request returns the finished result), goes through the rest of the
+//! stack, and works for any service that speaks HTTP 202.
+//!
+//! # Differences from tower-http
+//!
+//! tower-http has no poller. Its `FollowRedirect` shares the shape (a clone of the
+//! inner service per request, `B: Default` request bodies for the follow-up `GET`); this
+//! layer adds the timing (paused-time testable: all waits use `tokio::time`), limits with a
+//! resumable typed error, and the body-field decision.
 
 mod body;
 mod config;
