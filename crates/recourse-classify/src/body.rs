@@ -28,16 +28,39 @@ pin_project! {
     enum State<B: Body> {
         // The body was not read: pass everything through.
         Plain { #[pin] body: B },
-        // A prefix was read; the inner body is boxed so the reader could move it.
-        Prefixed {
-            body: Pin<Box<B>>,
-            frames: VecDeque<Frame<B::Data>>,
-            // Data bytes still in `frames`, for `size_hint`.
-            buffered: u64,
-            error: Option<B::Error>,
-            // The inner body returned `None` (or failed): never poll it again.
-            done: bool,
-        },
+        // A prefix was read (boxed, so the reader could hand it over without moving the
+        // pinned inner body).
+        Prefixed { prefix: Pin<Box<Prefix<B>>> },
+    }
+}
+
+pin_project! {
+    /// A body and the frames read from it so far; shared by the response future (while it
+    /// reads) and [`ClassifiedBody`] (which replays them).
+    pub(crate) struct Prefix<B: Body> {
+        #[pin]
+        pub(crate) body: B,
+        pub(crate) frames: VecDeque<Frame<B::Data>>,
+        // Data bytes still in `frames`, for `size_hint`.
+        pub(crate) buffered: u64,
+        pub(crate) error: Option<B::Error>,
+        // The inner body returned `None` (or failed): never poll it again.
+        pub(crate) done: bool,
+        // The response head, held here while the future reads the prefix.
+        pub(crate) head: Option<http::response::Parts>,
+    }
+}
+
+impl<B: Body> Prefix<B> {
+    pub(crate) fn new(body: B, head: http::response::Parts) -> Self {
+        Prefix {
+            body,
+            frames: VecDeque::new(),
+            buffered: 0,
+            error: None,
+            done: false,
+            head: Some(head),
+        }
     }
 }
 
@@ -49,22 +72,10 @@ impl<B: Body> ClassifiedBody<B> {
         }
     }
 
-    /// A body whose first frames were already read from `body`.
-    pub(crate) fn prefixed(
-        body: Pin<Box<B>>,
-        frames: VecDeque<Frame<B::Data>>,
-        buffered: u64,
-        error: Option<B::Error>,
-        done: bool,
-    ) -> Self {
+    /// A body whose first frames were already read.
+    pub(crate) fn prefixed(prefix: Pin<Box<Prefix<B>>>) -> Self {
         ClassifiedBody {
-            state: State::Prefixed {
-                body,
-                frames,
-                buffered,
-                error,
-                done,
-            },
+            state: State::Prefixed { prefix },
         }
     }
 
@@ -91,30 +102,24 @@ impl<B: Body> Body for ClassifiedBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().state.project() {
             StateProj::Plain { body } => body.poll_frame(cx),
-            StateProj::Prefixed {
-                body,
-                frames,
-                buffered,
-                error,
-                done,
-            } => {
-                if let Some(frame) = frames.pop_front() {
+            StateProj::Prefixed { prefix } => {
+                let prefix = prefix.as_mut().project();
+                if let Some(frame) = prefix.frames.pop_front() {
                     if let Some(data) = frame.data_ref() {
-                        *buffered = buffered.saturating_sub(data_len(data));
+                        *prefix.buffered = prefix.buffered.saturating_sub(data_len(data));
                     }
                     return Poll::Ready(Some(Ok(frame)));
                 }
-                if let Some(error) = error.take() {
-                    *done = true;
+                if let Some(error) = prefix.error.take() {
+                    *prefix.done = true;
                     return Poll::Ready(Some(Err(error)));
                 }
-                if *done {
+                if *prefix.done {
                     return Poll::Ready(None);
                 }
-                let polled = body.as_mut().poll_frame(cx);
-                match &polled {
-                    Poll::Ready(None) | Poll::Ready(Some(Err(_))) => *done = true,
-                    _ => {}
+                let polled = prefix.body.poll_frame(cx);
+                if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+                    *prefix.done = true;
                 }
                 polled
             }
@@ -125,32 +130,25 @@ impl<B: Body> Body for ClassifiedBody<B> {
     fn is_end_stream(&self) -> bool {
         match &self.state {
             State::Plain { body } => body.is_end_stream(),
-            State::Prefixed {
-                body,
-                frames,
-                error,
-                done,
-                ..
-            } => frames.is_empty() && error.is_none() && (*done || body.is_end_stream()),
+            State::Prefixed { prefix } => {
+                prefix.frames.is_empty()
+                    && prefix.error.is_none()
+                    && (prefix.done || prefix.body.is_end_stream())
+            }
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.state {
             State::Plain { body } => body.size_hint(),
-            State::Prefixed {
-                body,
-                buffered,
-                done,
-                ..
-            } => {
-                if *done {
-                    return SizeHint::with_exact(*buffered);
+            State::Prefixed { prefix } => {
+                if prefix.done {
+                    return SizeHint::with_exact(prefix.buffered);
                 }
-                let rest = body.size_hint();
+                let rest = prefix.body.size_hint();
                 let mut hint = SizeHint::new();
-                hint.set_lower(rest.lower().saturating_add(*buffered));
-                if let Some(upper) = rest.upper().and_then(|u| u.checked_add(*buffered)) {
+                hint.set_lower(rest.lower().saturating_add(prefix.buffered));
+                if let Some(upper) = rest.upper().and_then(|u| u.checked_add(prefix.buffered)) {
                     hint.set_upper(upper);
                 }
                 hint
@@ -167,18 +165,12 @@ impl<B: Body> fmt::Debug for ClassifiedBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.state {
             State::Plain { .. } => f.debug_struct("ClassifiedBody").finish_non_exhaustive(),
-            State::Prefixed {
-                frames,
-                buffered,
-                error,
-                done,
-                ..
-            } => f
+            State::Prefixed { prefix } => f
                 .debug_struct("ClassifiedBody")
-                .field("buffered_frames", &frames.len())
-                .field("buffered_bytes", buffered)
-                .field("pending_error", &error.is_some())
-                .field("inner_done", done)
+                .field("buffered_frames", &prefix.frames.len())
+                .field("buffered_bytes", &prefix.buffered)
+                .field("pending_error", &prefix.error.is_some())
+                .field("inner_done", &prefix.done)
                 .finish_non_exhaustive(),
         }
     }

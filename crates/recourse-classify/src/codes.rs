@@ -139,8 +139,8 @@ impl BodyCodes {
     pub(crate) fn lookup(&self, status: StatusCode, headers: &HeaderMap) -> Option<Lookup<'_>> {
         let config = self.config();
         let code = status.as_u16();
-        let wants_code = config.code_statuses.contains(&code);
-        let wants_errors = config.errors_statuses.contains(&code);
+        let wants_code = has(&config.code_statuses, code);
+        let wants_errors = has(&config.errors_statuses, code);
         if !(wants_code || wants_errors) || !is_json(headers) {
             return None;
         }
@@ -155,10 +155,18 @@ impl BodyCodes {
     }
 }
 
+/// Whether `set` holds `code`: a plain loop, since these sets hold a status or two and
+/// `<[u16]>::contains` is an out-of-line call here.
+#[inline]
+#[allow(clippy::manual_contains)]
+fn has(set: &[u16], code: u16) -> bool {
+    set.iter().any(|c| *c == code)
+}
+
 /// Whether the `Content-Type` is JSON: `application/json` or any `type/subtype+json`,
 /// parameters ignored, compared ASCII-case-insensitively.
 pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+    let Some(value) = headers.get(&header::CONTENT_TYPE) else {
         return false;
     };
     let bytes = value.as_bytes();

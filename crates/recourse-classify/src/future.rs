@@ -2,18 +2,20 @@
 //! response carries body-level codes, and attaches the verdict.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Buf;
 use http::response::Parts;
-use http::{Response, Uri, header};
+use http::{Extensions, HeaderMap, Response, StatusCode, header};
 use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
 use recourse_core::Class;
 
-use crate::body::{ClassifiedBody, data_len};
+use crate::base::Base;
+use crate::body::{ClassifiedBody, Prefix, data_len};
 use crate::codes::BodyCodes;
 use crate::errors::Errors;
 use crate::json;
@@ -36,7 +38,7 @@ pin_project! {
         state: State<F, B>,
         policy: P,
         codes: Option<BodyCodes>,
-        base: Option<Uri>,
+        base: Base,
     }
 }
 
@@ -44,39 +46,44 @@ pin_project! {
     #[project = StateProj]
     enum State<F, B: Body> {
         Call { #[pin] future: F },
-        Read { reader: Option<Box<Reader<B>>> },
+        // Reading a body prefix; the response head waits in the box.
+        Read { prefix: Option<Pin<Box<Prefix<B>>>>, limit: usize, kind: Kind },
         Done,
     }
 }
 
-/// A response whose body prefix is being read.
-struct Reader<B: Body> {
-    parts: Parts,
-    body: Pin<Box<B>>,
-    frames: VecDeque<Frame<B::Data>>,
-    len: u64,
-    limit: usize,
-    kind: Kind,
-}
-
 /// How the prefix read ended.
-enum ReadEnd<E> {
+enum ReadEnd {
     /// The whole body is buffered.
     Complete,
     /// The body is longer than the bound (or came in too many frames).
     Overflow,
-    /// The body failed; the error goes to the caller through the body.
-    Failed(E),
+    /// The body failed; the error waits in the prefix for the caller.
+    Failed,
 }
 
 impl<F, B: Body, P> ResponseFuture<F, B, P> {
-    pub(crate) fn new(future: F, policy: P, codes: Option<BodyCodes>, base: Option<Uri>) -> Self {
+    pub(crate) fn new(future: F, policy: P, codes: Option<BodyCodes>, base: Base) -> Self {
         ResponseFuture {
             state: State::Call { future },
             policy,
             codes,
             base,
         }
+    }
+}
+
+impl<F, B: Body, P> fmt::Debug for ResponseFuture<F, B, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Call { .. } => "waiting for the response",
+            State::Read { .. } => "reading the body prefix",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,77 +107,70 @@ where
                             return Poll::Ready(Err(e));
                         }
                     };
-                    let (mut parts, body) = res.into_parts();
+                    let mut res = res;
                     let kind = this.policy.classify(&Head::new(
-                        parts.status,
-                        parts.version,
-                        &parts.headers,
+                        res.status(),
+                        res.version(),
+                        res.headers(),
                     ));
                     let limit = this
                         .codes
                         .as_ref()
-                        .and_then(|codes| codes.lookup(parts.status, &parts.headers))
+                        .and_then(|codes| codes.lookup(res.status(), res.headers()))
                         .map(|lookup| lookup.limit)
                         .filter(|limit| {
                             // Nothing to read, or more than the bound by its declared length.
+                            let body = res.body();
                             !body.is_end_stream()
                                 && body.size_hint().lower()
                                     <= u64::try_from(*limit).unwrap_or(u64::MAX)
                         });
                     let Some(limit) = limit else {
                         this.state.set(State::Done);
-                        attach(&mut parts, kind, None, this.base.as_ref());
-                        return Poll::Ready(Ok(Response::from_parts(
-                            parts,
-                            ClassifiedBody::new(body),
-                        )));
+                        attach(&mut res, kind, this.base);
+                        return Poll::Ready(Ok(res.map(ClassifiedBody::new)));
                     };
+                    let (parts, body) = res.into_parts();
                     this.state.set(State::Read {
-                        reader: Some(Box::new(Reader {
-                            parts,
-                            body: Box::pin(body),
-                            frames: VecDeque::new(),
-                            len: 0,
-                            limit,
-                            kind,
-                        })),
+                        prefix: Some(Box::pin(Prefix::new(body, parts))),
+                        limit,
+                        kind,
                     });
                 }
-                StateProj::Read { reader } => {
-                    let Some(read) = reader.as_mut() else {
+                StateProj::Read {
+                    prefix: slot,
+                    limit,
+                    kind,
+                } => {
+                    let Some(prefix) = slot.as_mut() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    let end = ready!(read.poll_prefix(cx));
-                    let Some(read) = reader.take() else {
+                    let end = ready!(poll_prefix(prefix.as_mut(), *limit, cx));
+                    let (Some(mut prefix), mut kind) = (slot.take(), *kind) else {
                         panic!("ResponseFuture polled after completion");
                     };
                     this.state.set(State::Done);
-                    let Reader {
-                        mut parts,
-                        body,
-                        frames,
-                        len,
-                        mut kind,
-                        ..
-                    } = *read;
-                    let (error, done, found) = match end {
+                    let Some(mut parts) = prefix.as_mut().project().head.take() else {
+                        panic!("ResponseFuture lost the response head");
+                    };
+                    let found = match end {
                         ReadEnd::Complete => {
-                            let found = this
-                                .codes
-                                .as_ref()
-                                .and_then(|codes| inspect(codes, &parts, &frames, len));
-                            (None, true, found)
+                            *prefix.as_mut().project().done = true;
+                            this.codes.as_ref().and_then(|codes| {
+                                inspect(codes, &parts, &prefix.frames, prefix.buffered)
+                            })
                         }
-                        ReadEnd::Overflow => (None, false, None),
-                        ReadEnd::Failed(e) => (Some(e), true, None),
+                        ReadEnd::Overflow | ReadEnd::Failed => None,
                     };
                     if let Some(code) = found.as_ref().and_then(|f| f.code) {
                         let head = Head::new(parts.status, parts.version, &parts.headers);
                         kind = this.policy.classify_code(&head, kind, code);
                     }
-                    attach(&mut parts, kind, found, this.base.as_ref());
-                    let body = ClassifiedBody::prefixed(body, frames, len, error, done);
-                    return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                    attach_found(&mut parts, kind, found, this.base);
+                    return Poll::Ready(Ok(Response::from_parts(
+                        parts,
+                        ClassifiedBody::prefixed(prefix),
+                    )));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             }
@@ -178,30 +178,37 @@ where
     }
 }
 
-impl<B: Body> Reader<B> {
-    /// Buffers frames until the body ends, fails, or passes the bound.
-    fn poll_prefix(&mut self, cx: &mut Context<'_>) -> Poll<ReadEnd<B::Error>> {
-        let limit = u64::try_from(self.limit).unwrap_or(u64::MAX);
-        let max_frames = self.limit.saturating_add(EMPTY_FRAME_ALLOWANCE);
-        for _ in 0..FRAMES_PER_POLL {
-            match ready!(self.body.as_mut().poll_frame(cx)) {
-                None => return Poll::Ready(ReadEnd::Complete),
-                Some(Err(e)) => return Poll::Ready(ReadEnd::Failed(e)),
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        self.len = self.len.saturating_add(data_len(data));
-                    }
-                    self.frames.push_back(frame);
-                    if self.len > limit || self.frames.len() > max_frames {
-                        return Poll::Ready(ReadEnd::Overflow);
-                    }
+/// Buffers frames until the body ends, fails, or passes the bound.
+fn poll_prefix<B: Body>(
+    prefix: Pin<&mut Prefix<B>>,
+    limit: usize,
+    cx: &mut Context<'_>,
+) -> Poll<ReadEnd> {
+    let mut prefix = prefix.project();
+    let bound = u64::try_from(limit).unwrap_or(u64::MAX);
+    let max_frames = limit.saturating_add(EMPTY_FRAME_ALLOWANCE);
+    for _ in 0..FRAMES_PER_POLL {
+        match ready!(prefix.body.as_mut().poll_frame(cx)) {
+            None => return Poll::Ready(ReadEnd::Complete),
+            Some(Err(e)) => {
+                *prefix.error = Some(e);
+                *prefix.done = true;
+                return Poll::Ready(ReadEnd::Failed);
+            }
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    *prefix.buffered = prefix.buffered.saturating_add(data_len(data));
+                }
+                prefix.frames.push_back(frame);
+                if *prefix.buffered > bound || prefix.frames.len() > max_frames {
+                    return Poll::Ready(ReadEnd::Overflow);
                 }
             }
         }
-        // A long run of ready frames: let other tasks run, then carry on.
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
+    // A long run of ready frames: let other tasks run, then carry on.
+    cx.waker().wake_by_ref();
+    Poll::Pending
 }
 
 /// Parses a complete body prefix and returns what it holds at the configured paths.
@@ -256,37 +263,94 @@ fn copy_buf<D: Buf>(data: &D, buf: &mut Vec<u8>) -> bool {
     copied == data.remaining()
 }
 
-/// Stores the verdict in the response extensions: only what [`Class::of`] and
+/// Stores the verdict of a response whose body was not read: only what [`Class::of`] and
 /// [`Outcome::of`] cannot derive from the status and headers (see [`Outcome`]'s docs).
 #[inline]
-pub(crate) fn attach(
-    parts: &mut Parts,
-    kind: Kind,
-    found: Option<BodyFindings>,
-    base: Option<&Uri>,
-) {
-    let status = parts.status;
-    let standard = Kind::standard(status);
-    let class = kind.class();
-    if class != standard.class() {
-        parts.extensions.insert(class);
-    } else if !parts.extensions.is_empty() {
-        // A verdict from an inner classifier must not outlive this one.
-        parts.extensions.remove::<Class>();
+fn attach<B>(res: &mut Response<B>, kind: Kind, base: &Base) {
+    let standard = Kind::standard(res.status());
+    // The common case: the standard verdict and nothing to resolve. Nothing to store, and
+    // nothing to allocate.
+    if kind == standard && !(kind.has_location() && base.is_some()) {
+        let extensions = res.extensions_mut();
+        if !extensions.is_empty() {
+            // A verdict from an inner classifier must not outlive this one.
+            extensions.remove::<Class>();
+            extensions.remove::<Outcome>();
+        }
+        return;
     }
-    let store = kind != standard
-        || (kind.has_errors() && found.as_ref().is_some_and(|f| f.errors.is_some()))
-        || (kind.has_location() && base.is_some() && parts.headers.contains_key(header::LOCATION));
-    if store {
-        let outcome = Outcome::build(
-            kind,
-            status,
-            &parts.headers,
-            base,
-            found.unwrap_or_default(),
-        );
-        parts.extensions.insert(outcome);
-    } else if !parts.extensions.is_empty() {
-        parts.extensions.remove::<Outcome>();
+    let (class, outcome) = verdict(
+        res.status(),
+        res.headers(),
+        kind,
+        standard,
+        BodyFindings::default(),
+        base,
+    );
+    store(res.extensions_mut(), class, outcome);
+}
+
+/// Stores the verdict of a response whose body prefix was read.
+fn attach_found(parts: &mut Parts, kind: Kind, found: Option<BodyFindings>, base: &Base) {
+    let standard = Kind::standard(parts.status);
+    let found = match found {
+        Some(found) => found,
+        None if kind == standard && !(kind.has_location() && base.is_some()) => {
+            store(&mut parts.extensions, None, None);
+            return;
+        }
+        None => BodyFindings::default(),
+    };
+    let (class, outcome) = verdict(parts.status, &parts.headers, kind, standard, found, base);
+    store(&mut parts.extensions, class, outcome);
+}
+
+/// What to store: the class when it is not the status's standard one, the outcome when it
+/// cannot be derived again from the status and headers.
+#[inline(never)]
+fn verdict(
+    status: StatusCode,
+    headers: &HeaderMap,
+    kind: Kind,
+    standard: Kind,
+    found: BodyFindings,
+    base: &Base,
+) -> (Option<Class>, Option<Outcome>) {
+    let class = kind.class();
+    let class = (class != standard.class()).then_some(class);
+    let keep = kind != standard
+        || (kind.has_errors() && found.errors.is_some())
+        || (kind.has_location() && base.is_some() && headers.contains_key(&header::LOCATION));
+    let outcome = keep.then(|| {
+        let base = if kind.has_location() {
+            base.to_uri()
+        } else {
+            None
+        };
+        Outcome::build(kind, status, headers, base.as_ref(), found)
+    });
+    (class, outcome)
+}
+
+/// Stores (or clears, so that a verdict from an inner classifier cannot outlive this one)
+/// the class and the outcome.
+fn store(extensions: &mut Extensions, class: Option<Class>, outcome: Option<Outcome>) {
+    match class {
+        Some(class) => {
+            extensions.insert(class);
+        }
+        None if !extensions.is_empty() => {
+            extensions.remove::<Class>();
+        }
+        None => {}
+    }
+    match outcome {
+        Some(outcome) => {
+            extensions.insert(outcome);
+        }
+        None if !extensions.is_empty() => {
+            extensions.remove::<Outcome>();
+        }
+        None => {}
     }
 }

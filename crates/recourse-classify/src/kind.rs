@@ -56,9 +56,20 @@ impl Kind {
     /// The standard kind of a status code: the source table's rows, and the nearest
     /// standard meaning (RFC 9110 §15) of the codes it lacks.
     ///
-    /// Its [`class`](Kind::class) always equals [`Class::from_status`].
+    /// Its [`class`](Kind::class) always equals [`Class::from_status`]. (A table lookup:
+    /// this runs for every response.)
+    #[inline]
     pub const fn standard(status: StatusCode) -> Kind {
-        match status.as_u16() {
+        let code = status.as_u16() as usize;
+        if code >= 100 && code < 100 + STANDARD.len() {
+            STANDARD[code - 100]
+        } else {
+            Kind::ServerError
+        }
+    }
+
+    const fn compute_standard(code: u16) -> Kind {
+        match code {
             100..=199 => Kind::Informational,
             code @ 200..=299 => match code {
                 201 => Kind::Created,
@@ -85,6 +96,7 @@ impl Kind {
     }
 
     /// The coarse [`Class`] of this kind, which the other layers read.
+    #[inline]
     pub const fn class(self) -> Class {
         match self {
             Kind::Informational => Class::Informational,
@@ -139,6 +151,17 @@ impl Kind {
         }
     }
 }
+
+/// [`Kind::standard`] of 100..=599 (everything above is a server error).
+const STANDARD: [Kind; 500] = {
+    let mut table = [Kind::ServerError; 500];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = Kind::compute_standard(100 + i as u16);
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

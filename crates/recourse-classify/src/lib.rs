@@ -157,6 +157,7 @@
 //! # let _ = layer;
 //! ```
 
+mod base;
 mod body;
 mod codes;
 mod errors;

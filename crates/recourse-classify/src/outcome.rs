@@ -349,7 +349,7 @@ pub struct Location {
 impl Location {
     /// Reads the first `Location` header of `headers`, resolving it against `base`.
     fn from_headers(headers: &HeaderMap, base: Option<&Uri>) -> Option<Location> {
-        let raw = headers.get(header::LOCATION)?;
+        let raw = headers.get(&header::LOCATION)?;
         Some(Location::new(raw.clone(), base))
     }
 
@@ -404,7 +404,7 @@ impl fmt::Display for Location {
 /// optional whitespace; entries that are not valid methods are skipped, duplicates dropped.
 pub(crate) fn parse_allow(headers: &HeaderMap) -> Vec<Method> {
     let mut allow = Vec::new();
-    for value in headers.get_all(header::ALLOW) {
+    for value in headers.get_all(&header::ALLOW) {
         for item in value.as_bytes().split(|b| *b == b',') {
             let token = item.trim_ascii();
             if token.is_empty() {

@@ -6,6 +6,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
+use crate::base::Base;
 use crate::body::ClassifiedBody;
 use crate::codes::BodyCodes;
 use crate::future::ResponseFuture;
@@ -133,9 +134,11 @@ where
 
     #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let uri = req.uri();
-        let base = (self.resolve_locations && uri.scheme().is_some() && uri.authority().is_some())
-            .then(|| uri.clone());
+        let base = if self.resolve_locations {
+            Base::capture(req.uri())
+        } else {
+            Base::None
+        };
         ResponseFuture::new(
             self.inner.call(req),
             self.policy.clone(),
