@@ -1,0 +1,245 @@
+//! Request coalescing: one origin request per key at a time (RFC 9111 §4: "a cache can
+//! combine ... requests", the "collapsed forwarding" of RFC 9211 §2.6).
+//!
+//! The first request that must go to the origin for a key leads a flight; later ones
+//! wait for it (bounded), then read the store. The leader's [`FlightGuard`] ends the
+//! flight when the response is stored, turns out not to be storable, fails, or is
+//! dropped, so waiters never wait longer than that or their timeout. A key whose response
+//! was not storable is remembered for a while ("hit-for-pass") so that concurrent
+//! requests to an uncacheable resource are not serialised behind each other.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::key::CacheKey;
+
+/// How many hit-for-pass keys are remembered at most.
+const PASS_CAPACITY: usize = 4096;
+
+#[derive(Debug, Default)]
+pub(crate) struct Flights {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    active: HashMap<CacheKey, Arc<Flight>>,
+    pass: HashMap<CacheKey, Instant>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Flight {
+    notify: Notify,
+    done: AtomicBool,
+}
+
+/// The result of [`Flights::join`].
+#[derive(Debug)]
+pub(crate) enum Join {
+    /// This request leads: it goes to the origin and ends the flight.
+    Leader(FlightGuard),
+    /// Another request is in flight for the key: wait for it.
+    Follower(Arc<Flight>),
+    /// The key was recently found uncacheable: go to the origin without coalescing.
+    Pass,
+}
+
+impl Flights {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves the maps consistent (single inserts and
+        // removes), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn join(self: &Arc<Self>, key: &CacheKey) -> Join {
+        let mut inner = self.lock();
+        if let Some(flight) = inner.active.get(key) {
+            return Join::Follower(flight.clone());
+        }
+        if let Some(until) = inner.pass.get(key) {
+            if *until > Instant::now() {
+                return Join::Pass;
+            }
+            inner.pass.remove(key);
+        }
+        Join::Leader(self.lead_locked(&mut inner, key))
+    }
+
+    /// Leads a flight for `key` unless one is running (for background refreshes).
+    pub(crate) fn try_lead(self: &Arc<Self>, key: &CacheKey) -> Option<FlightGuard> {
+        let mut inner = self.lock();
+        if inner.active.contains_key(key) {
+            return None;
+        }
+        Some(self.lead_locked(&mut inner, key))
+    }
+
+    fn lead_locked(self: &Arc<Self>, inner: &mut Inner, key: &CacheKey) -> FlightGuard {
+        let flight = Arc::new(Flight::default());
+        inner.active.insert(key.clone(), flight.clone());
+        FlightGuard {
+            flights: self.clone(),
+            key: key.clone(),
+            flight,
+            pass_for: None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn active(&self) -> usize {
+        self.lock().active.len()
+    }
+}
+
+impl Flight {
+    /// Waits until the flight ends or `timeout` passes.
+    pub(crate) fn wait(
+        self: Arc<Self>,
+        timeout: Duration,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let ended = async {
+                let notified = self.notify.notified();
+                tokio::pin!(notified);
+                // Register before checking `done`, so an end in between is not missed.
+                notified.as_mut().enable();
+                if self.done.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
+            };
+            let _ = tokio::time::timeout(timeout, ended).await;
+        })
+    }
+}
+
+/// Held by the leader of a flight; ends it when dropped.
+#[derive(Debug)]
+pub(crate) struct FlightGuard {
+    flights: Arc<Flights>,
+    key: CacheKey,
+    flight: Arc<Flight>,
+    pass_for: Option<Duration>,
+}
+
+impl FlightGuard {
+    /// Records that the response was not storable: for `ttl`, requests for this key go to
+    /// the origin without waiting for each other.
+    pub(crate) fn uncacheable(mut self, ttl: Duration) {
+        if !ttl.is_zero() {
+            self.pass_for = Some(ttl);
+        }
+    }
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        {
+            let mut inner = self.flights.lock();
+            if inner
+                .active
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
+                inner.active.remove(&self.key);
+            }
+            if let Some(ttl) = self.pass_for {
+                let now = Instant::now();
+                if inner.pass.len() >= PASS_CAPACITY {
+                    inner.pass.retain(|_, until| *until > now);
+                    if inner.pass.len() >= PASS_CAPACITY {
+                        inner.pass.clear();
+                    }
+                }
+                inner.pass.insert(self.key.clone(), now + ttl);
+            }
+        }
+        self.flight.done.store(true, Ordering::Release);
+        self.flight.notify.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> CacheKey {
+        CacheKey::from_uri(&s.parse().unwrap()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leader_followers_and_release() {
+        let flights = Arc::new(Flights::default());
+        let k = key("http://a.test/");
+        let Join::Leader(guard) = flights.join(&k) else {
+            panic!("first must lead")
+        };
+        let Join::Follower(flight) = flights.join(&k) else {
+            panic!("second must follow")
+        };
+        assert!(flights.try_lead(&k).is_none());
+        let waiter = tokio::spawn(flight.wait(Duration::from_secs(60)));
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        let start = Instant::now();
+        drop(guard);
+        waiter.await.unwrap();
+        assert_eq!(Instant::now(), start, "woken at once, not by the timeout");
+        assert_eq!(flights.active(), 0);
+        assert!(matches!(flights.join(&k), Join::Leader(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_is_bounded() {
+        let flights = Arc::new(Flights::default());
+        let k = key("http://a.test/");
+        let _guard = flights.join(&k);
+        let Join::Follower(flight) = flights.join(&k) else {
+            panic!()
+        };
+        let start = Instant::now();
+        flight.wait(Duration::from_secs(3)).await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ended_flight_does_not_block() {
+        let flights = Arc::new(Flights::default());
+        let k = key("http://a.test/");
+        let Join::Leader(guard) = flights.join(&k) else {
+            panic!()
+        };
+        let Join::Follower(flight) = flights.join(&k) else {
+            panic!()
+        };
+        drop(guard);
+        let start = Instant::now();
+        flight.wait(Duration::from_secs(3)).await;
+        assert_eq!(Instant::now(), start);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hit_for_pass_expires() {
+        let flights = Arc::new(Flights::default());
+        let k = key("http://a.test/");
+        let Join::Leader(guard) = flights.join(&k) else {
+            panic!()
+        };
+        guard.uncacheable(Duration::from_secs(5));
+        assert!(matches!(flights.join(&k), Join::Pass));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(matches!(flights.join(&k), Join::Leader(_)));
+        // Other keys are unaffected.
+        assert!(matches!(
+            flights.join(&key("http://b.test/")),
+            Join::Leader(_)
+        ));
+    }
+}

@@ -1,0 +1,759 @@
+//! The [`ResponseFuture`] of [`Cache`](crate::Cache): lookup, decision, forwarding,
+//! storing.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, SystemTime};
+
+use bytes::Buf;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use recourse_core::clock::system_now;
+use recourse_core::headers::{resolve_location, same_origin};
+use recourse_core::{History, Step};
+use tower::util::Oneshot;
+use tower_service::Service;
+
+use crate::body::CacheBody;
+use crate::conditional::{self, Preconditions};
+use crate::directives::RequestDirectives;
+use crate::entry::{self, Entry};
+use crate::flight::{FlightGuard, Join};
+use crate::key::CacheKey;
+use crate::record;
+use crate::refresh::Refresh;
+use crate::semantics::{self, Exchange};
+use crate::service::Shared;
+use crate::status::{CacheOutcome, Fwd, StatusInfo};
+use crate::store::{Store, Variants};
+
+pin_project! {
+    /// The response future of [`Cache`](crate::Cache).
+    pub struct ResponseFuture<S, St, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        St: Store,
+    {
+        #[pin]
+        state: State<Oneshot<S, Request<ReqBody>>, St::GetFuture, St::PutFuture, St::RemoveFuture>,
+        ctx: Ctx<S, St, ReqBody, ResBody>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, G, P, R> {
+        // Reading the store.
+        Lookup { #[pin] get: G },
+        // Waiting for a coalesced request in flight.
+        Wait { wait: Pin<Box<dyn Future<Output = ()> + Send>> },
+        // The origin request.
+        Forward { #[pin] call: F },
+        // Storing an entry updated by a 304, then answering.
+        Update { #[pin] put: P },
+        // Invalidating, then answering.
+        Invalidate { #[pin] remove: R },
+        Done,
+    }
+}
+
+/// What the request asks of the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    /// GET: look up, serve or forward, store.
+    Lookup,
+    /// Passed through untouched.
+    Bypass(Fwd),
+    /// An unsafe method: forwarded, then the target is invalidated (RFC 9111 §4.4).
+    Invalidate,
+}
+
+struct Ctx<S, St, ReqBody, ResBody> {
+    shared: Arc<Shared<St>>,
+    svc: Option<S>,
+    req: Option<Request<ReqBody>>,
+    flow: Flow,
+    key: Option<CacheKey>,
+    directives: RequestDirectives,
+    preconditions: Preconditions,
+    /// The request as forwarded, for storing its response.
+    uri: Option<Uri>,
+    req_headers: HeaderMap,
+    request_time: SystemTime,
+    /// The stored response being validated (or served if the origin fails).
+    stale: Option<Arc<Entry>>,
+    /// Whether the forwarded request carries the stored response's validators.
+    revalidating: bool,
+    waited: bool,
+    guard: Option<FlightGuard>,
+    info: StatusInfo,
+    /// The response to send once store operations end.
+    pending: Option<Response<CacheBody<ResBody>>>,
+    removals: Vec<CacheKey>,
+}
+
+type Output<ResBody, E> = Result<Response<CacheBody<ResBody>>, E>;
+
+enum Next<F, G, P, R, ResBody, E> {
+    Ready(Output<ResBody, E>),
+    State(State<F, G, P, R>),
+}
+
+type StateOf<S, St, ReqBody> = State<
+    Oneshot<S, Request<ReqBody>>,
+    <St as Store>::GetFuture,
+    <St as Store>::PutFuture,
+    <St as Store>::RemoveFuture,
+>;
+
+type NextOf<S, St, ReqBody, ResBody> = Next<
+    Oneshot<S, Request<ReqBody>>,
+    <St as Store>::GetFuture,
+    <St as Store>::PutFuture,
+    <St as Store>::RemoveFuture,
+    ResBody,
+    <S as Service<Request<ReqBody>>>::Error,
+>;
+
+// === impl ResponseFuture ===
+
+impl<S, St, ReqBody, ResBody> ResponseFuture<S, St, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    St: Store,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Buf + Send,
+    ResBody::Error: Send,
+{
+    pub(crate) fn new(shared: Arc<Shared<St>>, svc: S, req: Request<ReqBody>) -> Self {
+        let mut flow = match *req.method() {
+            Method::GET => Flow::Lookup,
+            Method::HEAD | Method::OPTIONS | Method::TRACE | Method::CONNECT => {
+                Flow::Bypass(Fwd::Method)
+            }
+            _ => Flow::Invalidate,
+        };
+        let mut key = None;
+        let mut directives = RequestDirectives::default();
+        let mut preconditions = Preconditions::None;
+        match flow {
+            Flow::Lookup => {
+                preconditions = Preconditions::of(req.headers());
+                key = CacheKey::from_request(&req);
+                if key.is_none() || preconditions == Preconditions::Origin {
+                    flow = Flow::Bypass(Fwd::Bypass);
+                } else {
+                    directives = RequestDirectives::parse(req.headers());
+                }
+            }
+            Flow::Invalidate => key = CacheKey::from_request(&req),
+            Flow::Bypass(_) => {}
+        }
+        let mut ctx = Ctx {
+            shared,
+            svc: Some(svc),
+            req: Some(req),
+            flow,
+            key,
+            directives,
+            preconditions,
+            uri: None,
+            req_headers: HeaderMap::new(),
+            request_time: SystemTime::UNIX_EPOCH,
+            stale: None,
+            revalidating: false,
+            waited: false,
+            guard: None,
+            info: StatusInfo::default(),
+            pending: None,
+            removals: Vec::new(),
+        };
+        let state = match (&ctx.flow, &ctx.key) {
+            (Flow::Lookup, Some(key)) => State::Lookup {
+                get: ctx.shared.store.get(key),
+            },
+            _ => ctx.forward(),
+        };
+        ResponseFuture { state, ctx }
+    }
+}
+
+impl<S, St, ReqBody, ResBody> Future for ResponseFuture<S, St, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    St: Store,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Buf + Send,
+    ResBody::Error: Send,
+{
+    type Output = Result<Response<CacheBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let next = match this.state.as_mut().project() {
+                StateProj::Lookup { get } => {
+                    let found = match ready!(get.poll(cx)) {
+                        Ok(found) => found,
+                        Err(error) => {
+                            tracing::warn!(%error, "cache store lookup failed; going to the origin");
+                            None
+                        }
+                    };
+                    this.ctx.on_lookup(found)
+                }
+                StateProj::Wait { wait } => {
+                    ready!(wait.as_mut().poll(cx));
+                    this.ctx.waited = true;
+                    this.ctx.info.collapsed = true;
+                    match &this.ctx.key {
+                        Some(key) => Next::State(State::Lookup {
+                            get: this.ctx.shared.store.get(key),
+                        }),
+                        None => Next::State(this.ctx.forward()),
+                    }
+                }
+                StateProj::Forward { call } => {
+                    let result = ready!(call.poll(cx));
+                    this.ctx.on_response(result)
+                }
+                StateProj::Update { put } => {
+                    if let Err(error) = ready!(put.poll(cx)) {
+                        tracing::warn!(%error, "cache store failed to update a revalidated response");
+                    }
+                    this.ctx.guard = None;
+                    this.ctx.respond_pending()
+                }
+                StateProj::Invalidate { remove } => {
+                    if let Err(error) = ready!(remove.poll(cx)) {
+                        tracing::warn!(%error, "cache store failed to invalidate");
+                    }
+                    this.ctx.next_removal()
+                }
+                StateProj::Done => panic!("recourse_cache::ResponseFuture polled after completion"),
+            };
+            match next {
+                Next::Ready(out) => {
+                    this.state.set(State::Done);
+                    return Poll::Ready(out);
+                }
+                Next::State(state) => this.state.set(state),
+            }
+        }
+    }
+}
+
+impl<S, St, ReqBody, ResBody> fmt::Debug for ResponseFuture<S, St, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    St: Store,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("flow", &self.ctx.flow)
+            .field("key", &self.ctx.key)
+            .finish()
+    }
+}
+
+// === impl Ctx ===
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// `ttl` of RFC 9211 §2.5: remaining freshness in seconds, negative when stale.
+fn ttl(entry: &Entry, age: Duration) -> i64 {
+    let lifetime = entry.freshness_lifetime();
+    let clamp = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    if lifetime >= age {
+        clamp(lifetime - age)
+    } else {
+        -clamp(age - lifetime)
+    }
+}
+
+impl<S, St, ReqBody, ResBody> Ctx<S, St, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    St: Store,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Buf + Send,
+    ResBody::Error: Send,
+{
+    fn is_shared(&self) -> bool {
+        self.shared.config.mode.is_shared()
+    }
+
+    /// Decides what to do with what the store holds (RFC 9111 §4).
+    fn on_lookup(&mut self, found: Option<Variants>) -> NextOf<S, St, ReqBody, ResBody> {
+        let now = system_now();
+        let variants = found.unwrap_or_default();
+        let selected = match &self.req {
+            Some(req) => entry::select(variants.entries(), req.headers()).cloned(),
+            None => None,
+        };
+        let Some(entry) = selected else {
+            self.info.fwd = Some(if variants.is_empty() {
+                Fwd::UriMiss
+            } else {
+                Fwd::VaryMiss
+            });
+            if self.directives.only_if_cached {
+                return Next::Ready(Ok(self.only_if_cached()));
+            }
+            return self.forward_coalesced();
+        };
+
+        let d = self.directives;
+        let age = entry.age(now);
+        let lifetime = entry.freshness_lifetime();
+        let fresh = lifetime > age;
+        // RFC 9111 §5.2.1: request max-age (a stored response older than that is not
+        // acceptable; max-age=0 always validates), min-fresh, no-cache.
+        let age_ok = d.max_age.is_none_or(|max| age < secs(max));
+        if fresh
+            && age_ok
+            && !d.no_cache
+            && d.min_fresh.is_none_or(|min| lifetime - age >= secs(min))
+        {
+            return Next::Ready(Ok(self.serve(&entry, now, CacheOutcome::Hit)));
+        }
+
+        if !fresh
+            && age_ok
+            && !d.no_cache
+            && d.min_fresh.is_none()
+            && entry.directives().allows_stale(self.is_shared())
+        {
+            let staleness = age - lifetime;
+            // RFC 9111 §5.2.1.2: max-stale.
+            if d.max_stale
+                .is_some_and(|max| max.is_none_or(|max| staleness <= secs(max)))
+            {
+                return Next::Ready(Ok(self.serve(&entry, now, CacheOutcome::Stale)));
+            }
+            // RFC 5861 §3: stale-while-revalidate.
+            if self.shared.config.stale_while_revalidate
+                && entry
+                    .directives()
+                    .stale_while_revalidate
+                    .is_some_and(|window| staleness <= secs(window))
+                && tokio::runtime::Handle::try_current().is_ok()
+            {
+                let res = self.serve(&entry, now, CacheOutcome::Stale);
+                self.refresh_in_background(entry);
+                return Next::Ready(Ok(res));
+            }
+        }
+
+        if self.directives.only_if_cached {
+            return Next::Ready(Ok(self.only_if_cached()));
+        }
+        self.info.fwd = Some(if fresh { Fwd::Request } else { Fwd::Stale });
+        self.stale = Some(entry);
+        self.forward_coalesced()
+    }
+
+    /// Forwards, first joining the flight for the key when coalescing applies.
+    fn forward_coalesced(&mut self) -> NextOf<S, St, ReqBody, ResBody> {
+        let coalescable = self.shared.config.coalesce
+            && !self.waited
+            && self.directives.is_empty()
+            && self.preconditions == Preconditions::None;
+        if coalescable && let Some(key) = &self.key {
+            match self.shared.flights.join(key) {
+                Join::Leader(guard) => self.guard = Some(guard),
+                Join::Follower(flight) => {
+                    return Next::State(State::Wait {
+                        wait: flight.wait(self.shared.config.coalesce_timeout),
+                    });
+                }
+                Join::Pass => {}
+            }
+        }
+        Next::State(self.forward())
+    }
+
+    /// Sends the request to the origin, with the stored validators when revalidating
+    /// (RFC 9111 §4.3.1).
+    fn forward(&mut self) -> StateOf<S, St, ReqBody> {
+        let (Some(mut req), Some(svc)) = (self.req.take(), self.svc.take()) else {
+            // Both are present until the one forward of this future.
+            unreachable!("recourse_cache: request forwarded twice")
+        };
+        match self.flow {
+            Flow::Lookup => {
+                self.uri = Some(req.uri().clone());
+                self.req_headers = req.headers().clone();
+                if let Some(entry) = &self.stale
+                    && self.preconditions == Preconditions::None
+                {
+                    self.revalidating = conditional::add_validators(req.headers_mut(), entry);
+                }
+            }
+            Flow::Invalidate => self.uri = Some(req.uri().clone()),
+            Flow::Bypass(_) => {}
+        }
+        self.request_time = system_now();
+        State::Forward {
+            call: Oneshot::new(svc, req),
+        }
+    }
+
+    /// Serves a stored response, or a 304 when the caller's own validators match it
+    /// (RFC 9111 §4.3.2). The body is a clone of the stored `Bytes`.
+    fn serve(
+        &mut self,
+        entry: &Entry,
+        now: SystemTime,
+        outcome: CacheOutcome,
+    ) -> Response<CacheBody<ResBody>> {
+        let age = entry.age(now);
+        let not_modified = self.preconditions == Preconditions::Cache
+            && self
+                .req
+                .as_ref()
+                .is_some_and(|req| conditional::not_modified(req.headers(), entry));
+        let mut res = if not_modified {
+            let mut res = Response::new(CacheBody::empty());
+            *res.status_mut() = StatusCode::NOT_MODIFIED;
+            *res.headers_mut() = conditional::not_modified_headers(entry);
+            res
+        } else {
+            let mut res = Response::new(CacheBody::stored(entry.body().clone()));
+            *res.status_mut() = entry.status();
+            *res.headers_mut() = entry.headers().clone();
+            res
+        };
+        // RFC 9111 §4: a response served from storage carries its current Age (§5.1).
+        res.headers_mut()
+            .insert(header::AGE, HeaderValue::from(age.as_secs()));
+        // RFC 9211 §2.1: `hit` when the response came from storage without a forward.
+        self.info.hit = outcome == CacheOutcome::Hit
+            || (outcome == CacheOutcome::Stale && self.info.fwd.is_none());
+        self.info.ttl = Some(ttl(entry, age));
+        self.decorate(&mut res, outcome);
+        res
+    }
+
+    /// RFC 9111 §5.2.1.7: nothing acceptable is stored and the request may not go to the
+    /// origin.
+    fn only_if_cached(&mut self) -> Response<CacheBody<ResBody>> {
+        let mut res = Response::new(CacheBody::empty());
+        *res.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+        self.info.fwd = None;
+        self.info.detail = Some("only-if-cached");
+        self.decorate(&mut res, CacheOutcome::Miss);
+        res
+    }
+
+    fn decorate<B>(&mut self, res: &mut Response<B>, outcome: CacheOutcome) {
+        res.extensions_mut().insert(outcome);
+        if self.revalidating
+            && let Some(status) = self
+                .info
+                .fwd_status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+        {
+            History::record(res, Step::Revalidated { status });
+        }
+        if let Some(name) = &self.shared.config.cache_status {
+            self.info.append_to(name, res);
+        }
+    }
+
+    /// Passes an origin response on.
+    fn origin(
+        &mut self,
+        res: Response<ResBody>,
+        body: impl FnOnce(ResBody) -> CacheBody<ResBody>,
+        outcome: CacheOutcome,
+    ) -> Response<CacheBody<ResBody>> {
+        let mut res = res.map(body);
+        self.decorate(&mut res, outcome);
+        res
+    }
+
+    /// Starts a background revalidation of `entry` with the caller's request, unless one
+    /// is already running for the key.
+    fn refresh_in_background(&mut self, entry: Arc<Entry>) {
+        let Some(key) = self.key.clone() else { return };
+        let Some(guard) = self.shared.flights.try_lead(&key) else {
+            return;
+        };
+        let (Some(mut request), Some(svc)) = (self.req.take(), self.svc.take()) else {
+            return;
+        };
+        let headers = request.headers_mut();
+        headers.remove(header::IF_NONE_MATCH);
+        headers.remove(header::IF_MODIFIED_SINCE);
+        conditional::add_validators(headers, &entry);
+        Refresh {
+            shared: self.shared.clone(),
+            svc,
+            request,
+            key,
+            entry,
+            guard,
+            no_store: self.directives.no_store,
+        }
+        .spawn();
+    }
+
+    /// The stored response to serve when the origin failed, if stale-if-error allows
+    /// (RFC 5861 §4; never when the response forbids serving stale, RFC 9111 §4.2.4).
+    fn stale_if_error(&self, now: SystemTime) -> Option<Arc<Entry>> {
+        let entry = self.stale.as_ref()?;
+        if self.directives.no_cache || !entry.directives().allows_stale(self.is_shared()) {
+            return None;
+        }
+        let window = [
+            entry.directives().stale_if_error.map(secs),
+            self.directives.stale_if_error.map(secs),
+            Some(self.shared.config.stale_if_error).filter(|w| !w.is_zero()),
+        ]
+        .into_iter()
+        .flatten()
+        .max()?;
+        (entry.staleness(now) <= window).then(|| entry.clone())
+    }
+
+    fn on_response(
+        &mut self,
+        result: Result<Response<ResBody>, S::Error>,
+    ) -> NextOf<S, St, ReqBody, ResBody> {
+        let now = system_now();
+        let res = match result {
+            Ok(res) => res,
+            Err(error) => {
+                if let Some(entry) = self.stale_if_error(now) {
+                    tracing::debug!("origin failed; serving a stale response (stale-if-error)");
+                    self.guard = None;
+                    self.info.detail = Some("stale-if-error");
+                    return Next::Ready(Ok(self.serve(&entry, now, CacheOutcome::Stale)));
+                }
+                return Next::Ready(Err(error));
+            }
+        };
+        match self.flow {
+            Flow::Bypass(fwd) => {
+                self.info.fwd = Some(fwd);
+                Next::Ready(Ok(self.origin(
+                    res,
+                    CacheBody::origin,
+                    CacheOutcome::Bypass,
+                )))
+            }
+            Flow::Invalidate => self.invalidate(res),
+            Flow::Lookup => self.on_origin_response(res, now),
+        }
+    }
+
+    fn on_origin_response(
+        &mut self,
+        res: Response<ResBody>,
+        now: SystemTime,
+    ) -> NextOf<S, St, ReqBody, ResBody> {
+        let status = res.status();
+        self.info.fwd_status = Some(status.as_u16());
+        if status.is_server_error()
+            && let Some(entry) = self.stale_if_error(now)
+        {
+            tracing::debug!(%status, "origin failed; serving a stale response (stale-if-error)");
+            self.guard = None;
+            self.info.detail = Some("stale-if-error");
+            return Next::Ready(Ok(self.serve(&entry, now, CacheOutcome::Stale)));
+        }
+        let uri = self.uri.take().unwrap_or_default();
+        let req_headers = std::mem::take(&mut self.req_headers);
+        let ex = Exchange {
+            method: &Method::GET,
+            uri: &uri,
+            request: &req_headers,
+            request_time: self.request_time,
+            response_time: now,
+        };
+
+        if status == StatusCode::NOT_MODIFIED {
+            return self.on_not_modified(res, &ex);
+        }
+
+        let config = &self.shared.config;
+        let store = &self.shared.store;
+        let limit = store.max_entry_size();
+        let prepared =
+            semantics::prepare(config, &ex, status, res.headers(), self.directives.no_store);
+        match (prepared, &self.key) {
+            (Ok(parts), Some(key)) if limit > 0 && !record::declared_too_large(&res, limit) => {
+                let recorder = record::recorder(store, key, parts, self.guard.take());
+                self.info.stored = true;
+                Next::Ready(Ok(self.origin(
+                    res,
+                    |body| CacheBody::recording(body, recorder),
+                    CacheOutcome::Miss,
+                )))
+            }
+            (prepared, _) => {
+                if let Err(reason) = prepared {
+                    tracing::trace!(?reason, "response not stored");
+                }
+                if let Some(guard) = self.guard.take() {
+                    guard.uncacheable(self.shared.config.pass_ttl);
+                }
+                Next::Ready(Ok(self.origin(res, CacheBody::origin, CacheOutcome::Miss)))
+            }
+        }
+    }
+
+    /// A 304 from the origin (RFC 9111 §4.3.3, §4.3.4).
+    fn on_not_modified(
+        &mut self,
+        res: Response<ResBody>,
+        ex: &Exchange<'_>,
+    ) -> NextOf<S, St, ReqBody, ResBody> {
+        let Some(entry) = self.stale.clone() else {
+            // The caller's own conditional request, with nothing stored: pass it on.
+            return Next::Ready(Ok(self.origin(res, CacheBody::origin, CacheOutcome::Miss)));
+        };
+        let selected = conditional::selects(&res, &entry);
+        if !self.revalidating {
+            // The caller's own conditional request: pass the 304 on, and freshen the
+            // stored response when the 304 is about it.
+            if !selected {
+                return Next::Ready(Ok(self.origin(res, CacheBody::origin, CacheOutcome::Miss)));
+            }
+            let updated = record::revalidated(
+                &self.shared.config,
+                ex,
+                self.directives.no_store,
+                &entry,
+                res.headers(),
+            )
+            .ok()
+            .map(Arc::new);
+            let response = self.origin(res, CacheBody::origin, CacheOutcome::Revalidated);
+            return self.store_then_respond(updated, response);
+        }
+        if !selected {
+            // RFC 9111 §4.3.4: a 304 for another representation must not update the
+            // stored one; the origin still said "not modified" to our validators, so the
+            // stored response is served as it is.
+            tracing::debug!("304 does not select the stored response; serving it without update");
+            return Next::Ready(Ok(self.serve(
+                &entry,
+                ex.response_time,
+                CacheOutcome::Revalidated,
+            )));
+        }
+        match record::revalidated(
+            &self.shared.config,
+            ex,
+            self.directives.no_store,
+            &entry,
+            res.headers(),
+        ) {
+            Ok(updated) => {
+                let updated = Arc::new(updated);
+                let response = self.serve(&updated, ex.response_time, CacheOutcome::Revalidated);
+                self.store_then_respond(Some(updated), response)
+            }
+            Err(merged) => {
+                // The updated response may not be stored: serve it once, drop the old.
+                let mut response = Response::new(CacheBody::stored(entry.body().clone()));
+                *response.status_mut() = entry.status();
+                *response.headers_mut() = merged;
+                response.headers_mut().remove(header::AGE);
+                self.decorate(&mut response, CacheOutcome::Revalidated);
+                self.store_then_respond(None, response)
+            }
+        }
+    }
+
+    /// Stores the updated entry (or, with `None`, removes the old one), then answers with
+    /// `response`.
+    fn store_then_respond(
+        &mut self,
+        updated: Option<Arc<Entry>>,
+        response: Response<CacheBody<ResBody>>,
+    ) -> NextOf<S, St, ReqBody, ResBody> {
+        let Some(key) = &self.key else {
+            return Next::Ready(Ok(response));
+        };
+        self.pending = Some(response);
+        match updated {
+            Some(entry) => Next::State(State::Update {
+                put: self.shared.store.put(key, entry),
+            }),
+            None => Next::State(State::Invalidate {
+                remove: self.shared.store.remove(key),
+            }),
+        }
+    }
+
+    fn respond_pending(&mut self) -> NextOf<S, St, ReqBody, ResBody> {
+        match self.pending.take() {
+            Some(res) => Next::Ready(Ok(res)),
+            None => unreachable!("recourse_cache: no response pending"),
+        }
+    }
+
+    /// RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target
+    /// URI and the same-origin `Location` and `Content-Location` URIs.
+    fn invalidate(&mut self, res: Response<ResBody>) -> NextOf<S, St, ReqBody, ResBody> {
+        self.info.fwd = Some(Fwd::Method);
+        let status = res.status();
+        let (Some(key), true) = (&self.key, status.is_success() || status.is_redirection()) else {
+            return Next::Ready(Ok(self.origin(
+                res,
+                CacheBody::origin,
+                CacheOutcome::Bypass,
+            )));
+        };
+        let base = match self.uri.take() {
+            Some(uri) if uri.scheme().is_some() && uri.authority().is_some() => Some(uri),
+            _ => key.to_uri(),
+        };
+        let mut removals = vec![key.clone()];
+        if let Some(base) = base {
+            for name in [header::LOCATION, header::CONTENT_LOCATION] {
+                let Some(value) = res.headers().get(&name) else {
+                    continue;
+                };
+                if let Ok(target) = resolve_location(&base, value)
+                    && same_origin(&base, target.uri())
+                    && let Some(k) = CacheKey::from_uri(target.uri())
+                    && !removals.contains(&k)
+                {
+                    removals.push(k);
+                }
+            }
+        }
+        self.pending = Some(self.origin(res, CacheBody::origin, CacheOutcome::Bypass));
+        removals.reverse();
+        self.removals = removals;
+        self.next_removal()
+    }
+
+    fn next_removal(&mut self) -> NextOf<S, St, ReqBody, ResBody> {
+        match self.removals.pop() {
+            Some(key) => Next::State(State::Invalidate {
+                remove: self.shared.store.remove(&key),
+            }),
+            None => self.respond_pending(),
+        }
+    }
+}

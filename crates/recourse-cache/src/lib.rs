@@ -1,0 +1,154 @@
+//! An HTTP cache as a Tower layer, per RFC 9111 (HTTP Caching) and RFC 5861
+//! (`stale-while-revalidate`, `stale-if-error`).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use std::convert::Infallible;
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::time::Duration;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::BodyExt;
+//! use recourse_cache::{CacheLayer, CacheOutcome};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! // An origin that answers 304 when the validator matches.
+//! let calls = Arc::new(AtomicUsize::new(0));
+//! let counter = calls.clone();
+//! let origin = tower::service_fn(move |req: Request<()>| {
+//!     counter.fetch_add(1, Ordering::SeqCst);
+//!     let res = if req.headers().get("if-none-match").is_some_and(|v| v == "\"v1\"") {
+//!         Response::builder().status(StatusCode::NOT_MODIFIED)
+//!     } else {
+//!         Response::builder()
+//!     };
+//!     let res = res.header("cache-control", "max-age=60").header("etag", "\"v1\"");
+//!     async move { Ok::<_, Infallible>(res.body(String::from("barcode")).unwrap()) }
+//! });
+//! let client = ServiceBuilder::new().layer(CacheLayer::new()).service(origin);
+//! let get = || Request::get("http://api.test/barcode/1").body(()).unwrap();
+//!
+//! // A miss: the response is stored while its body streams to the caller.
+//! let res = client.clone().oneshot(get()).await.unwrap();
+//! assert_eq!(CacheOutcome::of(&res), Some(CacheOutcome::Miss));
+//! assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "barcode");
+//!
+//! // Fresh: served from the cache, no request at all.
+//! let res = client.clone().oneshot(get()).await.unwrap();
+//! assert_eq!(CacheOutcome::of(&res), Some(CacheOutcome::Hit));
+//! assert_eq!(calls.load(Ordering::SeqCst), 1);
+//!
+//! // Stale: one conditional request; the 304 returns the stored body as a 200.
+//! tokio::time::advance(Duration::from_secs(61)).await;
+//! let res = client.clone().oneshot(get()).await.unwrap();
+//! assert_eq!(CacheOutcome::of(&res), Some(CacheOutcome::Revalidated));
+//! assert_eq!(res.status(), StatusCode::OK);
+//! assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "barcode");
+//! assert_eq!(calls.load(Ordering::SeqCst), 2);
+//! # }
+//! ```
+//!
+//! # What it does
+//!
+//! - **Storing** (RFC 9111 §3): GET responses that `http-cache-semantics` finds storable
+//!   in the configured [`Mode`]: [`Mode::Private`] for a client's own cache (the
+//!   default), [`Mode::Shared`] for a proxy's, where `private` responses are not stored,
+//!   `s-maxage` applies, and responses to requests with `Authorization` only when
+//!   `public`, `must-revalidate` or `s-maxage` allows (§3.5). Hop-by-hop fields and the
+//!   fields named by a qualified `no-cache` (and, shared, `private`) are not stored
+//!   (§3.1, §5.2.2.4, §5.2.2.7).
+//! - **Freshness** (§4.2): the lifetime from `s-maxage`, `max-age`, `Expires` or the
+//!   `Last-Modified` heuristic (§4.2.2), as computed by `http-cache-semantics`; the age
+//!   per §4.2.3, apparent age from `Date` included. Served responses carry `Age` and keep
+//!   the origin's `Date`.
+//! - **Validation** (§4.3): a stale response with an `ETag` or `Last-Modified` is
+//!   revalidated with `If-None-Match` / `If-Modified-Since`; a 304 updates the stored
+//!   fields (§3.2, §4.3.4) and the stored body is returned as the stored status; a full
+//!   response replaces the entry. A caller's own `If-None-Match` / `If-Modified-Since`
+//!   gets a 304 from a fresh stored response, and is forwarded otherwise (§4.3.2);
+//!   `If-Match`, `If-Unmodified-Since`, `If-Range` and `Range` requests bypass the cache.
+//!   Each revalidation is recorded as [`Step::Revalidated`](recourse_core::Step) in the
+//!   response's [`History`](recourse_core::History).
+//! - **Variants** (§4.1): several responses per URI, selected by the request fields their
+//!   `Vary` names (values normalised); `Vary: *` is never stored.
+//! - **Request directives** (§5.2.1): `no-cache`, `no-store`, `max-age` (`max-age=0`
+//!   always validates), `max-stale`, `min-fresh`, and `only-if-cached` (a 504 when
+//!   nothing acceptable is stored).
+//! - **Invalidation** (§4.4): a 2xx or 3xx response to POST, PUT, PATCH, DELETE or any
+//!   unknown method removes the target URI and same-origin `Location` /
+//!   `Content-Location` URIs.
+//! - **Serving stale** (§4.2.4, RFC 5861): within `stale-while-revalidate` the stale
+//!   response is served and one background task revalidates; within `stale-if-error`
+//!   (from the response, the request or [`CacheLayer::stale_if_error`]) a stale response
+//!   replaces a 5xx or a transport error. Never against `must-revalidate`, `no-cache`,
+//!   or (shared) `proxy-revalidate` / `s-maxage`.
+//! - **Coalescing**: concurrent misses for one URI make one origin request; the others
+//!   wait (bounded by [`CacheLayer::coalesce_timeout`]) and read the stored response, or
+//!   go to the origin themselves when it was not stored.
+//! - **Stores**: the [`Store`] trait (get, put, remove; bodies as [`Bytes`](bytes::Bytes);
+//!   entries are plain data, see [`EntryParts`]) and [`MemoryStore`] on `moka`, bounded
+//!   by total size with a per-entry limit. On a miss the body streams to the caller while
+//!   it is recorded (chunks are reference-counted, not copied); past the limit it streams
+//!   through unstored. A failing store never fails a request: the error is logged and
+//!   the request goes to the origin.
+//! - **Visibility**: [`CacheOutcome`] in the response extensions, and an optional
+//!   `Cache-Status` field (RFC 9211, [`CacheLayer::cache_status`]).
+//!
+//! A hit clones the stored header map and the body's `Bytes`: its cost does not depend on
+//! the body's size, and nothing is decoded.
+//!
+//! # Differences from `http-cache` / `http-cache-tower`
+//!
+//! - **Semantics**: both use `http-cache-semantics`; this layer also fixes what that crate
+//!   gets wrong for a conformant cache: `Cache-Control` is parsed with quoted strings and
+//!   case-insensitive names before the crate sees it (`extension="max-age=100"`,
+//!   `No-Store`, `max-age =1`), ages include the apparent age from `Date`, `Date` is never
+//!   rewritten on hits, and a 304 adds new fields and replaces repeated ones (§3.2).
+//! - **Hits**: http-cache-tower stores serialised responses and decodes the body on every
+//!   hit; here a stored entry holds [`Bytes`](bytes::Bytes), so a 64 KiB hit costs what a
+//!   4 KiB hit costs.
+//! - **Misses stream**: the body reaches the caller as it arrives and is recorded on the
+//!   way, instead of being buffered before the caller sees it.
+//! - **Beyond the peers**: several variants per URI, request coalescing,
+//!   `stale-while-revalidate` in the background, `stale-if-error`, `only-if-cached`,
+//!   invalidation through `Location` / `Content-Location`, and RFC 9211 `Cache-Status`.
+//! - **No cache modes** (`Default`, `NoStore`, `Reload`, `ForceCache`, ...): the request's
+//!   own `Cache-Control` expresses those (`no-store`, `no-cache`, `max-stale`,
+//!   `only-if-cached`).
+//!
+//! # Runtime
+//!
+//! Time comes from tokio's clock through [`recourse_core::clock::system_now`], so tests
+//! drive freshness with paused time. Background revalidation needs a tokio runtime; the
+//! layer checks for one and revalidates in the foreground without it.
+
+mod body;
+mod conditional;
+mod config;
+mod directives;
+mod entry;
+mod flight;
+mod future;
+mod key;
+mod layer;
+mod record;
+mod refresh;
+mod semantics;
+mod service;
+mod status;
+mod store;
+mod vary;
+
+pub use body::CacheBody;
+pub use config::Mode;
+pub use entry::{Entry, EntryParts, InvalidEntry};
+pub use future::ResponseFuture;
+pub use key::CacheKey;
+pub use layer::CacheLayer;
+pub use service::Cache;
+pub use status::{CACHE_STATUS, CacheOutcome};
+pub use store::{MemoryStore, Store, StoreError, Variants};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Background revalidation for `stale-while-revalidate` (RFC 5861 §3).
+
+use std::sync::Arc;
+
+use bytes::Buf;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+use recourse_core::clock::system_now;
+use tower::ServiceExt;
+use tower_service::Service;
+
+use crate::body::CacheBody;
+use crate::conditional;
+use crate::entry::Entry;
+use crate::flight::FlightGuard;
+use crate::key::CacheKey;
+use crate::record;
+use crate::semantics::{self, Exchange};
+use crate::service::Shared;
+use crate::store::Store;
+
+/// What a background refresh needs.
+pub(crate) struct Refresh<S, St, ReqBody> {
+    pub(crate) shared: Arc<Shared<St>>,
+    pub(crate) svc: S,
+    /// The conditional request to send (the caller's, with the stored validators).
+    pub(crate) request: Request<ReqBody>,
+    pub(crate) key: CacheKey,
+    pub(crate) entry: Arc<Entry>,
+    pub(crate) guard: FlightGuard,
+    pub(crate) no_store: bool,
+}
+
+impl<S, St, ReqBody, ResBody> Refresh<S, St, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    St: Store,
+    ReqBody: Send + 'static,
+    ResBody: Body + Send + 'static,
+    ResBody::Data: Buf + Send,
+    ResBody::Error: Send,
+{
+    /// Runs the refresh on the current tokio runtime. The flight it leads keeps a second
+    /// refresh of the same key from starting, and ends when the refresh does.
+    pub(crate) fn spawn(self) {
+        tokio::spawn(self.run());
+    }
+
+    async fn run(self) {
+        let Refresh {
+            shared,
+            svc,
+            request,
+            key,
+            entry,
+            guard,
+            no_store,
+        } = self;
+        let uri = request.uri().clone();
+        let headers = request.headers().clone();
+        let request_time = system_now();
+        let res = match svc.oneshot(request).await {
+            Ok(res) => res,
+            Err(_) => {
+                tracing::debug!(%key, "background revalidation failed; the stale response stays");
+                return;
+            }
+        };
+        let response_time = system_now();
+        let ex = Exchange {
+            method: &Method::GET,
+            uri: &uri,
+            request: &headers,
+            request_time,
+            response_time,
+        };
+        let config = &shared.config;
+        let store = &shared.store;
+        if res.status() == StatusCode::NOT_MODIFIED {
+            if !conditional::selects(&res, &entry) {
+                return;
+            }
+            let result = match record::revalidated(config, &ex, no_store, &entry, res.headers()) {
+                Ok(updated) => store.put(&key, Arc::new(updated)).await,
+                Err(_) => store.remove(&key).await,
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, %key, "cache store failed after a background revalidation");
+            }
+            drop(guard);
+            return;
+        }
+        if res.status().is_server_error() {
+            return;
+        }
+        let limit = store.max_entry_size();
+        match semantics::prepare(config, &ex, res.status(), res.headers(), no_store) {
+            Ok(parts) if !record::declared_too_large(&res, limit) => {
+                let recorder = record::recorder(store, &key, parts, Some(guard));
+                let mut body = Box::pin(CacheBody::recording(res.into_body(), recorder));
+                // Read only while the entry still needs the body: recording stops at the
+                // store's limit, and so does this loop.
+                while body.is_recording() {
+                    match body.frame().await {
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => break,
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,621 @@
+//! What the cache asks `http-cache-semantics`, and what it adds.
+//!
+//! The crate decides storability (RFC 9111 §3, §3.5) and the freshness lifetime (§4.2.1:
+//! `s-maxage`, `max-age`, `Expires`, heuristics from `Last-Modified` per §4.2.2,
+//! `immutable`). The cache adds what the crate lacks or gets wrong for a conformant
+//! shared cache:
+//!
+//! - it gives the crate a normalised `Cache-Control` (see `directives.rs`) and no `Age`,
+//!   so that `time_to_live(response_time)` is exactly the freshness lifetime;
+//! - it computes the age itself per §4.2.3 (the crate ignores the apparent age from
+//!   `Date`);
+//! - it builds the stored header fields (§3.1: hop-by-hop and qualified `no-cache` /
+//!   `private` fields removed, `Date` added when missing) and never rewrites `Date` when
+//!   serving (the crate's `cached_response` does);
+//! - it merges a 304's fields per §3.2 (the crate drops new fields and repeated ones).
+
+use std::time::{Duration, SystemTime};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri};
+use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
+
+use crate::config::Config;
+use crate::directives::{self, ResponseDirectives};
+use crate::entry::EntryParts;
+use crate::vary;
+
+/// The request side of an exchange whose response may be stored.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Exchange<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) request: &'a HeaderMap,
+    pub(crate) request_time: SystemTime,
+    pub(crate) response_time: SystemTime,
+}
+
+/// Why a response was not stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotStored {
+    Method,
+    Status,
+    RequestNoStore,
+    NoStore,
+    Private,
+    VaryStar,
+    /// Never fresh and no validator: it could never be used without a full request.
+    Useless,
+    /// `http-cache-semantics` says it is not storable.
+    Policy,
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1), never stored nor taken from a 304.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TRAILER,
+];
+
+/// Decides whether a response may be stored, and if so builds its entry (without body).
+pub(crate) fn prepare(
+    config: &Config,
+    ex: &Exchange<'_>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    request_no_store: bool,
+) -> Result<EntryParts, NotStored> {
+    let shared = config.mode.is_shared();
+    if ex.method != Method::GET {
+        return Err(NotStored::Method);
+    }
+    if status.is_informational()
+        || status == StatusCode::PARTIAL_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Err(NotStored::Status);
+    }
+    if request_no_store {
+        return Err(NotStored::RequestNoStore);
+    }
+    let d = ResponseDirectives::parse(headers);
+    if d.no_store {
+        return Err(NotStored::NoStore);
+    }
+    if shared && d.private.is_all() {
+        return Err(NotStored::Private);
+    }
+    let names = vary::nominated(headers).map_err(|()| NotStored::VaryStar)?;
+    let validators =
+        headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED);
+    let freshness_info = d.max_age.is_some()
+        || (shared && d.s_maxage.is_some())
+        || d.immutable
+        || headers.contains_key(header::EXPIRES)
+        || headers.contains_key(header::LAST_MODIFIED);
+    let stale_use = d.stale_if_error.is_some()
+        || d.stale_while_revalidate.is_some()
+        || !config.stale_if_error.is_zero();
+    if !freshness_info && !validators && !stale_use {
+        return Err(NotStored::Useless);
+    }
+
+    let stored = stored_headers(headers, &d, shared, ex.response_time);
+    let lifetime = lifetime(config, ex, status, &stored, &d)?;
+    if lifetime.is_zero() && !validators && !stale_use {
+        return Err(NotStored::Useless);
+    }
+    let initial_age = initial_age(headers, &stored, ex.request_time, ex.response_time);
+    Ok(EntryParts {
+        status,
+        selecting: vary::selecting(ex.request, &names),
+        headers: stored,
+        body: bytes::Bytes::new(),
+        response_time: ex.response_time,
+        initial_age,
+        lifetime,
+    })
+}
+
+/// The freshness lifetime, from `http-cache-semantics`, or `Policy` if it refuses to
+/// store the response.
+fn lifetime(
+    config: &Config,
+    ex: &Exchange<'_>,
+    status: StatusCode,
+    stored: &HeaderMap,
+    d: &ResponseDirectives,
+) -> Result<Duration, NotStored> {
+    let mut req_headers = HeaderMap::new();
+    if let Some(auth) = ex.request.get(header::AUTHORIZATION) {
+        req_headers.insert(header::AUTHORIZATION, auth.clone());
+    }
+    let req = RequestView {
+        method: ex.method,
+        uri: ex.uri,
+        headers: req_headers,
+    };
+    let mut res_headers = HeaderMap::new();
+    let cc = d.normalized();
+    if !cc.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cc)
+    {
+        res_headers.insert(header::CACHE_CONTROL, v);
+    }
+    for name in [
+        header::PRAGMA,
+        header::EXPIRES,
+        header::DATE,
+        header::LAST_MODIFIED,
+        header::SET_COOKIE,
+    ] {
+        for value in stored.get_all(&name) {
+            res_headers.append(name.clone(), value.clone());
+        }
+    }
+    let res = ResponseView {
+        status,
+        headers: res_headers,
+    };
+    let options = CacheOptions {
+        shared: config.mode.is_shared(),
+        cache_heuristic: config.heuristic_fraction,
+        immutable_min_time_to_live: config.immutable_min_ttl,
+        ignore_cargo_cult: false,
+    };
+    let policy = CachePolicy::new_options(&req, &res, ex.response_time, options);
+    if !policy.is_storable() {
+        return Err(NotStored::Policy);
+    }
+    Ok(policy.time_to_live(ex.response_time))
+}
+
+/// The header fields to store (RFC 9111 §3.1).
+fn stored_headers(
+    headers: &HeaderMap,
+    d: &ResponseDirectives,
+    shared: bool,
+    response_time: SystemTime,
+) -> HeaderMap {
+    let mut out = headers.clone();
+    for name in connection_listed(headers) {
+        out.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        out.remove(name);
+    }
+    out.remove(header::AGE);
+    // RFC 9111 §5.2.2.4 (qualified no-cache) and §5.2.2.7 (qualified private, shared
+    // caches only): the listed fields are not reused without validation; dropping them
+    // from storage satisfies both.
+    for name in d.no_cache.fields() {
+        out.remove(name);
+    }
+    if shared {
+        for name in d.private.fields() {
+            out.remove(name);
+        }
+    }
+    ensure_date(&mut out, response_time);
+    out
+}
+
+/// Adds `Date` when it is missing or invalid (RFC 9110 §6.6.1: a recipient with a clock
+/// that caches a response without `Date` adds one).
+fn ensure_date(headers: &mut HeaderMap, now: SystemTime) {
+    if parse_date(headers.get(header::DATE)).is_none() {
+        headers.insert(header::DATE, http_date(now));
+    }
+}
+
+/// The names listed in `Connection`, which are hop-by-hop (RFC 9110 §7.6.1).
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut names = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        for part in value.as_bytes().split(|b| *b == b',') {
+            let part = part.trim_ascii();
+            if let Ok(name) = HeaderName::from_bytes(part) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+pub(crate) fn parse_date(value: Option<&HeaderValue>) -> Option<SystemTime> {
+    httpdate::parse_http_date(value?.to_str().ok()?.trim()).ok()
+}
+
+pub(crate) fn http_date(t: SystemTime) -> HeaderValue {
+    HeaderValue::from_str(&httpdate::fmt_http_date(t))
+        .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+}
+
+/// `corrected_initial_age` (RFC 9111 §4.2.3). `received` holds the response's own `Age`;
+/// `stored` its `Date` (added when missing).
+fn initial_age(
+    received: &HeaderMap,
+    stored: &HeaderMap,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Duration {
+    // An invalid Age is ignored (RFC 9111 §5.1: a recipient... SHOULD ignore... the field
+    // when it cannot be parsed); the first field line counts.
+    let age_value = received
+        .get(header::AGE)
+        .and_then(|v| directives::parse_delta(v.as_bytes().trim_ascii()))
+        .map_or(Duration::ZERO, Duration::from_secs);
+    let date_value = parse_date(stored.get(header::DATE)).unwrap_or(response_time);
+    // Date has a resolution of one second: count whole seconds only, so that a response
+    // dated just before it was received is not aged by the truncation.
+    let apparent = response_time
+        .duration_since(date_value)
+        .map_or(Duration::ZERO, |d| Duration::from_secs(d.as_secs()));
+    let response_delay = response_time
+        .duration_since(request_time)
+        .unwrap_or(Duration::ZERO);
+    apparent.max(age_value.saturating_add(response_delay))
+}
+
+/// Fields a 304 must not update (RFC 9111 §3.2): `Content-Length`, and `Content-Range`
+/// which the cache does not process.
+fn excluded_from_update(name: &HeaderName) -> bool {
+    name == header::CONTENT_LENGTH || name == header::CONTENT_RANGE || HOP_BY_HOP.contains(name)
+}
+
+/// The stored fields updated with a 304's (RFC 9111 §3.2, §4.3.4): every field of the 304
+/// replaces all stored lines of that name, and fields new in the 304 are added.
+pub(crate) fn merge_304(
+    stored: &HeaderMap,
+    not_modified: &HeaderMap,
+    response_time: SystemTime,
+) -> HeaderMap {
+    let mut merged = stored.clone();
+    let listed = connection_listed(not_modified);
+    for name in not_modified.keys() {
+        if excluded_from_update(name) || listed.contains(name) {
+            continue;
+        }
+        merged.remove(name);
+        for value in not_modified.get_all(name) {
+            merged.append(name.clone(), value.clone());
+        }
+    }
+    if parse_date(not_modified.get(header::DATE)).is_none() {
+        merged.insert(header::DATE, http_date(response_time));
+    }
+    merged
+}
+
+struct RequestView<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: HeaderMap,
+}
+
+impl RequestLike for RequestView<'_> {
+    fn uri(&self) -> Uri {
+        self.uri.clone()
+    }
+    fn is_same_uri(&self, other: &Uri) -> bool {
+        self.uri == other
+    }
+    fn method(&self) -> &Method {
+        self.method
+    }
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+struct ResponseView {
+    status: StatusCode,
+    headers: HeaderMap,
+}
+
+impl ResponseLike for ResponseView {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+
+    const T0: u64 = 1_700_000_000;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn date(secs: u64) -> String {
+        httpdate::fmt_http_date(at(secs))
+    }
+
+    fn run(
+        mode: Mode,
+        req: &[(&str, &str)],
+        status: u16,
+        res: &[(&str, &str)],
+    ) -> Result<EntryParts, NotStored> {
+        let config = Config {
+            mode,
+            ..Config::default()
+        };
+        let uri: Uri = "http://a.test/x".parse().unwrap();
+        let request = headers(req);
+        let ex = Exchange {
+            method: &Method::GET,
+            uri: &uri,
+            request: &request,
+            request_time: at(T0),
+            response_time: at(T0),
+        };
+        prepare(
+            &config,
+            &ex,
+            StatusCode::from_u16(status).unwrap(),
+            &headers(res),
+            false,
+        )
+    }
+
+    fn lifetime_of(mode: Mode, res: &[(&str, &str)]) -> Option<u64> {
+        run(mode, &[], 200, res).ok().map(|p| p.lifetime.as_secs())
+    }
+
+    #[test]
+    fn explicit_freshness() {
+        let d = date(T0);
+        assert_eq!(
+            lifetime_of(Mode::Private, &[("cache-control", "max-age=60")]),
+            Some(60)
+        );
+        assert_eq!(
+            lifetime_of(Mode::Private, &[("cache-control", "MAX-AGE=60")]),
+            Some(60)
+        );
+        assert_eq!(
+            lifetime_of(Mode::Shared, &[("cache-control", "max-age=60, s-maxage=5")]),
+            Some(5)
+        );
+        assert_eq!(
+            lifetime_of(
+                Mode::Private,
+                &[("cache-control", "max-age=60, s-maxage=5")]
+            ),
+            Some(60)
+        );
+        let expires = date(T0 + 100);
+        assert_eq!(
+            lifetime_of(Mode::Private, &[("date", &d), ("expires", &expires)]),
+            Some(100)
+        );
+        // max-age wins over Expires (RFC 9111 §5.3).
+        assert_eq!(
+            lifetime_of(
+                Mode::Private,
+                &[
+                    ("date", &d),
+                    ("expires", &date(T0 - 100)),
+                    ("cache-control", "max-age=30")
+                ]
+            ),
+            Some(30)
+        );
+        // An invalid Expires means already expired; kept only for its validators.
+        assert_eq!(
+            lifetime_of(
+                Mode::Private,
+                &[("date", &d), ("expires", "0"), ("etag", "\"x\"")]
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            lifetime_of(Mode::Private, &[("cache-control", "max-age =100")]),
+            None
+        );
+    }
+
+    #[test]
+    fn heuristic_freshness() {
+        let lm = date(T0 - 1000);
+        let d = date(T0);
+        assert_eq!(
+            lifetime_of(Mode::Shared, &[("date", &d), ("last-modified", &lm)]),
+            Some(100)
+        );
+        // Not for a status that is not cacheable by default (RFC 9111 §4.2.2)...
+        assert_eq!(
+            run(
+                Mode::Shared,
+                &[],
+                302,
+                &[("date", &d), ("last-modified", &lm)]
+            )
+            .unwrap_err(),
+            NotStored::Policy
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            run(
+                Mode::Shared,
+                &[],
+                200,
+                &[("cache-control", "No-Store, max-age=5")]
+            )
+            .unwrap_err(),
+            NotStored::NoStore
+        );
+        assert_eq!(
+            run(
+                Mode::Shared,
+                &[],
+                200,
+                &[("cache-control", "private, max-age=5")]
+            )
+            .unwrap_err(),
+            NotStored::Private
+        );
+        assert!(
+            run(
+                Mode::Private,
+                &[],
+                200,
+                &[("cache-control", "private, max-age=5")]
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            run(
+                Mode::Shared,
+                &[],
+                200,
+                &[("cache-control", "max-age=5"), ("vary", "a, *")]
+            )
+            .unwrap_err(),
+            NotStored::VaryStar
+        );
+        assert_eq!(
+            run(Mode::Shared, &[], 200, &[]).unwrap_err(),
+            NotStored::Useless
+        );
+        assert_eq!(
+            run(Mode::Shared, &[], 206, &[("cache-control", "max-age=5")]).unwrap_err(),
+            NotStored::Status
+        );
+        // Authorization in a shared cache (RFC 9111 §3.5).
+        let auth = [("authorization", "Basic x")];
+        assert_eq!(
+            run(Mode::Shared, &auth, 200, &[("cache-control", "max-age=5")]).unwrap_err(),
+            NotStored::Policy
+        );
+        for ok in [
+            "max-age=5, public",
+            "max-age=5, must-revalidate",
+            "s-maxage=5",
+        ] {
+            assert!(
+                run(Mode::Shared, &auth, 200, &[("cache-control", ok)]).is_ok(),
+                "{ok}"
+            );
+        }
+        assert!(run(Mode::Private, &auth, 200, &[("cache-control", "max-age=5")]).is_ok());
+    }
+
+    #[test]
+    fn stored_fields() {
+        let p = run(
+            Mode::Shared,
+            &[("foo", "1")],
+            200,
+            &[
+                ("cache-control", r#"max-age=5, no-cache="a", private="b""#),
+                ("connection", "c, close"),
+                ("a", "1"),
+                ("b", "2"),
+                ("c", "3"),
+                ("d", "4"),
+                ("transfer-encoding", "chunked"),
+                ("age", "3"),
+                ("vary", "Foo"),
+            ],
+        )
+        .unwrap();
+        for gone in ["a", "b", "c", "connection", "transfer-encoding", "age"] {
+            assert!(!p.headers.contains_key(gone), "{gone}");
+        }
+        assert_eq!(p.headers["d"], "4");
+        assert!(p.headers.contains_key("date"));
+        assert_eq!(p.selecting["foo"], "1");
+        assert_eq!(p.initial_age, Duration::from_secs(3));
+        assert_eq!(p.lifetime, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn initial_age_per_rfc() {
+        let config = Config::default();
+        let uri: Uri = "http://a.test/".parse().unwrap();
+        let request = HeaderMap::new();
+        let ex = Exchange {
+            method: &Method::GET,
+            uri: &uri,
+            request: &request,
+            request_time: at(T0 - 2),
+            response_time: at(T0),
+        };
+        let prep = |res: &[(&str, &str)]| {
+            prepare(&config, &ex, StatusCode::OK, &headers(res), false).unwrap()
+        };
+        // Age plus the response delay.
+        let p = prep(&[
+            ("cache-control", "max-age=60"),
+            ("age", "10"),
+            ("date", &date(T0)),
+        ]);
+        assert_eq!(p.initial_age, Duration::from_secs(12));
+        // The apparent age when Date is older than that.
+        let p = prep(&[("cache-control", "max-age=60"), ("date", &date(T0 - 30))]);
+        assert_eq!(p.initial_age, Duration::from_secs(30));
+        // A Date in the future gives no apparent age; an invalid Age is ignored.
+        let p = prep(&[
+            ("cache-control", "max-age=60"),
+            ("date", &date(T0 + 30)),
+            ("age", "x"),
+        ]);
+        assert_eq!(p.initial_age, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn merge_replaces_and_adds() {
+        let stored = headers(&[
+            ("etag", "\"1\""),
+            ("link", "a"),
+            ("link", "b"),
+            ("content-length", "10"),
+            ("x", "old"),
+            ("date", &date(T0 - 100)),
+        ]);
+        let not_modified = headers(&[
+            ("x", "new"),
+            ("link", "c"),
+            ("content-length", "0"),
+            ("new-field", "yes"),
+            ("connection", "secret"),
+            ("secret", "s"),
+        ]);
+        let merged = merge_304(&stored, &not_modified, at(T0));
+        assert_eq!(merged["x"], "new");
+        assert_eq!(merged.get_all("link").iter().collect::<Vec<_>>(), ["c"]);
+        assert_eq!(merged["content-length"], "10");
+        assert_eq!(merged["new-field"], "yes");
+        assert!(!merged.contains_key("secret"));
+        assert!(!merged.contains_key("connection"));
+        assert_eq!(merged["etag"], "\"1\"");
+        // A 304 without Date is dated on receipt.
+        assert_eq!(merged["date"], date(T0).as_str());
+    }
+}

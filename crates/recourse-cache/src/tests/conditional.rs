@@ -1,0 +1,342 @@
+//! Validation (RFC 9111 §4.3).
+
+use http::StatusCode;
+use recourse_core::Step;
+
+use super::*;
+
+const URI: &str = "http://origin.test/doc";
+
+/// An origin with an ETag that answers 304 to a matching If-None-Match.
+fn etag_origin(version: &'static str, extra: &'static [(&'static str, &'static str)]) -> Origin {
+    Origin::new(move |req, _| {
+        let tag = format!("\"{version}\"");
+        if req
+            .headers()
+            .get("if-none-match")
+            .is_some_and(|v| v.as_bytes() == tag.as_bytes())
+        {
+            let mut headers = vec![
+                ("etag", tag.clone()),
+                ("cache-control", "max-age=10".into()),
+            ];
+            headers.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+            Ok(response(304, &headers, ""))
+        } else {
+            Ok(response(
+                200,
+                &[
+                    ("etag", tag.as_str()),
+                    ("cache-control", "max-age=10"),
+                    ("x-version", version),
+                ],
+                version,
+            ))
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_entry_is_revalidated_with_if_none_match() {
+    let origin = etag_origin("v1", &[("x-refreshed", "yes")]);
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(10).await;
+
+    let res = cache.get(URI).await;
+    assert_eq!(origin.calls(), 2, "one conditional request");
+    assert_eq!(origin.last()["if-none-match"], "\"v1\"");
+    assert_eq!(res.outcome, Some(CacheOutcome::Revalidated));
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "a 304 returns the stored response"
+    );
+    assert_eq!(res.body, "v1");
+    assert_eq!(res.header("x-version"), Some("v1"));
+    assert_eq!(
+        res.header("x-refreshed"),
+        Some("yes"),
+        "fields of the 304 are added (§3.2)"
+    );
+    assert_eq!(
+        res.history.as_ref().unwrap().steps(),
+        &[Step::Revalidated {
+            status: StatusCode::NOT_MODIFIED
+        }]
+    );
+
+    // The 304 refreshed the entry: fresh again, with the new field stored.
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(hit.header("x-refreshed"), Some("yes"));
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn last_modified_is_sent_as_if_modified_since() {
+    let lm = date_in(-3600);
+    let lm2 = lm.clone();
+    let origin = Origin::new(move |req, _| {
+        if req
+            .headers()
+            .get("if-modified-since")
+            .is_some_and(|v| v == lm2.as_str())
+        {
+            not_modified(&[("last-modified", &lm2)])
+        } else {
+            Ok(response(
+                200,
+                &[
+                    ("last-modified", lm2.as_str()),
+                    ("cache-control", "max-age=5"),
+                ],
+                "body",
+            ))
+        }
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(5).await;
+    let res = cache.get(URI).await;
+    assert_eq!(origin.last()["if-modified-since"], lm.as_str());
+    assert_eq!(res.outcome, Some(CacheOutcome::Revalidated));
+    assert_eq!(res.body, "body");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_200_replaces_the_entry() {
+    let origin = etag_origin("v1", &[]);
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(10).await;
+    // The resource changed: the conditional request gets a full response.
+    let o = origin.clone();
+    o.set(|_, _| {
+        Ok(response(
+            200,
+            &[("etag", "\"v2\""), ("cache-control", "max-age=10")],
+            "v2",
+        ))
+    });
+    let res = cache.get(URI).await;
+    assert_eq!(res.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(res.body, "v2");
+    assert_eq!(
+        res.history.as_ref().unwrap().steps(),
+        &[Step::Revalidated {
+            status: StatusCode::OK
+        }]
+    );
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(hit.body, "v2");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn updated_fields_replace_all_lines_but_not_content_length() {
+    let origin = Origin::new(|req, _| {
+        if req.headers().contains_key("if-none-match") {
+            not_modified(&[
+                ("etag", "\"a\""),
+                ("link", "<c>"),
+                ("content-length", "0"),
+                ("cache-control", "max-age=100"),
+            ])
+        } else {
+            Ok(response(
+                200,
+                &[
+                    ("etag", "\"a\""),
+                    ("link", "<a>"),
+                    ("link", "<b>"),
+                    ("cache-control", "max-age=1"),
+                    ("content-length", "4"),
+                ],
+                "body",
+            ))
+        }
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(1).await;
+    let res = cache.get(URI).await;
+    assert_eq!(res.outcome, Some(CacheOutcome::Revalidated));
+    assert_eq!(
+        res.headers.get_all("link").iter().collect::<Vec<_>>(),
+        ["<c>"]
+    );
+    assert_eq!(res.header("content-length"), Some("4"));
+    assert_eq!(res.header("cache-control"), Some("max-age=100"));
+    advance(99).await;
+    assert_eq!(
+        cache.get(URI).await.outcome,
+        Some(CacheOutcome::Hit),
+        "the 304's freshness applies"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_304_for_another_representation_does_not_update() {
+    let origin = Origin::new(|req, _| {
+        if req.headers().contains_key("if-none-match") {
+            not_modified(&[
+                ("etag", "\"other\""),
+                ("cache-control", "max-age=100"),
+                ("x-new", "1"),
+            ])
+        } else {
+            Ok(response(
+                200,
+                &[("etag", "\"mine\""), ("cache-control", "max-age=1")],
+                "mine",
+            ))
+        }
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(1).await;
+    let res = cache.get(URI).await;
+    assert_eq!(res.body, "mine");
+    assert!(
+        res.header("x-new").is_none(),
+        "not updated (RFC 9111 §4.3.4)"
+    );
+    // Still stale, so the next request revalidates again.
+    cache.get(URI).await;
+    assert_eq!(origin.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_304_adding_no_store_is_served_and_the_entry_dropped() {
+    let origin = Origin::new(|req, _| {
+        if req.headers().contains_key("if-none-match") {
+            not_modified(&[("etag", "\"a\""), ("cache-control", "no-store")])
+        } else {
+            Ok(response(
+                200,
+                &[("etag", "\"a\""), ("cache-control", "max-age=1")],
+                "a",
+            ))
+        }
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(1).await;
+    let res = cache.get(URI).await;
+    assert_eq!(res.outcome, Some(CacheOutcome::Revalidated));
+    assert_eq!(res.body, "a");
+    let next = cache.get(URI).await;
+    assert_eq!(next.outcome, Some(CacheOutcome::Miss));
+    assert!(next.history.is_none(), "nothing stored to revalidate");
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_validators_get_a_304_from_a_fresh_entry() {
+    let origin = etag_origin("v1", &[]);
+    let cache = origin.cache();
+    cache.get(URI).await;
+
+    let res = cache
+        .fetch(get_with(URI, &[("if-none-match", "\"v1\"")]))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_MODIFIED, "RFC 9111 §4.3.2");
+    assert_eq!(res.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(res.header("etag"), Some("\"v1\""));
+    assert!(res.body.is_empty());
+    // A list with the tag, and a weak comparison.
+    let res = cache
+        .fetch(get_with(URI, &[("if-none-match", "\"x\", W/\"v1\"")]))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_MODIFIED);
+    // No match: the stored 200.
+    let res = cache
+        .fetch(get_with(URI, &[("if-none-match", "\"v0\"")]))
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body, "v1");
+    assert_eq!(origin.calls(), 1);
+
+    // If-Modified-Since against Date when there is no Last-Modified.
+    let res = cache
+        .fetch(get_with(URI, &[("if-modified-since", &date_in(10))]))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_MODIFIED);
+    let res = cache
+        .fetch(get_with(URI, &[("if-modified-since", &date_in(-10))]))
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_validators_are_forwarded_when_stale_or_missing() {
+    let origin = etag_origin("v1", &[]);
+    let cache = origin.cache();
+    // Nothing stored: forwarded as is; the 304 goes back to the caller.
+    let res = cache
+        .fetch(get_with(URI, &[("if-none-match", "\"v1\"")]))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(origin.last()["if-none-match"], "\"v1\"");
+    assert_eq!(res.outcome, Some(CacheOutcome::Miss));
+
+    cache.get(URI).await;
+    advance(10).await;
+    // Stale: forwarded with the caller's validators; the 304 passes through and the
+    // stored response is freshened by it.
+    let res = cache
+        .fetch(get_with(URI, &[("if-none-match", "\"v1\"")]))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(res.outcome, Some(CacheOutcome::Revalidated));
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(origin.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn origin_only_preconditions_bypass() {
+    let origin = Origin::fixed(
+        &[("cache-control", "max-age=60"), ("etag", "\"a\"")],
+        "full",
+    );
+    let cache = origin.cache();
+    cache.get(URI).await;
+    for (name, value) in [
+        ("range", "bytes=0-1"),
+        ("if-match", "\"a\""),
+        ("if-unmodified-since", "Tue, 15 Nov 1994 12:45:26 GMT"),
+    ] {
+        let res = cache.fetch(get_with(URI, &[(name, value)])).await;
+        assert_eq!(res.outcome, Some(CacheOutcome::Bypass), "{name}");
+        assert!(origin.last().contains_key(name));
+    }
+    assert_eq!(origin.calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_cache_response_always_revalidates() {
+    let origin = Origin::new(|req, _| {
+        if req.headers().contains_key("if-none-match") {
+            not_modified(&[("etag", "\"a\"")])
+        } else {
+            Ok(response(
+                200,
+                &[
+                    ("etag", "\"a\""),
+                    ("cache-control", "max-age=600, no-cache"),
+                ],
+                "a",
+            ))
+        }
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    for n in 2..5 {
+        let res = cache.get(URI).await;
+        assert_eq!(res.outcome, Some(CacheOutcome::Revalidated));
+        assert_eq!(origin.calls(), n);
+    }
+}

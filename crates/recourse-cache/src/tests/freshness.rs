@@ -1,0 +1,342 @@
+//! Storing and freshness (RFC 9111 §3, §4.2), modes, and what a hit looks like.
+
+use http::StatusCode;
+
+use super::*;
+use crate::{CacheLayer, MemoryStore, Mode};
+
+const URI: &str = "http://origin.test/item";
+
+#[tokio::test(start_paused = true)]
+async fn miss_then_fresh_hit_makes_no_origin_request() {
+    let date = date_now();
+    let origin = Origin::fixed(
+        &[("cache-control", "max-age=60"), ("date", &date)],
+        "payload",
+    );
+    let cache = origin.cache();
+
+    let first = cache.get(URI).await;
+    assert_eq!(first.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(first.body, "payload");
+    assert_eq!(origin.calls(), 1);
+
+    advance(10).await;
+    let second = cache.get(URI).await;
+    assert_eq!(second.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.body, "payload");
+    assert_eq!(second.age(), Some(10), "Age is generated (RFC 9111 §5.1)");
+    assert_eq!(
+        second.header("date"),
+        Some(date.as_str()),
+        "Date is not rewritten"
+    );
+    assert_eq!(origin.calls(), 1, "a fresh hit makes no origin request");
+}
+
+#[tokio::test(start_paused = true)]
+async fn hits_share_the_stored_bytes() {
+    let origin = Origin::fixed(&[("cache-control", "max-age=60")], "shared bytes");
+    let cache = origin.cache();
+    cache.get(URI).await;
+    let a = cache.get(URI).await;
+    let b = cache.get(URI).await;
+    assert_eq!(a.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(
+        a.body.as_ptr(),
+        b.body.as_ptr(),
+        "a hit clones the Bytes, never the data"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn becomes_stale_after_max_age() {
+    let origin = Origin::fixed(&[("cache-control", "max-age=60")], "x");
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(59).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    advance(1).await;
+    let stale = cache.get(URI).await;
+    assert_eq!(
+        stale.outcome,
+        Some(CacheOutcome::Miss),
+        "no validator: a full request"
+    );
+    assert_eq!(origin.calls(), 2);
+    // The new response replaced the old one.
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn age_header_and_apparent_age_count() {
+    // Age: 50 of max-age=60 leaves 10 seconds.
+    let origin = Origin::fixed(&[("cache-control", "max-age=60"), ("age", "50")], "x");
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(9).await;
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(hit.age(), Some(59));
+    advance(1).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+
+    // A Date 30 s in the past (apparent age, RFC 9111 §4.2.3) leaves 30 s of 60.
+    let origin = Origin::new(|_, _| {
+        Ok(response(
+            200,
+            &[("cache-control", "max-age=60"), ("date", &date_in(-30))],
+            "y",
+        ))
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(29).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    advance(1).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+}
+
+#[tokio::test(start_paused = true)]
+async fn expires_and_heuristics() {
+    let origin = Origin::new(|_, _| {
+        Ok(response(
+            200,
+            &[("date", date_now()), ("expires", date_in(100))],
+            "x",
+        ))
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(99).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    advance(1).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+
+    // Heuristic freshness: 10% of the time since Last-Modified (RFC 9111 §4.2.2).
+    let origin = Origin::new(|_, _| {
+        Ok(response(
+            200,
+            &[("date", date_now()), ("last-modified", date_in(-1000))],
+            "x",
+        ))
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(99).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    advance(1).await;
+    let next = cache.get(URI).await;
+    assert_eq!(next.outcome, Some(CacheOutcome::Miss));
+    assert!(
+        next.history.is_some(),
+        "Last-Modified is a validator: revalidated"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn not_stored() {
+    for headers in [
+        &[("cache-control", "no-store, max-age=60")][..],
+        &[("cache-control", "No-StOrE")],
+        &[("cache-control", "max-age=0")],
+        &[("cache-control", "max-age=60"), ("vary", "*")],
+        &[("expires", "0")],
+        &[],
+    ] {
+        let origin = Origin::fixed(headers, "x");
+        let cache = origin.cache();
+        cache.get(URI).await;
+        advance(1).await;
+        let second = cache.get(URI).await;
+        assert_eq!(second.outcome, Some(CacheOutcome::Miss), "{headers:?}");
+        assert_eq!(origin.calls(), 2, "{headers:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_control_parsing_is_strict() {
+    // `max-age` inside a quoted string is not a directive; the real one is 1 s.
+    let origin = Origin::fixed(
+        &[("cache-control", r#"extension="max-age=100", max-age=1"#)],
+        "x",
+    );
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(2).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+    // A space before `=` makes the directive invalid.
+    let origin = Origin::fixed(&[("cache-control", "max-age =100")], "x");
+    let cache = origin.cache();
+    cache.get(URI).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+    // Case does not matter.
+    let origin = Origin::fixed(&[("cache-control", "MaX-AgE=100")], "x");
+    let cache = origin.cache();
+    cache.get(URI).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+}
+
+#[tokio::test(start_paused = true)]
+async fn private_and_shared_modes() {
+    // `private`: stored by a private cache only (RFC 9111 §5.2.2.7).
+    let private = Origin::fixed(&[("cache-control", "private, max-age=60")], "x");
+    let cache = private.cache();
+    cache.get(URI).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    let cache = private.cache_with(CacheLayer::shared());
+    cache.get(URI).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+
+    // `s-maxage`: only a shared cache uses it (RFC 9111 §5.2.2.10).
+    let origin = Origin::fixed(&[("cache-control", "max-age=60, s-maxage=5")], "x");
+    let shared = origin.cache_with(CacheLayer::new().mode(Mode::Shared));
+    let private = origin.cache();
+    shared.get(URI).await;
+    private.get(URI).await;
+    advance(5).await;
+    assert_eq!(shared.get(URI).await.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(private.get(URI).await.outcome, Some(CacheOutcome::Hit));
+}
+
+#[tokio::test(start_paused = true)]
+async fn authorization_in_a_shared_cache() {
+    let auth = |uri| get_with(uri, &[("authorization", "Bearer t")]);
+    // Not stored without public / must-revalidate / s-maxage (RFC 9111 §3.5).
+    let origin = Origin::fixed(&[("cache-control", "max-age=60")], "x");
+    let cache = origin.cache_with(CacheLayer::shared());
+    cache.fetch(auth(URI)).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+    // A private cache stores it.
+    let cache = origin.cache();
+    cache.fetch(auth(URI)).await;
+    assert_eq!(
+        cache.fetch(auth(URI)).await.outcome,
+        Some(CacheOutcome::Hit)
+    );
+    // `public` allows it.
+    let origin = Origin::fixed(&[("cache-control", "max-age=60, public")], "x");
+    let cache = origin.cache_with(CacheLayer::shared());
+    cache.fetch(auth(URI)).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stored_fields_exclude_hop_by_hop_and_qualified_no_cache() {
+    let origin = Origin::fixed(
+        &[
+            ("cache-control", r#"max-age=60, no-cache="secret""#),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("secret", "s"),
+            ("keep", "k"),
+        ],
+        "x",
+    );
+    let cache = origin.cache();
+    let miss = cache.get(URI).await;
+    assert_eq!(
+        miss.header("secret"),
+        Some("s"),
+        "the miss passes the response on as is"
+    );
+    let hit = cache.get(URI).await;
+    assert_eq!(
+        hit.outcome,
+        Some(CacheOutcome::Hit),
+        "qualified no-cache still stores"
+    );
+    assert_eq!(hit.header("keep"), Some("k"));
+    for gone in ["secret", "x-hop", "connection"] {
+        assert!(hit.header(gone).is_none(), "{gone}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_statuses_and_methods() {
+    // A 404 is cacheable by default, with explicit freshness here.
+    let origin = Origin::new(|_, _| Ok(response(404, &[("cache-control", "max-age=60")], "none")));
+    let cache = origin.cache();
+    cache.get(URI).await;
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(hit.status, StatusCode::NOT_FOUND);
+    assert_eq!(hit.body, "none");
+
+    // HEAD and OPTIONS go through untouched.
+    let origin = Origin::fixed(&[("cache-control", "max-age=60")], "x");
+    let cache = origin.cache();
+    cache.get(URI).await;
+    let head = cache
+        .fetch(http::Request::head(URI).body(()).unwrap())
+        .await;
+    assert_eq!(head.outcome, Some(CacheOutcome::Bypass));
+    assert_eq!(origin.calls(), 2);
+    assert_eq!(origin.methods()[1], http::Method::HEAD);
+    // A request without an authority or Host cannot be keyed: bypass.
+    let relative = cache.get("/item").await;
+    assert_eq!(relative.outcome, Some(CacheOutcome::Bypass));
+}
+
+#[tokio::test(start_paused = true)]
+async fn origin_form_requests_are_keyed_by_host() {
+    let origin = Origin::fixed(&[("cache-control", "max-age=60")], "x");
+    let cache = origin.cache_with(CacheLayer::shared());
+    let req = || get_with("/item?q=1", &[("host", "Origin.test")]);
+    cache.fetch(req()).await;
+    assert_eq!(cache.fetch(req()).await.outcome, Some(CacheOutcome::Hit));
+    // The same resource through an absolute URI.
+    assert_eq!(
+        cache.get("http://origin.test/item?q=1").await.outcome,
+        Some(CacheOutcome::Hit)
+    );
+    assert_eq!(
+        cache.get("http://origin.test/item?q=2").await.outcome,
+        Some(CacheOutcome::Miss)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_status_field() {
+    let origin = Origin::fixed(&[("cache-control", "max-age=60")], "x");
+    let cache = origin.cache_with(CacheLayer::shared().cache_status("recourse"));
+    let miss = cache.get(URI).await;
+    assert_eq!(
+        miss.header("cache-status"),
+        Some("recourse; fwd=uri-miss; fwd-status=200; stored")
+    );
+    advance(5).await;
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.header("cache-status"), Some("recourse; hit; ttl=55"));
+    let post = cache
+        .fetch(http::Request::post(URI).body(()).unwrap())
+        .await;
+    assert_eq!(post.header("cache-status"), Some("recourse; fwd=method"));
+    assert_eq!(post.outcome, Some(CacheOutcome::Bypass));
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_the_entry_limit_streams_through() {
+    let origin = Origin::fixed(&[("cache-control", "max-age=60")], "0123456789");
+    let store = MemoryStore::default().with_max_entry_size(5);
+    let cache = origin.cache_with(CacheLayer::new().store(store));
+    let first = cache.get(URI).await;
+    assert_eq!(first.body, "0123456789");
+    let second = cache.get(URI).await;
+    assert_eq!(second.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(second.body, "0123456789");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_body_is_stored_only_once_complete() {
+    let origin = Origin::fixed(&[("cache-control", "max-age=60")], "abc");
+    let cache = origin.cache();
+    // The caller drops the response without reading the body: nothing is stored.
+    drop(cache.send(get(URI)).await.unwrap());
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(origin.calls(), 2);
+}

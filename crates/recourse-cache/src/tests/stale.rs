@@ -1,0 +1,203 @@
+//! Serving stale: stale-while-revalidate and stale-if-error (RFC 5861, RFC 9111 §4.2.4).
+
+use std::io;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use super::*;
+use crate::{CacheLayer, Mode};
+
+const URI: &str = "http://origin.test/s";
+
+#[tokio::test(start_paused = true)]
+async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
+    let origin = Origin::new(|_, n| {
+        Ok(response(
+            200,
+            &[
+                ("cache-control", "max-age=10, stale-while-revalidate=60"),
+                ("x-n", &n.to_string()),
+            ],
+            format!("v{n}"),
+        ))
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(15).await;
+    // The refresh takes a while: every request meanwhile gets the stale response at once,
+    // and only one refresh runs.
+    origin.delay(Duration::from_secs(5));
+    for _ in 0..5 {
+        let res = cache.get(URI).await;
+        assert_eq!(res.outcome, Some(CacheOutcome::Stale));
+        assert_eq!(res.body, "v1");
+        settle().await;
+    }
+    assert_eq!(origin.calls(), 2, "one background refresh");
+    advance(5).await;
+    settle().await;
+    let res = cache.get(URI).await;
+    assert_eq!(res.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(res.body, "v2", "the refreshed response was stored");
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_while_revalidate_uses_validators_and_window() {
+    let origin = Origin::new(|req, _| {
+        if req.headers().contains_key("if-none-match") {
+            not_modified(&[
+                ("etag", "\"a\""),
+                ("cache-control", "max-age=10, stale-while-revalidate=30"),
+            ])
+        } else {
+            Ok(response(
+                200,
+                &[
+                    ("etag", "\"a\""),
+                    ("cache-control", "max-age=10, stale-while-revalidate=30"),
+                ],
+                "a",
+            ))
+        }
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(20).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    assert_eq!(origin.last()["if-none-match"], "\"a\"");
+    // The 304 refreshed it.
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    // Past the window: a foreground revalidation.
+    advance(10 + 31).await;
+    assert_eq!(
+        cache.get(URI).await.outcome,
+        Some(CacheOutcome::Revalidated)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_while_revalidate_can_be_turned_off() {
+    let origin = Origin::fixed(
+        &[("cache-control", "max-age=1, stale-while-revalidate=60")],
+        "x",
+    );
+    let cache = origin.cache_with(CacheLayer::new().stale_while_revalidate(false));
+    cache.get(URI).await;
+    advance(2).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+}
+
+fn failing_after_first(cc: &'static str, failure: fn() -> Reply) -> Origin {
+    Origin::new(move |_, n| {
+        if n == 1 {
+            Ok(response(200, &[("cache-control", cc)], "good"))
+        } else {
+            failure()
+        }
+    })
+}
+
+fn server_error() -> Reply {
+    Ok(response(503, &[] as &[(&str, &str)], "down"))
+}
+
+fn transport_error() -> Reply {
+    Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_if_error_on_a_5xx_and_a_transport_error() {
+    for (failure, status) in [
+        (
+            server_error as fn() -> Reply,
+            "c; fwd=stale; fwd-status=503; ttl=-20; detail=stale-if-error",
+        ),
+        (
+            transport_error,
+            "c; fwd=stale; ttl=-20; detail=stale-if-error",
+        ),
+    ] {
+        let origin = failing_after_first("max-age=10, stale-if-error=60", failure);
+        let cache = origin.cache_with(CacheLayer::new().cache_status("c"));
+        cache.get(URI).await;
+        advance(30).await;
+        let res = cache.get(URI).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.body, "good");
+        assert_eq!(res.outcome, Some(CacheOutcome::Stale));
+        assert_eq!(res.header("cache-status"), Some(status));
+        // Beyond the window the failure reaches the caller.
+        advance(41).await;
+        let res = cache.send(get(URI)).await;
+        match res {
+            Ok(res) => assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE),
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_if_error_from_the_request_and_the_layer() {
+    let origin = failing_after_first("max-age=10", server_error);
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(20).await;
+    assert_eq!(cache.get(URI).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let res = cache
+        .fetch(get_with(URI, &[("cache-control", "stale-if-error=15")]))
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.outcome, Some(CacheOutcome::Stale));
+    let res = cache
+        .fetch(get_with(URI, &[("cache-control", "stale-if-error=5")]))
+        .await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+
+    let origin = failing_after_first("max-age=10", transport_error);
+    let cache = origin.cache_with(CacheLayer::new().stale_if_error(Duration::from_secs(100)));
+    cache.get(URI).await;
+    advance(50).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Stale));
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_stale_against_the_response() {
+    for (mode, cc) in [
+        (
+            Mode::Private,
+            "max-age=2, stale-if-error=600, must-revalidate",
+        ),
+        (Mode::Private, "max-age=2, stale-if-error=600, no-cache"),
+        (
+            Mode::Shared,
+            "max-age=2, stale-if-error=600, proxy-revalidate",
+        ),
+        (Mode::Shared, "s-maxage=2, stale-if-error=600"),
+    ] {
+        let origin = failing_after_first(cc, server_error);
+        let cache = origin.cache_with(
+            CacheLayer::new()
+                .mode(mode)
+                .stale_if_error(Duration::from_secs(600)),
+        );
+        cache.get(URI).await;
+        advance(3).await;
+        assert_eq!(
+            cache.get(URI).await.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{cc}"
+        );
+    }
+    // proxy-revalidate binds shared caches only.
+    let origin = failing_after_first(
+        "max-age=2, stale-if-error=600, proxy-revalidate",
+        server_error,
+    );
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(3).await;
+    assert_eq!(cache.get(URI).await.status, StatusCode::OK);
+}
