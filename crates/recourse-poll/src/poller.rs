@@ -533,7 +533,7 @@ impl<S, P: Policy> Job<S, P> {
             Credentials::Never => false,
             Credentials::SameOrigin => headers::same_origin(&self.original_uri, uri),
         };
-        for (name, value) in &self.ctx.forwarded {
+        for (name, value) in self.ctx.forwarded.iter() {
             if credentials || !config.is_sensitive(name) {
                 req.headers_mut().append(name.clone(), value.clone());
             }

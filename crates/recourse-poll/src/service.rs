@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderMap, Request, Response, Uri};
+use http::{HeaderName, HeaderValue, Request, Response, Uri};
 use http_body::Body;
 use recourse_core::Deadline;
 use tower_service::Service;
@@ -124,19 +124,20 @@ where
 /// What a request's polls need from the original request, captured before it is sent.
 ///
 /// Nothing here allocates for a request without forwarded headers: the URI clone shares
-/// its bytes, an empty `HeaderMap` has no storage, and the extension lookups are reads.
+/// its bytes and the extension lookups are reads. The first forwarded header (typically
+/// `Authorization`) is kept inline; only further ones need a `Vec`.
 pub(crate) struct Ctx<P> {
     pub(crate) config: Arc<Config>,
     pub(crate) policy: P,
     pub(crate) uri: Uri,
-    pub(crate) forwarded: HeaderMap,
+    pub(crate) forwarded: Forwarded,
     pub(crate) deadline: Option<Deadline>,
     pub(crate) progress: Option<ProgressSender>,
 }
 
 impl<P> Ctx<P> {
     fn capture<B>(req: &Request<B>, config: Arc<Config>, policy: P) -> Self {
-        let mut forwarded = HeaderMap::new();
+        let mut forwarded = Forwarded::default();
         let headers = req.headers();
         if !headers.is_empty() {
             let sensitive: &[_] = match config.credentials {
@@ -145,7 +146,7 @@ impl<P> Ctx<P> {
             };
             for name in sensitive.iter().chain(&config.forward_headers) {
                 for value in headers.get_all(name) {
-                    forwarded.append(name.clone(), value.clone());
+                    forwarded.push(name.clone(), value.clone());
                 }
             }
         }
@@ -161,12 +162,43 @@ impl<P> Ctx<P> {
     }
 }
 
+/// Header fields captured from the original request, in order: the first inline.
+#[derive(Default)]
+pub(crate) struct Forwarded {
+    first: Option<(HeaderName, HeaderValue)>,
+    rest: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Forwarded {
+    fn push(&mut self, name: HeaderName, value: HeaderValue) {
+        if self.first.is_none() {
+            self.first = Some((name, value));
+        } else {
+            self.rest.push((name, value));
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.first
+            .iter()
+            .chain(&self.rest)
+            .map(|(name, value)| (name, value))
+    }
+}
+
 impl<P: std::fmt::Debug> std::fmt::Debug for Ctx<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ctx")
             .field("policy", &self.policy)
             .field("uri", &self.uri)
-            .field("forwarded", &self.forwarded.keys().collect::<Vec<_>>())
+            .field(
+                "forwarded",
+                &self
+                    .forwarded
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
             .field("deadline", &self.deadline)
             .finish()
     }
