@@ -215,10 +215,8 @@ impl fmt::Display for ApiError {
 /// The text of a scalar JSON value; `None` for null, arrays and objects.
 fn scalar_text(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
+        Value::Array(_) | Value::Object(_) => None,
+        scalar => crate::json::text_of(scalar.clone()),
     }
 }
 

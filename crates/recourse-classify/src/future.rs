@@ -240,7 +240,7 @@ fn inspect<D: Buf>(
     let [code, message, errors] = json::scan(bytes, lookup.paths).ok()?;
     Some(BodyFindings {
         code: code.as_ref().and_then(json::code_of),
-        message: message.as_ref().and_then(json::text_of),
+        message: message.and_then(json::text_of),
         errors: errors.as_ref().map(Errors::from_json),
     })
 }

@@ -151,10 +151,10 @@ pub(crate) fn code_of(value: &Value) -> Option<i64> {
     }
 }
 
-/// The text of a scalar value (a message).
-pub(crate) fn text_of(value: &Value) -> Option<String> {
+/// The text of a scalar value (a message), taking the string without a copy.
+pub(crate) fn text_of(value: Value) -> Option<String> {
     match value {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(s),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
@@ -415,8 +415,8 @@ mod tests {
         assert_eq!(code_of(&json!("99999999999999999999")), None);
         assert_eq!(code_of(&json!(null)), None);
         assert_eq!(code_of(&json!({"Code": 1})), None);
-        assert_eq!(text_of(&json!("m")), Some("m".into()));
-        assert_eq!(text_of(&json!(5)), Some("5".into()));
-        assert_eq!(text_of(&json!([1])), None);
+        assert_eq!(text_of(json!("m")), Some("m".into()));
+        assert_eq!(text_of(json!(5)), Some("5".into()));
+        assert_eq!(text_of(json!([1])), None);
     }
 }

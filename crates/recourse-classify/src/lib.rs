@@ -92,13 +92,22 @@
 //!
 //! # Cost
 //!
-//! For responses whose body is not inspected, the layer polls the inner future, asks the
-//! policy (a `match` on the status with the default table), and stores nothing at all when
-//! the verdict is the standard one for the status: [`Class::of`] and [`Outcome::of`]
-//! derive it from the status and headers. The body is passed through unwrapped apart from
-//! an enum tag. Extensions are written only when they add information (a remapped code, a
-//! body code, an `Errors` block, a `Location` resolved against the request URI); see
-//! [`Outcome`'s storage notes](Outcome#storage).
+//! For responses whose body is not inspected (every status but 200 and 400, and those two
+//! when not JSON), the layer polls the inner future, asks the policy (a table lookup
+//! with the default [`StatusTable`]), and stores nothing at all when the verdict is the
+//! standard one for the status: [`Class::of`] and [`Outcome::of`] derive it again from
+//! the status and headers. It allocates nothing, takes no reference count, and never
+//! polls the body, which it passes through behind an enum tag ([`ClassifiedBody`]).
+//! Extensions are written only when they add information (a remapped code, a body code,
+//! an `Errors` block, a `Location` resolved against the request URI); see
+//! [`Outcome`'s storage notes](Outcome#storage). The request URI is kept for that
+//! resolution by copying its text inline rather than cloning it
+//! ([`ClassifyLayer::resolve_locations`]).
+//!
+//! Inspecting a JSON body costs two allocations (the prefix box and its frame queue)
+//! plus what the captured values need, and one pass of serde_json over the prefix; the
+//! body's frames are kept, never copied (except to make a body split over several
+//! frames contiguous for the parser).
 //!
 //! # `Result` semantics
 //!

@@ -40,7 +40,8 @@ pub enum Outcome {
     /// The server processed the request but its body reports a failure: a 200 whose
     /// `Response.Code` is not 0.
     ApplicationFailure {
-        /// The body's code (`Response.Code` by default).
+        /// The body's code (`Response.Code` by default). When a policy calls a response an
+        /// application failure without a body code, the status code stands in for it.
         code: i64,
         /// The body's message (`Response.Message` by default), when it has one.
         message: Option<String>,
