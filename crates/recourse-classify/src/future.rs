@@ -33,6 +33,10 @@ const EMPTY_FRAME_ALLOWANCE: usize = 1024;
 pin_project! {
     /// The future returned by [`Classify`](crate::Classify): the inner service's response
     /// with its verdict attached.
+    ///
+    /// # Panics
+    ///
+    /// Like most futures, it panics if polled again after it completed.
     pub struct ResponseFuture<F, B: Body, P = StatusTable> {
         #[pin]
         state: State<F, B>,
@@ -100,14 +104,13 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Call { future } => {
-                    let res = match ready!(future.poll(cx)) {
+                    let mut res = match ready!(future.poll(cx)) {
                         Ok(res) => res,
                         Err(e) => {
                             this.state.set(State::Done);
                             return Poll::Ready(Err(e));
                         }
                     };
-                    let mut res = res;
                     let kind = this.policy.classify(&Head::new(
                         res.status(),
                         res.version(),
