@@ -85,9 +85,9 @@ pin_project_lite::pin_project! {
             purpose: Purpose,
         },
         // Reading the prefix of a 2xx status response's body to find the status field.
+        // (`None` only for the instant between taking the response and leaving.)
         Read {
-            parts: Option<Parts>,
-            prefix: Option<Prefix<ResBody>>,
+            read: Option<(Parts, Prefix<ResBody>)>,
         },
         Done,
     }
@@ -328,8 +328,7 @@ where
                             if read_body {
                                 let (parts, body) = res.into_parts();
                                 this.step.set(StepState::Read {
-                                    parts: Some(parts),
-                                    prefix: Some(Prefix::new(body)),
+                                    read: Some((parts, Prefix::new(body))),
                                 });
                                 continue;
                             }
@@ -338,13 +337,13 @@ where
                         }
                     }
                 }
-                StepProj::Read { parts, prefix } => {
+                StepProj::Read { read } => {
                     let limit = match &this.job.ctx.config.field {
                         Some(field) => field.byte_limit(),
                         None => 0,
                     };
-                    let filled = match prefix.as_mut() {
-                        Some(prefix) => prefix.poll_fill(cx, limit),
+                    let filled = match read.as_mut() {
+                        Some((_, prefix)) => prefix.poll_fill(cx, limit),
                         None => Poll::Ready(()),
                     };
                     if filled.is_pending() {
@@ -353,14 +352,9 @@ where
                         this.step.set(StepState::Done);
                         return Poll::Ready(Err(PollError::timeout(stop)));
                     }
-                    match (parts.take(), prefix.take()) {
-                        (Some(parts), Some(prefix)) => this.job.evaluate_prefixed(parts, prefix),
-                        // Unreachable: both are taken together, right before the state
-                        // changes. Stop rather than panic.
-                        _ => {
-                            this.step.set(StepState::Done);
-                            return Poll::Pending;
-                        }
+                    match read.take() {
+                        Some((parts, prefix)) => this.job.evaluate(parts, Seen::Prefixed(prefix)),
+                        None => unreachable!("the read state is left as soon as it is taken"),
                     }
                 }
                 StepProj::Done => panic!("poll job polled after completion"),
@@ -545,14 +539,6 @@ impl<S, P: Policy> Job<S, P> {
         Oneshot::new(self.svc.clone(), req)
     }
 
-    fn evaluate_prefixed<ResBody: Body, E>(
-        &mut self,
-        parts: Parts,
-        prefix: Prefix<ResBody>,
-    ) -> Next<ResBody, E> {
-        self.evaluate(parts, Seen::Prefixed(prefix))
-    }
-
     /// Decides what a poll's response means, records it, and says what to do next.
     fn evaluate<ResBody: Body, E>(
         &mut self,
@@ -615,7 +601,14 @@ impl<S, P: Policy> Job<S, P> {
         match decision {
             Decision::Running => {
                 self.running = self.running.saturating_add(1);
-                if let Some(next) = self.moved_status_url(&parts) {
+                // A 202 names the status monitor (RFC 9110 §15.3.3); the `Location` of
+                // another running response (say a 200 with a running body) may name the
+                // future result, which must not be polled.
+                let moved = match status {
+                    StatusCode::ACCEPTED => self.moved_status_url(&parts),
+                    _ => None,
+                };
+                if let Some(next) = moved {
                     match next {
                         Ok(uri) => self.status_url = uri,
                         Err(e) => return Next::Finish(Err(e)),

@@ -1000,3 +1000,29 @@ async fn a_job_that_never_finishes_ends_within_the_defaults() {
     assert_eq!(backend.seen_at("/jobs/1").len(), 100);
     assert_eq!(Instant::now() - t0, Duration::from_millis(250 * 100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_a_202_moves_the_status_url() {
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/jobs/1")]);
+    backend.script(
+        "/jobs/1",
+        [
+            r(200)
+                .h("location", "/results/1")
+                .body(r#"{"status":"running"}"#),
+            r(200)
+                .h("location", "/results/1")
+                .body(r#"{"status":"succeeded"}"#),
+        ],
+    );
+    let res = PollLayer::new()
+        .status_field(StatusField::new("status"))
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap();
+    assert_eq!(PollInfo::of(&res).unwrap().polls(), 2);
+    assert_eq!(backend.seen_at("/jobs/1").len(), 2);
+    assert!(backend.seen_at("/results/1").is_empty());
+}
