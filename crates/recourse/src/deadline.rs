@@ -1,0 +1,213 @@
+//! [`DeadlineLayer`]: one deadline for the whole request, set and enforced.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::Request;
+use pin_project_lite::pin_project;
+use recourse_core::Deadline;
+use tokio::time::Sleep;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Puts one [`Deadline`] on every request and fails the request with
+/// [`DeadlineError::Elapsed`] when it passes.
+///
+/// Put it outermost: the layers below read the deadline from the request's extensions
+/// and never start a wait (a retry's backoff, a poll interval, a redirect hop) that would
+/// end past it, so that what comes back at the deadline is a typed outcome rather than a
+/// cancelled wait. A request that already carries an earlier deadline keeps it.
+#[derive(Clone, Copy, Debug)]
+pub struct DeadlineLayer {
+    timeout: Duration,
+}
+
+impl DeadlineLayer {
+    /// A deadline `timeout` after each request starts.
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = SetDeadline<S>;
+
+    fn layer(&self, inner: S) -> SetDeadline<S> {
+        SetDeadline {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// The service of [`DeadlineLayer`].
+#[derive(Clone, Debug)]
+pub struct SetDeadline<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> SetDeadline<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, timeout: Duration) -> Self {
+        Self { inner, timeout }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Takes the inner service out.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for SetDeadline<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = DeadlineError<S::Error>;
+    type Future = DeadlineFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(DeadlineError::Inner)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        Deadline::after(self.timeout).insert_into(&mut req);
+        let deadline = Deadline::of(&req).map_or_else(
+            || tokio::time::Instant::now() + self.timeout,
+            |d| d.instant(),
+        );
+        DeadlineFuture {
+            inner: self.inner.call(req),
+            sleep: tokio::time::sleep_until(deadline),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`SetDeadline`].
+    pub struct DeadlineFuture<F> {
+        #[pin]
+        inner: F,
+        #[pin]
+        sleep: Sleep,
+    }
+}
+
+impl<F> fmt::Debug for DeadlineFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadlineFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, T, E> Future for DeadlineFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, DeadlineError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.inner.poll(cx) {
+            return Poll::Ready(out.map_err(DeadlineError::Inner));
+        }
+        ready!(this.sleep.poll(cx));
+        Poll::Ready(Err(DeadlineError::Elapsed))
+    }
+}
+
+/// The error of [`SetDeadline`]: the inner service's, or the deadline passing.
+#[derive(Debug)]
+pub enum DeadlineError<E> {
+    /// The inner service failed.
+    Inner(E),
+    /// The deadline passed before a response arrived.
+    Elapsed,
+}
+
+impl<E> DeadlineError<E> {
+    /// Whether the deadline passed.
+    pub fn is_elapsed(&self) -> bool {
+        matches!(self, DeadlineError::Elapsed)
+    }
+
+    /// The inner service's error, if that is what this is.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            DeadlineError::Inner(e) => Some(e),
+            DeadlineError::Elapsed => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for DeadlineError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeadlineError::Inner(e) => fmt::Display::fmt(e, f),
+            DeadlineError::Elapsed => {
+                f.write_str("the request's deadline passed before a response arrived")
+            }
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for DeadlineError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DeadlineError::Inner(e) => Some(e),
+            DeadlineError::Elapsed => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::ServiceExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn sets_and_enforces_the_deadline() {
+        let svc = tower::service_fn(|req: Request<()>| async move {
+            let remaining = Deadline::of(&req).unwrap().remaining();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok::<_, Infallible>(remaining)
+        });
+        let quick = SetDeadline::new(svc, Duration::from_secs(5));
+        assert_eq!(
+            quick.clone().oneshot(Request::new(())).await.unwrap(),
+            Duration::from_secs(5)
+        );
+        let slow = SetDeadline::new(quick.into_inner(), Duration::from_secs(2));
+        let err = slow.oneshot(Request::new(())).await.unwrap_err();
+        assert!(err.is_elapsed());
+        assert!(err.to_string().contains("deadline"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_wins() {
+        let svc = tower::service_fn(|req: Request<()>| async move {
+            Ok::<_, Infallible>(Deadline::of(&req).unwrap().remaining())
+        });
+        let mut req = Request::new(());
+        Deadline::after(Duration::from_secs(1)).insert_into(&mut req);
+        let got = SetDeadline::new(svc, Duration::from_secs(60))
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(got, Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,54 @@
+//! Recourse: Tower layers that make HTTP clients and proxies do what each response code
+//! asks.
+//!
+//! This crate re-exports every layer behind a feature (all on by default):
+//!
+//! | feature | module | layer | rows of the table |
+//! |---|---|---|---|
+//! | `classify` | [`classify`] | `ClassifyLayer` | 200 (body code), 201, 400 (`Errors`), 401, 403, 404, 405 (`Allow`), 409 |
+//! | `retry` | [`retry`] | `RetryLayer` | 500, 503 |
+//! | `redirect` | [`redirect`] | `RedirectLayer` | 307 (and 301, 302, 303, 308) |
+//! | `cache` | [`cache`] | `CacheLayer` | 304 |
+//! | `poll` | [`poll`] | `PollLayer` | 202 (and 201's `Location`) |
+//!
+//! plus [`DeadlineLayer`], one deadline for the whole request that every layer honours.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//! use http::{Request, Response};
+//! use recourse::{Class, Deadline, DeadlineLayer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! let backend = tower::service_fn(|req: Request<()>| async move {
+//!     // Every layer below sees the same deadline.
+//!     assert!(Deadline::of(&req).is_some());
+//!     Ok::<_, Infallible>(Response::builder().status(503).body(()).unwrap())
+//! });
+//! let client = ServiceBuilder::new()
+//!     .layer(DeadlineLayer::new(Duration::from_secs(10)))
+//!     .service(backend);
+//! let res = client.oneshot(Request::new(())).await.unwrap();
+//! assert!(Class::of(&res).is_retryable());
+//! # }
+//! ```
+
+mod deadline;
+
+pub use deadline::{DeadlineError, DeadlineFuture, DeadlineLayer, SetDeadline};
+pub use recourse_core as core;
+pub use recourse_core::body::ReplayBody;
+pub use recourse_core::{Attempt, Class, Deadline, History, Step};
+
+#[cfg(feature = "cache")]
+pub use recourse_cache as cache;
+#[cfg(feature = "classify")]
+pub use recourse_classify as classify;
+#[cfg(feature = "poll")]
+pub use recourse_poll as poll;
+#[cfg(feature = "redirect")]
+pub use recourse_redirect as redirect;
+#[cfg(feature = "retry")]
+pub use recourse_retry as retry;
