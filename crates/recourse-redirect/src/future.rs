@@ -10,7 +10,7 @@ use http::header::{
     CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, HOST,
     HeaderName, LOCATION, TRANSFER_ENCODING,
 };
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, request};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use recourse_core::body::{Drain, NotReplayable, ReplayBody};
 use recourse_core::headers::{resolve_location_with_fragment, same_origin};
@@ -23,6 +23,7 @@ use crate::body::RedirectBody;
 use crate::config::Config;
 use crate::error::{DeadlineExpired, Downgrade, RedirectError, RedirectLoop, TooManyRedirects};
 use crate::extensions::{FinalUri, Hop, NotFollowed, RedirectHistory};
+use crate::head::Head;
 use crate::policy::{ActionKind, Attempt, Policy};
 
 /// The headers that describe a request's content; they go when the content goes (a 303,
@@ -88,8 +89,8 @@ fn update_host(headers: &mut HeaderMap, target: &Uri) {
     }
 }
 
-/// The future of a redirected request.
-type HopFuture<S, B> = Oneshot<S, Request<RedirectBody<B>>>;
+/// The future of a redirected request (boxed: it exists only once a redirect is followed).
+type HopFuture<S, B> = Pin<Box<Oneshot<S, Request<RedirectBody<B>>>>>;
 
 // === BodySource ===
 
@@ -97,6 +98,8 @@ type HopFuture<S, B> = Oneshot<S, Request<RedirectBody<B>>>;
 pub(crate) enum BodySource<B> {
     /// The never-polled template; each hop sends a clone.
     Replay(ReplayBody<B>),
+    /// The request has no body (it was empty from the start).
+    Empty,
     /// A hop dropped the body (303, or POST to GET on 301/302); later hops send none.
     Dropped,
     /// The body could not even be cloned for the first request.
@@ -110,16 +113,16 @@ pub(crate) struct Chain<S, B, P> {
     svc: S,
     policy: P,
     /// Method, URI, headers and extensions of the request in flight; each hop edits them.
-    head: request::Parts,
+    head: Head,
     body: BodySource<B>,
     config: Config,
-    deadline: Option<Deadline>,
     /// Hops followed so far.
     hops: Vec<Hop>,
     /// The fragment the current target carries or inherited (RFC 9110 §10.2.2).
     fragment: Option<String>,
     /// The last discarded 3xx (bodiless), holding the history of every earlier hop.
-    carried: Option<Response<()>>,
+    /// Boxed, like the states of later hops: the pass-through future stays small.
+    carried: Option<Box<Response<()>>>,
 }
 
 enum Next<R, B, E> {
@@ -132,21 +135,14 @@ enum Next<R, B, E> {
 }
 
 impl<S, B, P> Chain<S, B, P> {
-    pub(crate) fn new(
-        svc: S,
-        policy: P,
-        head: request::Parts,
-        body: BodySource<B>,
-        config: Config,
-        deadline: Option<Deadline>,
-    ) -> Self {
+    #[inline]
+    pub(crate) fn new(svc: S, policy: P, head: Head, body: BodySource<B>, config: Config) -> Self {
         Self {
             svc,
             policy,
             head,
             body,
             config,
-            deadline,
             hops: Vec::new(),
             fragment: None,
             carried: None,
@@ -160,7 +156,7 @@ impl<S, B, P> Chain<S, B, P> {
             return res;
         }
         if let Some(mut earlier) = self.carried.take() {
-            History::carry(&mut earlier, &mut res);
+            History::carry(&mut *earlier, &mut res);
         }
         let extensions = res.extensions_mut();
         extensions.insert(RedirectHistory {
@@ -204,6 +200,12 @@ impl<S, B, P> Chain<S, B, P> {
                 .hops
                 .iter()
                 .any(|hop| hop.method == *method && hop.from == *uri)
+    }
+
+    /// The request's deadline: read from the head's extensions only once a redirect
+    /// needs it, not on the pass-through path.
+    fn deadline(&self) -> Option<Deadline> {
+        self.head.extensions.get::<Deadline>().copied()
     }
 
     fn inner_error<E>(&mut self, error: E) -> RedirectError<E> {
@@ -277,7 +279,7 @@ impl<S, B, P: Policy> Chain<S, B, P> {
                         );
                     }
                 },
-                BodySource::Dropped => RedirectBody::empty(),
+                BodySource::Dropped | BodySource::Empty => RedirectBody::empty(),
                 BodySource::Unavailable(why) => {
                     let why = *why;
                     return Next::Return(self.unfollowed(res, NotFollowed::BodyNotReplayable(why)));
@@ -296,16 +298,17 @@ impl<S, B, P: Policy> Chain<S, B, P> {
                 chain: &self.hops,
                 response_headers: res.headers(),
             },
-            &mut self.head.headers,
+            self.head.headers.get_or_insert_with(HeaderMap::new),
         );
+        let headers = self.head.headers.get_or_insert_with(HeaderMap::new);
         if rewrite {
             self.body = BodySource::Dropped;
             for name in &PAYLOAD_HEADERS {
-                self.head.headers.remove(name);
+                headers.remove(name);
             }
         }
         if cross_origin {
-            update_host(&mut self.head.headers, &target);
+            update_host(headers, &target);
         }
         tracing::debug!(
             status = status.as_u16(),
@@ -326,12 +329,12 @@ impl<S, B, P: Policy> Chain<S, B, P> {
 
         // Carry the history of the discarded 3xx (and of the hops before it) forward.
         let (parts, body) = res.into_parts();
-        let mut discarded = Response::from_parts(parts, ());
+        let mut discarded = Box::new(Response::from_parts(parts, ()));
         if let Some(mut earlier) = self.carried.take() {
-            History::carry(&mut earlier, &mut discarded);
+            History::carry(&mut *earlier, &mut *discarded);
         }
         History::record(
-            &mut discarded,
+            &mut *discarded,
             Step::Redirected {
                 status,
                 from,
@@ -342,7 +345,7 @@ impl<S, B, P: Policy> Chain<S, B, P> {
 
         Next::Follow {
             body,
-            request: Request::from_parts(self.head.clone(), next_body),
+            request: self.head.request(next_body),
         }
     }
 }
@@ -356,26 +359,37 @@ where
         &mut self,
         request: Request<RedirectBody<B>>,
     ) -> Result<HopFuture<S, B>, RedirectError<S::Error>> {
-        if self.deadline.is_some_and(|d| d.is_expired()) {
+        if self.deadline().is_some_and(|d| d.is_expired()) {
             tracing::debug!(next = %self.head.uri, "deadline expired between redirects");
             let chain = mem::take(&mut self.hops);
             return Err(DeadlineExpired { chain }.into());
         }
-        Ok(Oneshot::new(self.svc.clone(), request))
+        Ok(Box::pin(Oneshot::new(self.svc.clone(), request)))
     }
 }
 
 // === ResponseFuture ===
 
 pin_project_lite::pin_project! {
+    /// The states after the first are boxed: they exist only once a redirect is followed,
+    /// and keeping them out of line keeps the pass-through future small.
     #[project = StateProj]
-    enum State<F, H, D, Q> {
+    enum State<F, H, D> {
         // The first request, sent with the service that was polled ready.
         First { #[pin] future: F },
         // A redirected request, through a clone of the service.
-        Hop { #[pin] future: H },
-        // Discarding the 3xx body before sending `next`.
-        Draining { #[pin] drain: D, next: Q },
+        Hop { future: H },
+        // Discarding the 3xx body before sending the next request.
+        Draining { drain: Pin<Box<D>> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Discarding a 3xx body (bounded in bytes and time), then sending `next`.
+    struct Draining<R, B> {
+        #[pin]
+        drain: Timeout<Drain<R>>,
+        next: Request<RedirectBody<B>>,
     }
 }
 
@@ -386,7 +400,7 @@ pin_project_lite::pin_project! {
         S: Service<Request<RedirectBody<B>>>,
     {
         #[pin]
-        state: State<S::Future, HopFuture<S, B>, Timeout<Drain<R>>, Request<RedirectBody<B>>>,
+        state: State<S::Future, HopFuture<S, B>, Draining<R, B>>,
         chain: Chain<S, B, P>,
     }
 }
@@ -395,6 +409,7 @@ impl<S, B, P, R> ResponseFuture<S, B, P, R>
 where
     S: Service<Request<RedirectBody<B>>>,
 {
+    #[inline]
     pub(crate) fn new(future: S::Future, chain: Chain<S, B, P>) -> Self {
         Self {
             state: State::First { future },
@@ -421,17 +436,19 @@ where
                     Ok(res) => res,
                     Err(e) => return Poll::Ready(Err(this.chain.inner_error(e))),
                 },
-                StateProj::Hop { future } => match ready!(future.poll(cx)) {
+                StateProj::Hop { future } => match ready!(future.as_mut().poll(cx)) {
                     Ok(res) if !is_redirect(res.status()) => {
                         return Poll::Ready(Ok(this.chain.finish(res)));
                     }
                     Ok(res) => res,
                     Err(e) => return Poll::Ready(Err(this.chain.inner_error(e))),
                 },
-                StateProj::Draining { drain, next } => {
-                    let outcome = ready!(drain.poll(cx));
+                StateProj::Draining { drain } => {
+                    let draining = drain.as_mut().project();
+                    let outcome = ready!(draining.drain.poll(cx));
                     tracing::trace!(?outcome, "drained redirect body");
-                    let request = mem::replace(next, Request::new(RedirectBody::empty()));
+                    // The state is left right away: the placeholder is never sent.
+                    let request = mem::replace(draining.next, Request::new(RedirectBody::empty()));
                     match this.chain.start_hop(request) {
                         Ok(future) => this.state.set(State::Hop { future }),
                         Err(e) => return Poll::Ready(Err(e)),
@@ -451,13 +468,18 @@ where
                             Err(e) => return Poll::Ready(Err(e)),
                         }
                     } else {
-                        let wait = match this.chain.deadline {
+                        let wait = match this.chain.deadline() {
                             Some(deadline) => config.drain_timeout.min(deadline.remaining()),
                             None => config.drain_timeout,
                         };
                         this.state.set(State::Draining {
-                            drain: tokio::time::timeout(wait, Drain::new(body, config.drain_limit)),
-                            next: request,
+                            drain: Box::pin(Draining {
+                                drain: tokio::time::timeout(
+                                    wait,
+                                    Drain::new(body, config.drain_limit),
+                                ),
+                                next: request,
+                            }),
                         });
                     }
                 }

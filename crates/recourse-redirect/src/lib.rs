@@ -149,6 +149,7 @@ mod body;
 mod config;
 mod extensions;
 mod future;
+mod head;
 mod layer;
 mod service;
 

@@ -5,14 +5,15 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use http_body::Body;
+use recourse_core::BoxError;
 use recourse_core::body::ReplayBody;
-use recourse_core::{BoxError, Deadline};
 use tower_service::Service;
 
 use crate::body::RedirectBody;
 use crate::config::{Config, config_methods, standard_methods};
 use crate::error::RedirectError;
 use crate::future::{BodySource, Chain, ResponseFuture};
+use crate::head::Head;
 use crate::layer::RedirectLayer;
 use crate::policy::{Policy, Standard};
 
@@ -111,29 +112,26 @@ where
         // clone that was not polled ready). Later hops go through `Oneshot`.
         let clone = self.inner.clone();
         let mut svc = mem::replace(&mut self.inner, clone);
-        let deadline = Deadline::of(&req);
         let (parts, body) = req.into_parts();
-        // Empty bodies cost nothing here; in-memory ones are held as `Bytes`; streams are
+        // Empty bodies cost nothing; in-memory ones are held as `Bytes`; streams are
         // buffered lazily while the first request sends them.
-        let template = ReplayBody::new(body, self.config.replay_limit);
-        let (first, source) = match template.try_clone() {
-            Ok(first) => (first, BodySource::Replay(template)),
-            Err(why) => (template, BodySource::Unavailable(why)),
+        let (first, source) = if body.is_end_stream() {
+            (RedirectBody::empty(), BodySource::Empty)
+        } else {
+            let template = ReplayBody::new(body, self.config.replay_limit);
+            match template.try_clone() {
+                Ok(first) => (RedirectBody::replay(first), BodySource::Replay(template)),
+                Err(why) => (RedirectBody::replay(template), BodySource::Unavailable(why)),
+            }
         };
         // Kept to build the next hop; for a request without headers or extensions this
-        // clone does not allocate.
-        let head = parts.clone();
-        let future = svc.call(Request::from_parts(parts, RedirectBody::replay(first)));
+        // copy does not allocate.
+        let head = Head::of(&parts);
+        let future = svc.call(Request::from_parts(parts, first));
+        // Built in one expression, so that it can be written in place.
         ResponseFuture::new(
             future,
-            Chain::new(
-                svc,
-                self.policy.clone(),
-                head,
-                source,
-                self.config,
-                deadline,
-            ),
+            Chain::new(svc, self.policy.clone(), head, source, self.config),
         )
     }
 }
