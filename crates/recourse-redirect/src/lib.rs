@@ -85,7 +85,7 @@
 //!
 //! A [`Policy`](policy::Policy) decides each hop; closures are policies, and
 //! [`and`](policy::PolicyExt::and) / [`or`](policy::PolicyExt::or) combine them. The
-//! default is [`Standard`](policy::Standard): [`Limited`](policy::Limited) +
+//! default is [`Standard`]: [`Limited`](policy::Limited) +
 //! [`FilterCredentials`](policy::FilterCredentials) +
 //! [`RefuseDowngrade`](policy::RefuseDowngrade). A custom policy replaces it; write
 //! `Standard::default().and(yours)` to keep its protections.
@@ -136,7 +136,12 @@
 //!   `Content-Encoding` and `Transfer-Encoding` with the body; this layer also drops
 //!   `Content-Language` and `Content-Location`, the rest of the Fetch standard's list.
 //! - **Connections.** tower-http drops each 3xx body unread, which closes its HTTP/1.1
-//!   connection; this layer drains a bounded amount first so it can be reused.
+//!   connection unless hyper already holds all of it; this layer drains a bounded amount
+//!   first so that the connection can be reused.
+//! - **Request extensions.** tower-http's standard policy drops every request extension on
+//!   a cross-origin hop. Extensions never leave the process, so this layer keeps them on
+//!   every hop: the [`Deadline`](recourse_core::Deadline), request ids and the like still
+//!   reach the layers below.
 //! - **Extensions.** tower-http inserts its `RequestUri` into every response, redirect or
 //!   not (an allocation per request); this layer inserts nothing on the pass-through path,
 //!   and after redirects records each hop and the [`History`](recourse_core::History)

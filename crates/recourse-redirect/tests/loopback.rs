@@ -93,7 +93,8 @@ async fn post_through_307_reaches_the_target_with_the_same_method_and_bytes() ->
 async fn put_through_308_keeps_method_and_body() -> Result<()> {
     let sim = Simulator::start().await;
     let req = Request::put(sim.uri("/barcode/permanent")).body(Full::new(payload(3000)))?;
-    let res = Redirect::new(client()).oneshot(req).await?;
+    // The response future is `Send + 'static` around hyper's client: it can be spawned.
+    let res = tokio::spawn(Redirect::new(client()).oneshot(req)).await??;
     assert_eq!(res.headers()["x-echo-method"], "PUT");
     assert_eq!(text(res).await?, payload(3000));
     Ok(())
