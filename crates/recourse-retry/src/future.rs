@@ -29,14 +29,14 @@ pin_project_lite::pin_project! {
         S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
     {
         #[pin]
-        state: State<S::Future, ResB>,
+        state: State<S::Future, ResB, ReqB>,
         ctx: Ctx<S, P, ReqB>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
-    enum State<F, ResB> {
+    enum State<F, ResB, ReqB> {
         // An attempt is in flight.
         Called {
             #[pin]
@@ -44,16 +44,22 @@ pin_project_lite::pin_project! {
         },
         // The failed response's body is being drained, so its connection can be reused.
         // (Boxed: only the retry path pays for it, and the future stays small.)
+        // The next attempt's body rides along from state to state (it costs nothing:
+        // the enum is as large as the inner future anyway).
         Draining {
             drain: Pin<Box<Timeout<Drain<ResB>>>>,
             resume_at: Instant,
+            body: Option<ReplayBody<ReqB>>,
         },
         // Waiting before the next attempt.
         Waiting {
             sleep: Pin<Box<Sleep>>,
+            body: Option<ReplayBody<ReqB>>,
         },
         // The wait is over: the service must become ready for the next attempt.
-        Ready,
+        Ready {
+            body: Option<ReplayBody<ReqB>>,
+        },
     }
 }
 
@@ -74,13 +80,17 @@ pub(crate) struct Ctx<S, P, B> {
     pub(crate) limit_at: Option<Instant>,
     /// Steps to put in front of the final response's history.
     pub(crate) steps: Vec<Step>,
-    /// The body of the next attempt, cloned when the retry was decided.
-    pub(crate) next_body: Option<ReplayBody<B>>,
 }
 
-enum Next<T, B> {
+enum Next<T, ResB, ReqB> {
     Return(T),
-    Retry { wait: Duration, failed: Option<B> },
+    Retry {
+        wait: Duration,
+        /// The failed response's body, to drain.
+        failed: Option<ResB>,
+        /// The body of the next attempt.
+        body: ReplayBody<ReqB>,
+    },
 }
 
 // === impl ResponseFuture ===
@@ -89,6 +99,7 @@ impl<S, P, ReqB, ResB> ResponseFuture<S, P, ReqB, ResB>
 where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
 {
+    #[inline]
     pub(crate) fn new(fut: S::Future, ctx: Ctx<S, P, ReqB>) -> Self {
         Self {
             state: State::Called { fut },
@@ -112,31 +123,49 @@ where
             match this.state.as_mut().project() {
                 StateProj::Called { fut } => {
                     let result = ready!(fut.poll(cx));
-                    match this.ctx.decide(result) {
+                    let ctx = &mut *this.ctx;
+                    let not_sent = match &result {
+                        Err(e) => ctx.config.not_sent(e),
+                        Ok(_) => false,
+                    };
+                    if !ctx.wants_retry(&result, not_sent) {
+                        // The pass-through path: the response is returned untouched.
+                        if ctx.attempts == 1 {
+                            return Poll::Ready(result);
+                        }
+                        return Poll::Ready(ctx.finish(result, None));
+                    }
+                    match ctx.retry_or_stop(result, not_sent) {
                         Next::Return(result) => return Poll::Ready(result),
-                        Next::Retry { wait, failed } => {
+                        Next::Retry { wait, failed, body } => {
                             let now = Instant::now();
                             let resume_at = now.checked_add(wait).unwrap_or(now);
                             let config = &this.ctx.config;
+                            let body = Some(body);
                             match failed {
-                                Some(body) if config.drain_limit > 0 && !body.is_end_stream() => {
-                                    let drain = Drain::new(body, config.drain_limit);
+                                Some(failed)
+                                    if config.drain_limit > 0 && !failed.is_end_stream() =>
+                                {
+                                    let drain = Drain::new(failed, config.drain_limit);
                                     this.state.set(State::Draining {
                                         drain: Box::pin(tokio::time::timeout(
                                             config.drain_timeout,
                                             drain,
                                         )),
                                         resume_at,
+                                        body,
                                     });
                                 }
-                                _ => this.state.set(State::Waiting {
-                                    sleep: Box::pin(tokio::time::sleep_until(resume_at)),
-                                }),
+                                _ => this.state.set(wait_until(resume_at, body)),
                             }
                         }
                     }
                 }
-                StateProj::Draining { drain, resume_at } => {
+                StateProj::Draining {
+                    drain,
+                    resume_at,
+                    body,
+                } => {
                     let drained = ready!(drain.as_mut().poll(cx));
                     match drained {
                         Ok(Drained::Complete { bytes }) => {
@@ -149,22 +178,21 @@ where
                             tracing::debug!("retry: draining the failed response body timed out");
                         }
                     }
-                    let resume_at = *resume_at;
-                    this.state.set(State::Waiting {
-                        sleep: Box::pin(tokio::time::sleep_until(resume_at)),
-                    });
+                    let state = wait_until(*resume_at, body.take());
+                    this.state.set(state);
                 }
-                StateProj::Waiting { sleep } => {
+                StateProj::Waiting { sleep, body } => {
                     ready!(sleep.as_mut().poll(cx));
-                    this.state.set(State::Ready);
+                    let body = body.take();
+                    this.state.set(State::Ready { body });
                 }
-                StateProj::Ready => {
+                StateProj::Ready { body } => {
                     let ctx = &mut *this.ctx;
                     ready!(ctx.service.poll_ready(cx))?;
-                    let Some(body) = ctx.next_body.take() else {
-                        // `decide` stores the body of the next attempt before it leaves
-                        // `Called`, and only `Ready` takes it.
-                        unreachable!("retry: the next attempt's body was not prepared")
+                    let Some(body) = body.take() else {
+                        // Every state carries the body from `decide` to here, and only
+                        // this arm takes it, right before leaving the state.
+                        unreachable!("retry: the next attempt's body was not carried")
                     };
                     let mut parts = ctx.parts.clone();
                     parts.extensions.insert(Attempt(ctx.attempts));
@@ -185,7 +213,7 @@ where
             State::Called { .. } => "Called",
             State::Draining { .. } => "Draining",
             State::Waiting { .. } => "Waiting",
-            State::Ready => "Ready",
+            State::Ready { .. } => "Ready",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
@@ -196,37 +224,54 @@ where
     }
 }
 
+/// The state after a decision to retry: wait until `resume_at`, or go on at once.
+fn wait_until<F, ResB, ReqB>(
+    resume_at: Instant,
+    body: Option<ReplayBody<ReqB>>,
+) -> State<F, ResB, ReqB> {
+    if resume_at <= Instant::now() {
+        // No timer for a zero wait: a timer would round it up to the next millisecond.
+        State::Ready { body }
+    } else {
+        State::Waiting {
+            sleep: Box::pin(tokio::time::sleep_until(resume_at)),
+            body,
+        }
+    }
+}
+
 // === impl Ctx ===
 
 impl<S, P, B> Ctx<S, P, B> {
-    /// Judges an attempt's outcome: return it, or retry after a wait.
-    fn decide<ResB, E>(
-        &mut self,
-        result: Result<Response<ResB>, E>,
-    ) -> Next<Result<Response<ResB>, E>, ResB>
+    /// Whether the policy wants this outcome retried.
+    #[inline]
+    fn wants_retry<ResB, E>(&mut self, result: &Result<Response<ResB>, E>, not_sent: bool) -> bool
     where
         P: Policy<ResB, E>,
-        E: 'static,
     {
-        let not_sent = match &result {
-            Err(e) => self.config.not_sent(e),
-            Ok(_) => false,
-        };
-        let wanted = self.policy.retry(&Attempted {
+        self.policy.retry(&Attempted {
             request: &self.parts,
             result: result.as_ref(),
             attempt: self.attempts,
             idempotent: self.idempotent,
             not_sent,
-        });
-        if !wanted {
-            return Next::Return(self.finish(result, None));
-        }
+        })
+    }
+
+    /// For an outcome the policy wants retried: retry after a wait, or return it with
+    /// the reason the layer stopped.
+    fn retry_or_stop<ResB, E>(
+        &mut self,
+        result: Result<Response<ResB>, E>,
+        not_sent: bool,
+    ) -> Next<Result<Response<ResB>, E>, ResB, B>
+    where
+        E: 'static,
+    {
         let (wait, body) = match self.check(&result, not_sent) {
             Ok(go) => go,
             Err(stop) => return Next::Return(self.finish(result, Some(stop))),
         };
-        self.next_body = Some(body);
         let status = result.as_ref().ok().map(Response::status);
         let failed = match result {
             Ok(mut res) => {
@@ -252,7 +297,7 @@ impl<S, P, B> Ctx<S, P, B> {
             ?wait,
             "retrying"
         );
-        Next::Retry { wait, failed }
+        Next::Retry { wait, failed, body }
     }
 
     /// The limits, in order; on success, the wait and the next attempt's body.

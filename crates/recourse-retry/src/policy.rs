@@ -170,16 +170,20 @@ where
 // === Statuses ===
 
 /// A set of status codes; as a policy, retries responses with one of them.
+///
+/// Holds the codes HTTP defines, 100..=599 (RFC 9110 §15: values outside that range are
+/// invalid, though some software uses 600..=999 internally). Others are not added: a
+/// response with such a code is never retried by status (a closure policy can).
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct Statuses {
-    /// Bit `n` set when status `n` (100..=999) is in the set.
-    bits: [u64; 16],
+    /// Bit `n - 100` set when status `n` is in the set.
+    bits: [u64; 8],
 }
 
 impl Statuses {
     /// An empty set.
     pub const fn empty() -> Self {
-        Self { bits: [0; 16] }
+        Self { bits: [0; 8] }
     }
 
     /// The set of these statuses.
@@ -187,24 +191,25 @@ impl Statuses {
         Self::empty().with(statuses)
     }
 
-    /// Adds statuses to the set.
+    fn index(status: StatusCode) -> Option<(usize, u64)> {
+        let n = usize::from(status.as_u16()).checked_sub(100)?;
+        (n < 500).then(|| (n / 64, 1 << (n % 64)))
+    }
+
+    /// Adds statuses to the set (those in 100..=599).
     pub fn with(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         for status in statuses {
-            let n = usize::from(status.as_u16());
-            // StatusCode is always 100..=999.
-            if let Some(word) = self.bits.get_mut(n / 64) {
-                *word |= 1 << (n % 64);
+            if let Some((word, bit)) = Self::index(status) {
+                self.bits[word] |= bit;
             }
         }
         self
     }
 
     /// Whether `status` is in the set.
+    #[inline]
     pub fn contains(&self, status: StatusCode) -> bool {
-        let n = usize::from(status.as_u16());
-        self.bits
-            .get(n / 64)
-            .is_some_and(|word| word & (1 << (n % 64)) != 0)
+        Self::index(status).is_some_and(|(word, bit)| self.bits[word] & bit != 0)
     }
 
     /// Whether the set is empty.
@@ -214,9 +219,9 @@ impl Statuses {
 
     /// The statuses in the set, in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = StatusCode> + '_ {
-        (100u16..=999)
-            .filter(|n| self.bits[usize::from(*n) / 64] & (1 << (usize::from(*n) % 64)) != 0)
+        (100u16..=599)
             .filter_map(|n| StatusCode::from_u16(n).ok())
+            .filter(|s| self.contains(*s))
     }
 }
 
@@ -357,9 +362,12 @@ mod tests {
         }
         assert!(!check(s, 501, None));
         assert_eq!(format!("{:?}", s.extra_statuses()), "{429, 502, 504}");
-        let set = Statuses::new([StatusCode::from_u16(999).unwrap()]);
-        assert!(set.contains(StatusCode::from_u16(999).unwrap()));
-        assert!(!set.contains(StatusCode::from_u16(100).unwrap()));
+        let code = |n| StatusCode::from_u16(n).unwrap();
+        let set = Statuses::new([code(100), code(599), code(999)]);
+        assert!(set.contains(code(100)) && set.contains(code(599)));
+        assert!(!set.contains(code(999)), "outside HTTP's range: not kept");
+        assert!(!set.contains(code(101)));
+        assert_eq!(set.iter().count(), 2);
         assert!(!set.is_empty() && Statuses::empty().is_empty());
     }
 

@@ -148,7 +148,6 @@ where
                 idempotent,
                 limit_at,
                 steps: Vec::new(),
-                next_body: None,
             },
         )
     }
