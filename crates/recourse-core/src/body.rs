@@ -316,6 +316,12 @@ impl ReplayBody<never::Never> {
 }
 
 impl<B> ReplayBody<B> {
+    /// An empty body (no allocation), for requests that carry none, such as the GET a
+    /// 303 turns a POST into, or a poll of a status URL.
+    pub fn empty() -> Self {
+        Self { kind: Kind::Empty }
+    }
+
     /// Another copy of this body, to send again, from its first byte.
     ///
     /// # Errors
@@ -552,6 +558,13 @@ impl<B> Drop for SharedBody<B> {
     }
 }
 
+impl<B> Default for ReplayBody<B> {
+    /// An empty body; see [`ReplayBody::empty`].
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
 impl<B> fmt::Debug for ReplayBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
@@ -720,6 +733,14 @@ mod tests {
         let clone = body.try_clone().unwrap();
         assert_eq!(collect(body).await.unwrap().0, "");
         assert_eq!(collect(clone).await.unwrap().0, "");
+    }
+
+    #[tokio::test]
+    async fn empty_for_any_body_type() {
+        let body: ReplayBody<StreamBody<Rx>> = ReplayBody::default();
+        assert!(body.is_empty_body());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert_eq!(collect(body.try_clone().unwrap()).await.unwrap().0, "");
     }
 
     #[tokio::test]
