@@ -103,11 +103,14 @@
 //! event at warn level naming the method, URI, attempts, last status, reason and request
 //! id ([`RetryLayer::request_id_header`], default `x-request-id`).
 //!
-//! **Pass-through.** A request whose first response is not retried costs no allocation
-//! when its body is empty and its parts clone without allocating (as a request without
-//! headers does): the future is not boxed and nothing is inserted in extensions. The
-//! request's method, URI, headers and extensions are cloned once, to be able to resend
-//! them (tower's `Retry` clones the whole request the same way).
+//! **Pass-through.** A response the policy does not retry is returned untouched: the
+//! future is not boxed, nothing is inserted in extensions, and with an empty body and
+//! parts that clone without allocating (a request without headers; a parsed URI only
+//! gains reference counts) the layer allocates nothing. To be able to resend, the layer
+//! clones the request's method, URI, headers and extensions once per request; that clone
+//! is most of the pass-through cost, and tower's `Retry` makes it too. Header values
+//! built from strings allocate on their first clone. The retry budget costs one atomic
+//! increment per request.
 //!
 //! # Differences from tower's `Retry`
 //!

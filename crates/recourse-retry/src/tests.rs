@@ -966,3 +966,35 @@ async fn dropping_the_future_cancels_the_wait() {
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert_eq!(backend.calls(), 1, "no attempt after the caller gave up");
 }
+
+#[tokio::test(start_paused = true)]
+async fn tower_budgets_plug_in() {
+    use tower::retry::budget::TpsBudget;
+    // One retry per request deposited, no floor.
+    let budget = Arc::new(TpsBudget::new(Duration::from_secs(1), 0, 1.0));
+    let layer = exact().max_retries(3).shared_budget(budget);
+    let backend = Backend::new([status(503)]);
+    let res = send(&layer, &backend, get()).await.unwrap();
+    assert_eq!(
+        backend.calls(),
+        2,
+        "the deposit of the request pays for one retry"
+    );
+    assert_eq!(info(&res).stopped, Some(StopReason::Budget));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_service_mirrors_the_layer() {
+    let backend = Backend::new([status(503), status(200)]);
+    let mut svc = crate::Retry::new(backend.service::<Empty<Bytes>>());
+    let _ = svc.get_ref();
+    let _ = svc.get_mut();
+    assert_eq!(*svc.policy(), crate::Standard::new());
+    let res = svc.clone().oneshot(get()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(backend.calls(), 2);
+    let _inner = svc.into_inner();
+    let custom = crate::Retry::with_policy((), crate::Standard::new().retry_errors(false));
+    assert!(format!("{custom:?}").contains("Retry"));
+    assert!(format!("{:?}", crate::Retry::<()>::layer()).contains("max_retries: 3"));
+}
