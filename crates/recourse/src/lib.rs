@@ -36,11 +36,29 @@
 //! ```
 
 mod deadline;
+mod ext;
+#[cfg(all(
+    feature = "classify",
+    feature = "retry",
+    feature = "redirect",
+    feature = "cache",
+    feature = "poll"
+))]
+mod stack;
 
 pub use deadline::{DeadlineError, DeadlineFuture, DeadlineLayer, SetDeadline};
+pub use ext::ServiceBuilderExt;
 pub use recourse_core as core;
 pub use recourse_core::body::ReplayBody;
 pub use recourse_core::{Attempt, Class, Deadline, History, Step};
+#[cfg(all(
+    feature = "classify",
+    feature = "retry",
+    feature = "redirect",
+    feature = "cache",
+    feature = "poll"
+))]
+pub use stack::{ClientStack, ClientStackLayer, DEFAULT_DEADLINE, client};
 
 #[cfg(feature = "cache")]
 pub use recourse_cache as cache;

@@ -1,0 +1,187 @@
+//! The recommended client stack, ready-made.
+
+use std::time::Duration;
+
+use tower_layer::Layer;
+
+use crate::cache::{Cache, CacheLayer, MemoryStore, Store};
+use crate::classify::{Classify, ClassifyLayer, StatusTable};
+use crate::deadline::{DeadlineLayer, SetDeadline};
+use crate::poll::{AsyncPoll, PollLayer};
+use crate::redirect::{Redirect, RedirectLayer};
+use crate::retry::{Retry, RetryLayer};
+
+/// The default deadline of [`ClientStackLayer`]: 60 seconds for the whole request, polls,
+/// hops and retries included.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The recommended client stack around `S`, outermost first:
+///
+/// ```text
+/// deadline   one Deadline for the whole request, enforced
+/// poll       202 -> poll Location; its polls go through everything below
+/// redirect   307 -> resubmit; each hop goes through the cache
+/// cache      fresh hit -> no request; stale -> conditional request; 304 -> stored body
+/// retry      500/503 -> resubmit later, inside the budget and the deadline
+/// classify   every raw response gets its Class (innermost: it sees each attempt)
+/// S          the HTTP client (hyper-util's legacy Client, or any Service<Request<B>>)
+/// ```
+pub type ClientStack<
+    S,
+    PP = crate::poll::Standard,
+    RP = crate::redirect::Standard,
+    St = MemoryStore,
+    TP = crate::retry::Standard,
+    CP = StatusTable,
+> = SetDeadline<AsyncPoll<Redirect<Cache<Retry<Classify<S, CP>, TP>, St>, RP>, PP>>;
+
+/// A [`Layer`] that builds the recommended [`ClientStack`], each part configurable.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use recourse::{ClientStackLayer, retry::RetryLayer};
+/// use tower::Layer;
+///
+/// let layer = ClientStackLayer::new()
+///     .deadline(Duration::from_secs(20))
+///     .retry(RetryLayer::new().max_retries(2));
+/// # let backend = tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::<bytes::Bytes>::default()))
+/// # });
+/// let client = layer.layer(backend);
+/// # let _ = client;
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientStackLayer<
+    PP = crate::poll::Standard,
+    RP = crate::redirect::Standard,
+    St = MemoryStore,
+    TP = crate::retry::Standard,
+    CP = StatusTable,
+> {
+    deadline: Duration,
+    poll: PollLayer<PP>,
+    redirect: RedirectLayer<RP>,
+    cache: CacheLayer<St>,
+    retry: RetryLayer<TP>,
+    classify: ClassifyLayer<CP>,
+}
+
+impl ClientStackLayer {
+    /// Every layer with its defaults, a private cache in memory, and a 60 s deadline.
+    pub fn new() -> Self {
+        Self {
+            deadline: DEFAULT_DEADLINE,
+            poll: PollLayer::new(),
+            redirect: RedirectLayer::new(),
+            cache: CacheLayer::new(),
+            retry: RetryLayer::new(),
+            classify: ClassifyLayer::new(),
+        }
+    }
+}
+
+impl Default for ClientStackLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
+    /// Sets the deadline of the whole request.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Replaces the poll layer.
+    pub fn poll<Q>(self, poll: PollLayer<Q>) -> ClientStackLayer<Q, RP, St, TP, CP> {
+        ClientStackLayer {
+            deadline: self.deadline,
+            poll,
+            redirect: self.redirect,
+            cache: self.cache,
+            retry: self.retry,
+            classify: self.classify,
+        }
+    }
+
+    /// Replaces the redirect layer.
+    pub fn redirect<Q>(self, redirect: RedirectLayer<Q>) -> ClientStackLayer<PP, Q, St, TP, CP> {
+        ClientStackLayer {
+            deadline: self.deadline,
+            poll: self.poll,
+            redirect,
+            cache: self.cache,
+            retry: self.retry,
+            classify: self.classify,
+        }
+    }
+
+    /// Replaces the cache layer (for example with a shared cache, or another store).
+    pub fn cache<Q>(self, cache: CacheLayer<Q>) -> ClientStackLayer<PP, RP, Q, TP, CP> {
+        ClientStackLayer {
+            deadline: self.deadline,
+            poll: self.poll,
+            redirect: self.redirect,
+            cache,
+            retry: self.retry,
+            classify: self.classify,
+        }
+    }
+
+    /// Replaces the retry layer.
+    pub fn retry<Q>(self, retry: RetryLayer<Q>) -> ClientStackLayer<PP, RP, St, Q, CP> {
+        ClientStackLayer {
+            deadline: self.deadline,
+            poll: self.poll,
+            redirect: self.redirect,
+            cache: self.cache,
+            retry,
+            classify: self.classify,
+        }
+    }
+
+    /// Replaces the classify layer.
+    pub fn classify<Q>(self, classify: ClassifyLayer<Q>) -> ClientStackLayer<PP, RP, St, TP, Q> {
+        ClientStackLayer {
+            deadline: self.deadline,
+            poll: self.poll,
+            redirect: self.redirect,
+            cache: self.cache,
+            retry: self.retry,
+            classify,
+        }
+    }
+}
+
+impl<S, PP, RP, St, TP, CP> Layer<S> for ClientStackLayer<PP, RP, St, TP, CP>
+where
+    PP: Clone,
+    RP: Clone,
+    St: Store,
+    TP: Clone,
+    CP: Clone,
+{
+    type Service = ClientStack<S, PP, RP, St, TP, CP>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let service = self.classify.layer(inner);
+        let service = self.retry.layer(service);
+        let service = self.cache.layer(service);
+        let service = self.redirect.layer(service);
+        let service = self.poll.layer(service);
+        DeadlineLayer::new(self.deadline).layer(service)
+    }
+}
+
+/// Wraps `inner` in the recommended [`ClientStack`] with every default.
+pub fn client<S>(inner: S) -> ClientStack<S>
+where
+    ClientStackLayer: Layer<S, Service = ClientStack<S>>,
+{
+    ClientStackLayer::new().layer(inner)
+}
