@@ -48,6 +48,7 @@ pub(crate) struct Config {
     pub(crate) retry_non_idempotent: bool,
     pub(crate) request_id_header: HeaderName,
     pub(crate) not_sent: Option<Arc<NotSentFn>>,
+    pub(crate) tag_first_attempt: bool,
 }
 
 impl Default for Config {
@@ -67,6 +68,7 @@ impl Default for Config {
             retry_non_idempotent: false,
             request_id_header: X_REQUEST_ID,
             not_sent: None,
+            tag_first_attempt: false,
         }
     }
 }
@@ -87,6 +89,7 @@ impl fmt::Debug for Config {
             .field("retry_non_idempotent", &self.retry_non_idempotent)
             .field("request_id_header", &self.request_id_header)
             .field("not_sent", &self.not_sent.is_some())
+            .field("tag_first_attempt", &self.tag_first_attempt)
             .finish()
     }
 }

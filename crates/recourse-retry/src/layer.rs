@@ -201,6 +201,15 @@ impl<P> RetryLayer<P> {
         self
     }
 
+    /// Also marks the first attempt with [`Attempt`](recourse_core::Attempt)`(1)`
+    /// (default off: retries carry `Attempt(n)`, n ≥ 2, and the first attempt is sent as
+    /// the caller made it, so that the pass-through path inserts nothing and allocates
+    /// nothing; no `Attempt` then means the first).
+    pub fn tag_first_attempt(mut self, tag: bool) -> Self {
+        self.config().tag_first_attempt = tag;
+        self
+    }
+
     /// Decides which errors of type `E` prove the request was never sent, so that even a
     /// non-idempotent request may be resent. Replaces the default check
     /// ([`is_connect_error`](crate::is_connect_error) on boxed, I/O and hyper-util errors)

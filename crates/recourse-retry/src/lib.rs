@@ -97,11 +97,12 @@
 //! the response carries a [`RetryInfo`] (attempts, and the [`StopReason`]) and a
 //! [`History`](recourse_core::History) with one
 //! [`Step::Retried`](recourse_core::Step::Retried) (status, wait) per retry. Each retry's
-//! request carries [`Attempt`](recourse_core::Attempt)`(n)`, n ≥ 2 (the first attempt
-//! is sent as the caller made it, so the pass-through path inserts nothing; no
-//! `Attempt` means the first). When the layer gives up on a failure it logs a `tracing`
-//! event at warn level naming the method, URI, attempts, last status, reason and request
-//! id ([`RetryLayer::request_id_header`], default `x-request-id`).
+//! request carries [`Attempt`](recourse_core::Attempt)`(n)`, n ≥ 2; the first attempt
+//! is sent as the caller made it, so the pass-through path inserts nothing (no `Attempt`
+//! means the first; [`RetryLayer::tag_first_attempt`] tags it too). When the layer gives
+//! up on a failure it logs a `tracing` event at warn level naming the method, URI,
+//! attempts, last status, reason and request id ([`RetryLayer::request_id_header`],
+//! default `x-request-id`).
 //!
 //! **Pass-through.** A response the policy does not retry is returned untouched: the
 //! future is not boxed, nothing is inserted in extensions, and with an empty body and

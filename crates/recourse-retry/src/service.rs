@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use http_body::Body;
+use recourse_core::Attempt;
 use recourse_core::BoxError;
 use recourse_core::body::ReplayBody;
 use tokio::time::Instant;
@@ -135,7 +136,11 @@ where
         // Call the service that was polled ready; keep a clone for the next caller.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
-        let fut = service.call(Request::from_parts(parts.clone(), first));
+        let mut first_parts = parts.clone();
+        if config.tag_first_attempt {
+            first_parts.extensions.insert(Attempt(1));
+        }
+        let fut = service.call(Request::from_parts(first_parts, first));
         ResponseFuture::new(
             fut,
             Ctx {

@@ -516,6 +516,12 @@ async fn attempts_are_numbered_on_retries() {
     send(&exact(), &backend, get()).await.unwrap();
     let attempts: Vec<_> = backend.seen().iter().map(|s| s.attempt).collect();
     assert_eq!(attempts, [None, Some(2), Some(3)]);
+    let backend = Backend::new([status(503), status(200)]);
+    send(&exact().tag_first_attempt(true), &backend, get())
+        .await
+        .unwrap();
+    let attempts: Vec<_> = backend.seen().iter().map(|s| s.attempt).collect();
+    assert_eq!(attempts, [Some(1), Some(2)]);
 }
 
 // === Transport errors ===
