@@ -84,11 +84,14 @@ where
     )
 }
 
+/// A stage whose request bodies are boxed back into [`ProxyBody`].
+type Reboxed<B> = tower::util::MapRequest<UpstreamService, fn(Request<B>) -> Request<ProxyBody>>;
+
 /// Adapts a stage that takes [`ProxyBody`] to a layer that wraps request bodies (retry's
 /// `ReplayBody`, redirect's `RedirectBody`).
 fn rebox_requests<B>(
     service: UpstreamService,
-) -> tower::util::MapRequest<UpstreamService, fn(Request<B>) -> Request<ProxyBody>>
+) -> Reboxed<B>
 where
     B: Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
