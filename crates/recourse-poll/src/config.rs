@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use http::HeaderName;
-use http::header::{AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION, USER_AGENT};
+use http::header::{AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION};
 use recourse_core::backoff::{Backoff, Jitter};
 
 use crate::StatusField;
@@ -55,6 +55,11 @@ pub(crate) struct Config {
     pub(crate) status_headers: Vec<HeaderName>,
     pub(crate) forward_headers: Vec<HeaderName>,
     pub(crate) sensitive_headers: Vec<HeaderName>,
+    /// The sensitive headers, then the forwarded ones (capped at `u16::MAX` names):
+    /// captured fields are stored by their index here.
+    pub(crate) captured: Vec<HeaderName>,
+    /// Bit `len % 64` is set for the length of each captured name: a quick filter.
+    pub(crate) captured_lengths: u64,
     pub(crate) credentials: Credentials,
     pub(crate) backoff: Backoff,
     pub(crate) min_interval: Duration,
@@ -68,6 +73,13 @@ pub(crate) struct Config {
     pub(crate) on_progress: Option<Callback>,
 }
 
+/// The length filter of a list of names: bit `len % 64` set for each.
+fn lengths(names: &[HeaderName]) -> u64 {
+    names
+        .iter()
+        .fold(0, |mask, name| mask | 1 << (name.as_str().len() & 63))
+}
+
 /// Default first interval of the backoff when a 202 has no `Retry-After`.
 pub(crate) const DEFAULT_INITIAL_INTERVAL: Duration = Duration::from_secs(1);
 /// Default cap of the backoff.
@@ -77,8 +89,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             status_headers: vec![LOCATION],
-            forward_headers: vec![USER_AGENT],
+            forward_headers: Vec::new(),
             sensitive_headers: vec![AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION],
+            captured: vec![AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION],
+            captured_lengths: lengths(&[AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION]),
             credentials: Credentials::SameOrigin,
             backoff: Backoff::exponential(DEFAULT_INITIAL_INTERVAL, DEFAULT_MAX_INTERVAL)
                 .with_jitter(Jitter::None),
@@ -96,8 +110,34 @@ impl Default for Config {
 }
 
 impl Config {
-    pub(crate) fn is_sensitive(&self, name: &HeaderName) -> bool {
-        self.sensitive_headers.contains(name)
+    /// Rebuilds [`captured`](Self::captured) after the header lists changed. A name in
+    /// both lists counts as sensitive.
+    pub(crate) fn rebuild_captured(&mut self) {
+        let mut captured: Vec<HeaderName> = Vec::new();
+        for name in &self.sensitive_headers {
+            if !captured.contains(name) {
+                captured.push(name.clone());
+            }
+        }
+        self.sensitive_headers = captured.clone();
+        for name in &self.forward_headers {
+            if !captured.contains(name) {
+                captured.push(name.clone());
+            }
+        }
+        captured.truncate(usize::from(u16::MAX));
+        self.forward_headers =
+            captured[self.sensitive_headers.len().min(captured.len())..].to_vec();
+        self.captured_lengths = lengths(&captured);
+        self.captured = captured;
+    }
+
+    /// The name of a captured field and whether it is sensitive.
+    pub(crate) fn captured_name(&self, index: u16) -> Option<(&HeaderName, bool)> {
+        let index = usize::from(index);
+        self.captured
+            .get(index)
+            .map(|name| (name, index < self.sensitive_headers.len()))
     }
 }
 

@@ -97,7 +97,13 @@ where
                         Some((_, ctx)) => begin_kind(ctx, res.status(), res.headers()),
                         None => None,
                     };
-                    let (Some(begin), Some((svc, ctx))) = (begin, this.start.take()) else {
+                    // Pass-through: leave the captured context where it is (taking it out
+                    // would copy it); it is dropped with the future.
+                    let Some(begin) = begin else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(res.map(PollBody::plain)));
+                    };
+                    let Some((svc, ctx)) = this.start.take() else {
                         this.state.set(State::Done);
                         return Poll::Ready(Ok(res.map(PollBody::plain)));
                     };

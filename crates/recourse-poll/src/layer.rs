@@ -28,7 +28,7 @@ use crate::{AsyncPoll, Credentials, FinalState, Policy, Standard, StatusField};
 /// | [`fetch_created`](Self::fetch_created) | off |
 /// | [`credentials`](Self::credentials) | [`Credentials::SameOrigin`] |
 /// | [`sensitive_headers`](Self::sensitive_headers) | `Authorization`, `Cookie`, `Proxy-Authorization` |
-/// | [`forward_headers`](Self::forward_headers) | `User-Agent` |
+/// | [`forward_headers`](Self::forward_headers) | none |
 ///
 /// # Clone
 ///
@@ -98,16 +98,20 @@ impl<P> PollLayer<P> {
     }
 
     /// Request headers that are copied from the original request to every poll and result
-    /// fetch, whatever the origin. Default: `User-Agent`.
+    /// fetch, whatever the origin (for example `User-Agent`, `Accept-Language`). Default:
+    /// none. Headers that every request of a client carries are best set by a layer
+    /// *below* this one, which then applies to the polls too.
     pub fn forward_headers<I, N>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = N>,
         N: TryInto<HeaderName>,
     {
-        self.config().forward_headers = names
+        let config = self.config();
+        config.forward_headers = names
             .into_iter()
             .filter_map(|n| n.try_into().ok())
             .collect();
+        config.rebuild_captured();
         self
     }
 
@@ -119,10 +123,12 @@ impl<P> PollLayer<P> {
         I: IntoIterator<Item = N>,
         N: TryInto<HeaderName>,
     {
-        self.config().sensitive_headers = names
+        let config = self.config();
+        config.sensitive_headers = names
             .into_iter()
             .filter_map(|n| n.try_into().ok())
             .collect();
+        config.rebuild_captured();
         self
     }
 

@@ -154,6 +154,7 @@ mod policy;
 mod poller;
 mod progress;
 mod service;
+mod uri;
 
 pub use body::PollBody;
 pub use config::{Credentials, FinalState};

@@ -146,7 +146,7 @@ where
         begin: Begin,
     ) -> Begun<Self, Output<ResBody, S::Error>> {
         let Start { svc, ctx } = start;
-        let original_uri = ctx.uri.clone();
+        let original_uri = ctx.uri.to_uri();
         let (mut parts, body) = res.into_parts();
         let found = match begin {
             Begin::Poll => ctx
@@ -238,7 +238,7 @@ where
     /// Resumes polling the status URL a request names (see [`Resume`]).
     pub(crate) fn resume(start: Start<S, P>, resume: Resume) -> Self {
         let Start { svc, ctx } = start;
-        let status_url = ctx.uri.clone();
+        let status_url = ctx.uri.to_uri();
         let original_uri = resume.original_uri.unwrap_or_else(|| status_url.clone());
         let mut job = Job::new(
             svc,
@@ -527,8 +527,10 @@ impl<S, P: Policy> Job<S, P> {
             Credentials::Never => false,
             Credentials::SameOrigin => headers::same_origin(&self.original_uri, uri),
         };
-        for (name, value) in self.ctx.forwarded.iter() {
-            if credentials || !config.is_sensitive(name) {
+        for (index, value) in self.ctx.forwarded.iter() {
+            if let Some((name, sensitive)) = config.captured_name(index)
+                && (credentials || !sensitive)
+            {
                 req.headers_mut().append(name.clone(), value.clone());
             }
         }

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderName, HeaderValue, Request, Response, Uri};
+use http::{HeaderValue, Request, Response};
 use http_body::Body;
 use recourse_core::Deadline;
 use tower_service::Service;
 
 use crate::config::Config;
 use crate::future::ResponseFuture;
+use crate::uri::RequestUri;
 use crate::{Policy, PollBody, PollError, PollLayer, ProgressSender, Resume, Standard};
 
 /// Turns a `202 Accepted` into the finished result: polls the status resource until the
@@ -109,15 +110,18 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let ctx = Ctx::capture(&req, self.config.clone(), self.policy.clone());
         if let Some(resume) = req.extensions().get::<Resume>() {
-            let resume = resume.clone();
-            return ResponseFuture::resume(inner, ctx, resume);
+            // The ready service is not called: it goes on to send the polls.
+            let ctx = Ctx::capture(&req, self.config.clone(), self.policy.clone());
+            let clone = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, clone);
+            return ResponseFuture::resume(ready, ctx, resume.clone());
         }
-        let future = inner.call(req);
-        ResponseFuture::new(future, inner, ctx)
+        // The ready service sends the request; a clone, driven to readiness by `Oneshot`,
+        // sends the polls if there are any.
+        let ctx = Ctx::capture(&req, self.config.clone(), self.policy.clone());
+        let future = self.inner.call(req);
+        ResponseFuture::new(future, self.inner.clone(), ctx)
     }
 }
 
@@ -129,30 +133,40 @@ where
 pub(crate) struct Ctx<P> {
     pub(crate) config: Arc<Config>,
     pub(crate) policy: P,
-    pub(crate) uri: Uri,
+    pub(crate) uri: RequestUri,
     pub(crate) forwarded: Forwarded,
     pub(crate) deadline: Option<Deadline>,
     pub(crate) progress: Option<ProgressSender>,
 }
 
 impl<P> Ctx<P> {
+    #[inline]
     fn capture<B>(req: &Request<B>, config: Arc<Config>, policy: P) -> Self {
         let mut forwarded = Forwarded::default();
         let headers = req.headers();
         if !headers.is_empty() {
-            let sensitive: &[_] = match config.credentials {
-                crate::Credentials::Never => &[],
-                _ => &config.sensitive_headers,
+            // Without credentials, only the forwarded names (after the sensitive ones).
+            let skip = match config.credentials {
+                crate::Credentials::Never => config.sensitive_headers.len(),
+                _ => 0,
             };
-            for name in sensitive.iter().chain(&config.forward_headers) {
-                for value in headers.get_all(name) {
-                    forwarded.push(name.clone(), value.clone());
+            let names = config.captured.get(skip..).unwrap_or_default();
+            let lengths = config.captured_lengths;
+            for (name, value) in headers {
+                // Most fields are rejected by their name's length alone.
+                if lengths & (1 << (name.as_str().len() & 63)) == 0 {
+                    continue;
+                }
+                if let Some(index) = names.iter().position(|wanted| wanted == name) {
+                    // `captured` holds at most `u16::MAX` names.
+                    let index = u16::try_from(skip + index).unwrap_or(u16::MAX);
+                    forwarded.push(index, value.clone());
                 }
             }
         }
         let extensions = req.extensions();
         Self {
-            uri: req.uri().clone(),
+            uri: RequestUri::capture(req.uri()),
             forwarded,
             deadline: extensions.get::<Deadline>().copied(),
             progress: extensions.get::<ProgressSender>().cloned(),
@@ -162,27 +176,29 @@ impl<P> Ctx<P> {
     }
 }
 
-/// Header fields captured from the original request, in order: the first inline.
+/// Header fields captured from the original request, by their index in
+/// `Config::captured`, in order: the first inline, so that the common case (one
+/// `Authorization`) needs no allocation.
 #[derive(Default)]
 pub(crate) struct Forwarded {
-    first: Option<(HeaderName, HeaderValue)>,
-    rest: Vec<(HeaderName, HeaderValue)>,
+    first: Option<(u16, HeaderValue)>,
+    rest: Vec<(u16, HeaderValue)>,
 }
 
 impl Forwarded {
-    fn push(&mut self, name: HeaderName, value: HeaderValue) {
+    fn push(&mut self, index: u16, value: HeaderValue) {
         if self.first.is_none() {
-            self.first = Some((name, value));
+            self.first = Some((index, value));
         } else {
-            self.rest.push((name, value));
+            self.rest.push((index, value));
         }
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u16, &HeaderValue)> {
         self.first
             .iter()
             .chain(&self.rest)
-            .map(|(name, value)| (name, value))
+            .map(|(index, value)| (*index, value))
     }
 }
 

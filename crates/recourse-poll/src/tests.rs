@@ -692,6 +692,7 @@ async fn credentials_go_only_to_the_same_origin() {
         backend.script("/jobs/1", [r(200)]);
         let svc = PollLayer::new()
             .credentials(credentials)
+            .forward_headers(["user-agent"])
             .layer(backend.service());
         let mut req = post("http://api.test/start");
         let h = req.headers_mut();

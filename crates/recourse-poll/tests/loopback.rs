@@ -298,7 +298,10 @@ async fn credentials_stay_on_the_original_origin() {
         h.insert("authorization", "Bearer secret".parse().unwrap());
         h.insert("cookie", "session=s3cr3t".parse().unwrap());
         h.insert("user-agent", "recourse-poll-test".parse().unwrap());
-        let res = polling(PollLayer::new()).oneshot(req).await.unwrap();
+        let res = polling(PollLayer::new().forward_headers(["user-agent"]))
+            .oneshot(req)
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
     }
     let cross = &status.requests_to("/jobs/1")[0];
