@@ -1027,3 +1027,83 @@ async fn only_a_202_moves_the_status_url() {
     assert_eq!(backend.seen_at("/jobs/1").len(), 2);
     assert!(backend.seen_at("/results/1").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn policy_hooks_adjust_poll_requests_and_start() {
+    /// Signs every poll and treats a 200 with `x-async: 1` as the start of a job.
+    #[derive(Clone)]
+    struct Signing;
+
+    impl crate::Policy for Signing {
+        fn decide(&mut self, job: &JobStatus<'_>) -> Decision {
+            job.standard()
+        }
+        fn start(&mut self, status: StatusCode, headers: &HeaderMap) -> bool {
+            status == StatusCode::ACCEPTED || headers.contains_key("x-async")
+        }
+        fn on_request(&mut self, uri: &Uri, headers: &mut HeaderMap) {
+            let signature = format!("sig:{}", uri.path());
+            headers.insert("x-signature", signature.parse().expect("ascii"));
+        }
+    }
+
+    let backend = Backend::new();
+    backend.script(
+        "/start",
+        [r(200).h("x-async", "1").h("location", "/jobs/1")],
+    );
+    backend.script("/jobs/1", [r(202), r(200).body("done")]);
+    let res = PollLayer::new()
+        .policy(Signing)
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap();
+    assert_eq!(text(res).await, "done");
+    let polls = backend.seen_at("/jobs/1");
+    assert_eq!(polls.len(), 2);
+    assert!(
+        polls
+            .iter()
+            .all(|p| p.headers["x-signature"] == "sig:/jobs/1")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_result_on_another_origin_gets_no_credentials() {
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/jobs/1")]);
+    backend.script(
+        "/jobs/1",
+        [r(303).h("location", "https://cdn.other.test/results/1")],
+    );
+    backend.script("/results/1", [r(200).body("blob")]);
+    let mut req = post("http://api.test/start");
+    req.headers_mut()
+        .insert("authorization", "Bearer secret".parse().unwrap());
+    let res = PollLayer::new()
+        .layer(backend.service())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(text(res).await, "blob");
+    assert_eq!(
+        backend.seen_at("/jobs/1")[0].headers["authorization"],
+        "Bearer secret"
+    );
+    let fetch = &backend.seen_at("/results/1")[0];
+    assert_eq!(fetch.uri, "https://cdn.other.test/results/1");
+    assert!(!fetch.headers.contains_key("authorization"));
+}
+
+#[test]
+fn futures_and_bodies_are_send() {
+    fn assert_send<T: Send + 'static>() {}
+    type Svc = AsyncPoll<
+        tower::util::BoxCloneSyncService<Request<Full<Bytes>>, Response<Full<Bytes>>, BoxError>,
+    >;
+    assert_send::<<Svc as Service<Request<Full<Bytes>>>>::Future>();
+    assert_send::<PollBody<Full<Bytes>>>();
+    assert_send::<PollError<BoxError>>();
+    assert_send::<PollLayer>();
+}
