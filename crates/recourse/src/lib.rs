@@ -70,3 +70,8 @@ pub use recourse_poll as poll;
 pub use recourse_redirect as redirect;
 #[cfg(feature = "retry")]
 pub use recourse_retry as retry;
+
+/// The README's Rust examples, compiled as doctests so that the front door stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
