@@ -30,8 +30,38 @@ pub(crate) fn parse_delta(text: &[u8]) -> Option<u64> {
     Some(value)
 }
 
+/// `tchar` of RFC 9110 §5.6.2, as a table (this runs for every byte of every
+/// `Cache-Control`).
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
 
 fn is_ows(b: u8) -> bool {
@@ -45,14 +75,14 @@ fn is_ows(b: u8) -> bool {
 /// invalid list elements. Quoted values are unescaped.
 pub(crate) fn for_each<'a>(
     values: impl IntoIterator<Item = &'a HeaderValue>,
-    mut f: impl FnMut(&'a str, Option<Cow<'a, [u8]>>),
+    mut f: impl FnMut(&'a [u8], Option<Cow<'a, [u8]>>),
 ) {
     for value in values {
         parse_line(value.as_bytes(), &mut f);
     }
 }
 
-fn parse_line<'a>(line: &'a [u8], f: &mut impl FnMut(&'a str, Option<Cow<'a, [u8]>>)) {
+fn parse_line<'a>(line: &'a [u8], f: &mut impl FnMut(&'a [u8], Option<Cow<'a, [u8]>>)) {
     let mut i = 0;
     let n = line.len();
     while i < n {
@@ -102,10 +132,7 @@ fn parse_line<'a>(line: &'a [u8], f: &mut impl FnMut(&'a str, Option<Cow<'a, [u8
             i = skip_member(line, i);
         }
         if valid {
-            // Token characters are ASCII, so this cannot fail.
-            if let Ok(name) = std::str::from_utf8(name) {
-                f(name, value);
-            }
+            f(name, value);
         }
     }
 }
@@ -184,6 +211,50 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// The directives this cache knows, recognised by length first (they are parsed on every
+/// response).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Known {
+    MaxAge,
+    SMaxage,
+    NoCache,
+    NoStore,
+    Private,
+    Public,
+    MustRevalidate,
+    ProxyRevalidate,
+    MustUnderstand,
+    Immutable,
+    StaleWhileRevalidate,
+    StaleIfError,
+    MaxStale,
+    MinFresh,
+    OnlyIfCached,
+    Other,
+}
+
+fn classify(name: &[u8]) -> Known {
+    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+    match name.len() {
+        6 if is("public") => Known::Public,
+        7 if is("max-age") => Known::MaxAge,
+        7 if is("private") => Known::Private,
+        8 if is("no-cache") => Known::NoCache,
+        8 if is("no-store") => Known::NoStore,
+        8 if is("s-maxage") => Known::SMaxage,
+        9 if is("immutable") => Known::Immutable,
+        9 if is("max-stale") => Known::MaxStale,
+        9 if is("min-fresh") => Known::MinFresh,
+        14 if is("only-if-cached") => Known::OnlyIfCached,
+        14 if is("stale-if-error") => Known::StaleIfError,
+        15 if is("must-revalidate") => Known::MustRevalidate,
+        15 if is("must-understand") => Known::MustUnderstand,
+        16 if is("proxy-revalidate") => Known::ProxyRevalidate,
+        22 if is("stale-while-revalidate") => Known::StaleWhileRevalidate,
+        _ => Known::Other,
+    }
+}
+
 /// A directive whose field names restrict what may be stored or reused.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Qualified {
@@ -257,41 +328,33 @@ impl ResponseDirectives {
     pub(crate) fn parse(headers: &HeaderMap) -> ResponseDirectives {
         let mut d = ResponseDirectives::default();
         let values = headers.get_all(header::CACHE_CONTROL);
-        if values.iter().next().is_none() {
+        if headers.is_empty() || values.iter().next().is_none() {
             return d;
         }
         for_each(values, |name, value| {
             let delta = |v: &Option<Cow<'_, [u8]>>| v.as_deref().and_then(parse_delta);
-            if name.eq_ignore_ascii_case("max-age") {
-                if d.max_age.is_none() {
-                    d.max_age = Some(delta(&value).unwrap_or(0));
+            match classify(name) {
+                Known::MaxAge if d.max_age.is_none() => {
+                    d.max_age = Some(delta(&value).unwrap_or(0))
                 }
-            } else if name.eq_ignore_ascii_case("s-maxage") {
-                if d.s_maxage.is_none() {
+                Known::SMaxage if d.s_maxage.is_none() => {
                     d.s_maxage = Some(delta(&value).unwrap_or(0));
                 }
-            } else if name.eq_ignore_ascii_case("no-cache") {
-                d.no_cache.set(value);
-            } else if name.eq_ignore_ascii_case("no-store") {
-                d.no_store = true;
-            } else if name.eq_ignore_ascii_case("private") {
-                d.private.set(value);
-            } else if name.eq_ignore_ascii_case("public") {
-                d.public = true;
-            } else if name.eq_ignore_ascii_case("must-revalidate") {
-                d.must_revalidate = true;
-            } else if name.eq_ignore_ascii_case("proxy-revalidate") {
-                d.proxy_revalidate = true;
-            } else if name.eq_ignore_ascii_case("must-understand") {
-                d.must_understand = true;
-            } else if name.eq_ignore_ascii_case("immutable") {
-                d.immutable = true;
-            } else if name.eq_ignore_ascii_case("stale-while-revalidate") {
-                if d.stale_while_revalidate.is_none() {
+                Known::NoCache => d.no_cache.set(value),
+                Known::NoStore => d.no_store = true,
+                Known::Private => d.private.set(value),
+                Known::Public => d.public = true,
+                Known::MustRevalidate => d.must_revalidate = true,
+                Known::ProxyRevalidate => d.proxy_revalidate = true,
+                Known::MustUnderstand => d.must_understand = true,
+                Known::Immutable => d.immutable = true,
+                Known::StaleWhileRevalidate if d.stale_while_revalidate.is_none() => {
                     d.stale_while_revalidate = delta(&value);
                 }
-            } else if name.eq_ignore_ascii_case("stale-if-error") && d.stale_if_error.is_none() {
-                d.stale_if_error = delta(&value);
+                Known::StaleIfError if d.stale_if_error.is_none() => {
+                    d.stale_if_error = delta(&value);
+                }
+                _ => {}
             }
         });
         d
@@ -367,11 +430,14 @@ impl RequestDirectives {
     /// `no-cache` (RFC 9111 §5.4).
     pub(crate) fn parse(headers: &HeaderMap) -> RequestDirectives {
         let mut d = RequestDirectives::default();
+        if headers.is_empty() {
+            return d;
+        }
         let values = headers.get_all(header::CACHE_CONTROL);
         if values.iter().next().is_none() {
             if let Some(pragma) = headers.get(header::PRAGMA) {
                 for_each([pragma], |name, _| {
-                    if name.eq_ignore_ascii_case("no-cache") {
+                    if name.eq_ignore_ascii_case(b"no-cache") {
                         d.no_cache = true;
                     }
                 });
@@ -380,31 +446,20 @@ impl RequestDirectives {
         }
         for_each(values, |name, value| {
             let delta = value.as_deref().and_then(parse_delta);
-            if name.eq_ignore_ascii_case("max-age") {
-                if d.max_age.is_none() {
-                    d.max_age = Some(delta.unwrap_or(0));
-                }
-            } else if name.eq_ignore_ascii_case("max-stale") {
-                if d.max_stale.is_none() {
-                    match (&value, delta) {
-                        (None, _) => d.max_stale = Some(None),
-                        (Some(_), Some(v)) => d.max_stale = Some(Some(v)),
-                        // An invalid value grants nothing.
-                        (Some(_), None) => {}
-                    }
-                }
-            } else if name.eq_ignore_ascii_case("min-fresh") {
-                if d.min_fresh.is_none() {
-                    d.min_fresh = delta;
-                }
-            } else if name.eq_ignore_ascii_case("no-cache") {
-                d.no_cache = true;
-            } else if name.eq_ignore_ascii_case("no-store") {
-                d.no_store = true;
-            } else if name.eq_ignore_ascii_case("only-if-cached") {
-                d.only_if_cached = true;
-            } else if name.eq_ignore_ascii_case("stale-if-error") && d.stale_if_error.is_none() {
-                d.stale_if_error = delta;
+            match classify(name) {
+                Known::MaxAge if d.max_age.is_none() => d.max_age = Some(delta.unwrap_or(0)),
+                Known::MaxStale if d.max_stale.is_none() => match (&value, delta) {
+                    (None, _) => d.max_stale = Some(None),
+                    (Some(_), Some(v)) => d.max_stale = Some(Some(v)),
+                    // An invalid value grants nothing.
+                    (Some(_), None) => {}
+                },
+                Known::MinFresh if d.min_fresh.is_none() => d.min_fresh = delta,
+                Known::NoCache => d.no_cache = true,
+                Known::NoStore => d.no_store = true,
+                Known::OnlyIfCached => d.only_if_cached = true,
+                Known::StaleIfError if d.stale_if_error.is_none() => d.stale_if_error = delta,
+                _ => {}
             }
         });
         d

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::StatusCode;
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::directives::ResponseDirectives;
 use crate::vary;
@@ -26,6 +26,8 @@ use crate::vary;
 #[derive(Clone)]
 pub struct Entry {
     parts: EntryParts,
+    /// The stored fields plus an `Age` placeholder, cloned for each hit.
+    served: HeaderMap,
     vary: Box<[HeaderName]>,
     variant: Box<[u8]>,
     directives: ResponseDirectives,
@@ -95,7 +97,13 @@ impl Entry {
         let directives = ResponseDirectives::parse(&parts.headers);
         let validators = parts.headers.contains_key(header::ETAG)
             || parts.headers.contains_key(header::LAST_MODIFIED);
+        let mut served = HeaderMap::with_capacity(parts.headers.len() + 1);
+        for (name, value) in &parts.headers {
+            served.append(name.clone(), value.clone());
+        }
+        served.insert(header::AGE, HeaderValue::from_static("0"));
         Ok(Entry {
+            served,
             parts,
             vary: names.into_boxed_slice(),
             variant,
@@ -193,6 +201,11 @@ impl Entry {
             + 128
     }
 
+    /// The fields to serve: the stored ones and an `Age` to overwrite.
+    pub(crate) fn served_headers(&self) -> &HeaderMap {
+        &self.served
+    }
+
     pub(crate) fn directives(&self) -> &ResponseDirectives {
         &self.directives
     }
@@ -245,7 +258,6 @@ pub(crate) fn select<'a>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use http::HeaderValue;
 
     pub(crate) fn entry(
         headers: &[(&str, &str)],

@@ -28,10 +28,18 @@ pub(crate) struct Flights {
     inner: Mutex<Inner>,
 }
 
+/// One map for both, so that a lookup hashes the key once.
 #[derive(Debug, Default)]
 struct Inner {
-    active: HashMap<CacheKey, Arc<Flight>>,
-    pass: HashMap<CacheKey, Instant>,
+    slots: HashMap<CacheKey, Slot>,
+    /// How many slots are `Pass` (bounded by `PASS_CAPACITY`).
+    passes: usize,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Active(Arc<Flight>),
+    Pass(Instant),
 }
 
 #[derive(Debug, Default)]
@@ -60,14 +68,10 @@ impl Flights {
 
     pub(crate) fn join(self: &Arc<Self>, key: &CacheKey) -> Join {
         let mut inner = self.lock();
-        if let Some(flight) = inner.active.get(key) {
-            return Join::Follower(flight.clone());
-        }
-        if let Some(until) = inner.pass.get(key) {
-            if *until > Instant::now() {
-                return Join::Pass;
-            }
-            inner.pass.remove(key);
+        match inner.slots.get(key) {
+            Some(Slot::Active(flight)) => return Join::Follower(flight.clone()),
+            Some(Slot::Pass(until)) if *until > Instant::now() => return Join::Pass,
+            _ => {}
         }
         Join::Leader(self.lead_locked(&mut inner, key))
     }
@@ -75,7 +79,7 @@ impl Flights {
     /// Leads a flight for `key` unless one is running (for background refreshes).
     pub(crate) fn try_lead(self: &Arc<Self>, key: &CacheKey) -> Option<FlightGuard> {
         let mut inner = self.lock();
-        if inner.active.contains_key(key) {
+        if matches!(inner.slots.get(key), Some(Slot::Active(_))) {
             return None;
         }
         Some(self.lead_locked(&mut inner, key))
@@ -83,10 +87,16 @@ impl Flights {
 
     fn lead_locked(self: &Arc<Self>, inner: &mut Inner, key: &CacheKey) -> FlightGuard {
         let flight = Arc::new(Flight::default());
-        inner.active.insert(key.clone(), flight.clone());
+        let key = key.clone();
+        if let Some(Slot::Pass(_)) = inner
+            .slots
+            .insert(key.clone(), Slot::Active(flight.clone()))
+        {
+            inner.passes -= 1;
+        }
         FlightGuard {
             flights: self.clone(),
-            key: key.clone(),
+            key,
             flight,
             pass_for: None,
         }
@@ -94,7 +104,8 @@ impl Flights {
 
     #[cfg(test)]
     pub(crate) fn active(&self) -> usize {
-        self.lock().active.len()
+        let inner = self.lock();
+        inner.slots.len() - inner.passes
     }
 }
 
@@ -143,22 +154,36 @@ impl Drop for FlightGuard {
     fn drop(&mut self) {
         {
             let mut inner = self.flights.lock();
-            if inner
-                .active
-                .get(&self.key)
-                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
-            {
-                inner.active.remove(&self.key);
-            }
-            if let Some(ttl) = self.pass_for {
-                let now = Instant::now();
-                if inner.pass.len() >= PASS_CAPACITY {
-                    inner.pass.retain(|_, until| *until > now);
-                    if inner.pass.len() >= PASS_CAPACITY {
-                        inner.pass.clear();
+            let ours = matches!(
+                inner.slots.get(&self.key),
+                Some(Slot::Active(f)) if Arc::ptr_eq(f, &self.flight)
+            );
+            if ours {
+                match self.pass_for {
+                    Some(ttl) => {
+                        let now = Instant::now();
+                        if inner.passes >= PASS_CAPACITY {
+                            inner.slots.retain(
+                                |_, slot| !matches!(slot, Slot::Pass(until) if *until <= now),
+                            );
+                            let passes = inner
+                                .slots
+                                .values()
+                                .filter(|s| matches!(s, Slot::Pass(_)))
+                                .count();
+                            inner.passes = passes;
+                        }
+                        if inner.passes < PASS_CAPACITY {
+                            inner.slots.insert(self.key.clone(), Slot::Pass(now + ttl));
+                            inner.passes += 1;
+                        } else {
+                            inner.slots.remove(&self.key);
+                        }
+                    }
+                    None => {
+                        inner.slots.remove(&self.key);
                     }
                 }
-                inner.pass.insert(self.key.clone(), now + ttl);
             }
         }
         self.flight.done.store(true, Ordering::Release);
@@ -223,6 +248,31 @@ mod tests {
         let start = Instant::now();
         flight.wait(Duration::from_secs(3)).await;
         assert_eq!(Instant::now(), start);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hit_for_pass_memory_is_bounded() {
+        let flights = Arc::new(Flights::default());
+        for i in 0..PASS_CAPACITY + 10 {
+            let Join::Leader(guard) = flights.join(&key(&format!("http://a.test/{i}"))) else {
+                panic!("fresh keys lead")
+            };
+            guard.uncacheable(Duration::from_secs(60));
+        }
+        {
+            let inner = flights.lock();
+            assert_eq!(inner.passes, PASS_CAPACITY);
+            assert_eq!(inner.slots.len(), PASS_CAPACITY);
+        }
+        // Once they expire, room is made again.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let Join::Leader(guard) = flights.join(&key("http://b.test/")) else {
+            panic!()
+        };
+        guard.uncacheable(Duration::from_secs(60));
+        let inner = flights.lock();
+        assert_eq!(inner.passes, 1);
+        assert_eq!(inner.slots.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

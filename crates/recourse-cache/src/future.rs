@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -39,18 +40,25 @@ pin_project! {
         St: Store,
     {
         #[pin]
-        state: State<Oneshot<S, Request<ReqBody>>, St::GetFuture, St::PutFuture, St::RemoveFuture>,
+        state: State<
+            Oneshot<S, Request<ReqBody>>,
+            St::GetFuture,
+            St::PutFuture,
+            St::RemoveFuture,
+            Request<ReqBody>,
+        >,
         ctx: Ctx<S, St, ReqBody, ResBody>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, G, P, R> {
-        // Reading the store.
-        Lookup { #[pin] get: G },
+    enum State<F, G, P, R, Q> {
+        // Reading the store. The request waits here (not in the context) so that the
+        // future stays small: it moves into the origin call when forwarded.
+        Lookup { #[pin] get: G, req: Option<Q> },
         // Waiting for a coalesced request in flight.
-        Wait { wait: Pin<Box<dyn Future<Output = ()> + Send>> },
+        Wait { wait: Pin<Box<dyn Future<Output = ()> + Send>>, req: Option<Q> },
         // The origin request.
         Forward { #[pin] call: F },
         // Storing an entry updated by a 304, then answering.
@@ -73,17 +81,15 @@ enum Flow {
 }
 
 struct Ctx<S, St, ReqBody, ResBody> {
+    _request: PhantomData<fn(ReqBody)>,
     shared: Arc<Shared<St>>,
     svc: Option<S>,
-    req: Option<Request<ReqBody>>,
     flow: Flow,
     key: Option<CacheKey>,
     directives: RequestDirectives,
     preconditions: Preconditions,
     /// The request as forwarded, for storing its response.
-    uri: Option<Uri>,
-    req_headers: HeaderMap,
-    request_time: SystemTime,
+    sent: Option<Box<Sent>>,
     /// The stored response being validated (or served if the origin fails).
     stale: Option<Arc<Entry>>,
     /// Whether the forwarded request carries the stored response's validators.
@@ -92,15 +98,22 @@ struct Ctx<S, St, ReqBody, ResBody> {
     guard: Option<FlightGuard>,
     info: StatusInfo,
     /// The response to send once store operations end.
-    pending: Option<Response<CacheBody<ResBody>>>,
+    pending: Option<Box<Response<CacheBody<ResBody>>>>,
     removals: Vec<CacheKey>,
+}
+
+/// What the cache remembers of a forwarded request.
+struct Sent {
+    uri: Uri,
+    headers: HeaderMap,
+    time: SystemTime,
 }
 
 type Output<ResBody, E> = Result<Response<CacheBody<ResBody>>, E>;
 
-enum Next<F, G, P, R, ResBody, E> {
+enum Next<F, G, P, R, Q, ResBody, E> {
     Ready(Output<ResBody, E>),
-    State(State<F, G, P, R>),
+    State(State<F, G, P, R, Q>),
 }
 
 type StateOf<S, St, ReqBody> = State<
@@ -108,6 +121,7 @@ type StateOf<S, St, ReqBody> = State<
     <St as Store>::GetFuture,
     <St as Store>::PutFuture,
     <St as Store>::RemoveFuture,
+    Request<ReqBody>,
 >;
 
 type NextOf<S, St, ReqBody, ResBody> = Next<
@@ -115,6 +129,7 @@ type NextOf<S, St, ReqBody, ResBody> = Next<
     <St as Store>::GetFuture,
     <St as Store>::PutFuture,
     <St as Store>::RemoveFuture,
+    Request<ReqBody>,
     ResBody,
     <S as Service<Request<ReqBody>>>::Error,
 >;
@@ -157,16 +172,14 @@ where
             Flow::Bypass(_) => {}
         }
         let mut ctx = Ctx {
+            _request: PhantomData,
             shared,
             svc: Some(svc),
-            req: Some(req),
             flow,
             key,
             directives,
             preconditions,
-            uri: None,
-            req_headers: HeaderMap::new(),
-            request_time: SystemTime::UNIX_EPOCH,
+            sent: None,
             stale: None,
             revalidating: false,
             waited: false,
@@ -178,8 +191,9 @@ where
         let state = match (&ctx.flow, &ctx.key) {
             (Flow::Lookup, Some(key)) => State::Lookup {
                 get: ctx.shared.store.get(key),
+                req: Some(req),
             },
-            _ => ctx.forward(),
+            _ => ctx.forward(req),
         };
         ResponseFuture { state, ctx }
     }
@@ -202,7 +216,7 @@ where
         let mut this = self.project();
         loop {
             let next = match this.state.as_mut().project() {
-                StateProj::Lookup { get } => {
+                StateProj::Lookup { get, req } => {
                     let found = match ready!(get.poll(cx)) {
                         Ok(found) => found,
                         Err(error) => {
@@ -210,17 +224,19 @@ where
                             None
                         }
                     };
-                    this.ctx.on_lookup(found)
+                    this.ctx.on_lookup(found, req)
                 }
-                StateProj::Wait { wait } => {
+                StateProj::Wait { wait, req } => {
                     ready!(wait.as_mut().poll(cx));
                     this.ctx.waited = true;
                     this.ctx.info.collapsed = true;
-                    match &this.ctx.key {
-                        Some(key) => Next::State(State::Lookup {
+                    match (&this.ctx.key, req.take()) {
+                        (Some(key), req) => Next::State(State::Lookup {
                             get: this.ctx.shared.store.get(key),
+                            req,
                         }),
-                        None => Next::State(this.ctx.forward()),
+                        (None, Some(req)) => Next::State(this.ctx.forward(req)),
+                        (None, None) => unreachable!("recourse_cache: no request to forward"),
                     }
                 }
                 StateProj::Forward { call } => {
@@ -272,6 +288,39 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+/// The digits of 000 to 999, for `Age` values that need no allocation.
+static DIGITS: [u8; 3000] = {
+    let mut out = [0u8; 3000];
+    let mut n = 0;
+    while n < 1000 {
+        out[3 * n] = b'0' + (n / 100) as u8;
+        out[3 * n + 1] = b'0' + ((n / 10) % 10) as u8;
+        out[3 * n + 2] = b'0' + (n % 10) as u8;
+        n += 1;
+    }
+    out
+};
+
+/// An `Age` value: ages under 1000 s borrow static digits (no allocation on a hit).
+fn age_value(secs: u64) -> HeaderValue {
+    if let Ok(n) = usize::try_from(secs)
+        && n < 1000
+    {
+        let len = if n < 10 {
+            1
+        } else if n < 100 {
+            2
+        } else {
+            3
+        };
+        let digits: &'static [u8] = &DIGITS[3 * n + 3 - len..3 * n + 3];
+        if let Ok(text) = std::str::from_utf8(digits) {
+            return HeaderValue::from_static(text);
+        }
+    }
+    HeaderValue::from(secs)
+}
+
 /// `ttl` of RFC 9211 §2.5: remaining freshness in seconds, negative when stale.
 fn ttl(entry: &Entry, age: Duration) -> i64 {
     let lifetime = entry.freshness_lifetime();
@@ -299,13 +348,17 @@ where
     }
 
     /// Decides what to do with what the store holds (RFC 9111 §4).
-    fn on_lookup(&mut self, found: Option<Variants>) -> NextOf<S, St, ReqBody, ResBody> {
+    fn on_lookup(
+        &mut self,
+        found: Option<Variants>,
+        req: &mut Option<Request<ReqBody>>,
+    ) -> NextOf<S, St, ReqBody, ResBody> {
         let now = system_now();
         let variants = found.unwrap_or_default();
-        let selected = match &self.req {
-            Some(req) => entry::select(variants.entries(), req.headers()).cloned(),
-            None => None,
+        let Some(request) = req.as_ref() else {
+            unreachable!("recourse_cache: the request waits in the lookup state")
         };
+        let selected = entry::select(variants.entries(), request.headers()).cloned();
         let Some(entry) = selected else {
             self.info.fwd = Some(if variants.is_empty() {
                 Fwd::UriMiss
@@ -315,8 +368,10 @@ where
             if self.directives.only_if_cached {
                 return Next::Ready(Ok(self.only_if_cached()));
             }
-            return self.forward_coalesced();
+            return self.forward_coalesced(req);
         };
+        let not_modified = self.preconditions == Preconditions::Cache
+            && conditional::not_modified(request.headers(), &entry);
 
         let d = self.directives;
         let age = entry.age(now);
@@ -330,7 +385,7 @@ where
             && !d.no_cache
             && d.min_fresh.is_none_or(|min| lifetime - age >= secs(min))
         {
-            return Next::Ready(Ok(self.serve(&entry, now, CacheOutcome::Hit)));
+            return Next::Ready(Ok(self.serve(&entry, age, CacheOutcome::Hit, not_modified)));
         }
 
         if !fresh
@@ -344,7 +399,12 @@ where
             if d.max_stale
                 .is_some_and(|max| max.is_none_or(|max| staleness <= secs(max)))
             {
-                return Next::Ready(Ok(self.serve(&entry, now, CacheOutcome::Stale)));
+                return Next::Ready(Ok(self.serve(
+                    &entry,
+                    age,
+                    CacheOutcome::Stale,
+                    not_modified,
+                )));
             }
             // RFC 5861 §3: stale-while-revalidate.
             if self.shared.config.stale_while_revalidate
@@ -354,8 +414,10 @@ where
                     .is_some_and(|window| staleness <= secs(window))
                 && tokio::runtime::Handle::try_current().is_ok()
             {
-                let res = self.serve(&entry, now, CacheOutcome::Stale);
-                self.refresh_in_background(entry);
+                let res = self.serve(&entry, age, CacheOutcome::Stale, not_modified);
+                if let Some(request) = req.take() {
+                    self.refresh_in_background(entry, request);
+                }
                 return Next::Ready(Ok(res));
             }
         }
@@ -365,11 +427,14 @@ where
         }
         self.info.fwd = Some(if fresh { Fwd::Request } else { Fwd::Stale });
         self.stale = Some(entry);
-        self.forward_coalesced()
+        self.forward_coalesced(req)
     }
 
     /// Forwards, first joining the flight for the key when coalescing applies.
-    fn forward_coalesced(&mut self) -> NextOf<S, St, ReqBody, ResBody> {
+    fn forward_coalesced(
+        &mut self,
+        req: &mut Option<Request<ReqBody>>,
+    ) -> NextOf<S, St, ReqBody, ResBody> {
         let coalescable = self.shared.config.coalesce
             && !self.waited
             && self.directives.is_empty()
@@ -380,35 +445,47 @@ where
                 Join::Follower(flight) => {
                     return Next::State(State::Wait {
                         wait: flight.wait(self.shared.config.coalesce_timeout),
+                        req: req.take(),
                     });
                 }
                 Join::Pass => {}
             }
         }
-        Next::State(self.forward())
+        match req.take() {
+            Some(req) => Next::State(self.forward(req)),
+            None => unreachable!("recourse_cache: request forwarded twice"),
+        }
     }
 
     /// Sends the request to the origin, with the stored validators when revalidating
     /// (RFC 9111 §4.3.1).
-    fn forward(&mut self) -> StateOf<S, St, ReqBody> {
-        let (Some(mut req), Some(svc)) = (self.req.take(), self.svc.take()) else {
-            // Both are present until the one forward of this future.
+    fn forward(&mut self, mut req: Request<ReqBody>) -> StateOf<S, St, ReqBody> {
+        let Some(svc) = self.svc.take() else {
+            // Present until the one forward of this future.
             unreachable!("recourse_cache: request forwarded twice")
         };
         match self.flow {
             Flow::Lookup => {
-                self.uri = Some(req.uri().clone());
-                self.req_headers = req.headers().clone();
+                self.sent = Some(Box::new(Sent {
+                    uri: req.uri().clone(),
+                    headers: req.headers().clone(),
+                    time: system_now(),
+                }));
                 if let Some(entry) = &self.stale
                     && self.preconditions == Preconditions::None
                 {
                     self.revalidating = conditional::add_validators(req.headers_mut(), entry);
                 }
             }
-            Flow::Invalidate => self.uri = Some(req.uri().clone()),
+            Flow::Invalidate => {
+                self.sent = Some(Box::new(Sent {
+                    uri: req.uri().clone(),
+                    headers: HeaderMap::new(),
+                    time: SystemTime::UNIX_EPOCH,
+                }));
+            }
             Flow::Bypass(_) => {}
         }
-        self.request_time = system_now();
         State::Forward {
             call: Oneshot::new(svc, req),
         }
@@ -419,15 +496,10 @@ where
     fn serve(
         &mut self,
         entry: &Entry,
-        now: SystemTime,
+        age: Duration,
         outcome: CacheOutcome,
+        not_modified: bool,
     ) -> Response<CacheBody<ResBody>> {
-        let age = entry.age(now);
-        let not_modified = self.preconditions == Preconditions::Cache
-            && self
-                .req
-                .as_ref()
-                .is_some_and(|req| conditional::not_modified(req.headers(), entry));
         let mut res = if not_modified {
             let mut res = Response::new(CacheBody::empty());
             *res.status_mut() = StatusCode::NOT_MODIFIED;
@@ -436,12 +508,14 @@ where
         } else {
             let mut res = Response::new(CacheBody::stored(entry.body().clone()));
             *res.status_mut() = entry.status();
-            *res.headers_mut() = entry.headers().clone();
+            // The stored fields with an `Age` placeholder: replacing it below does not
+            // grow the map.
+            *res.headers_mut() = entry.served_headers().clone();
             res
         };
         // RFC 9111 §4: a response served from storage carries its current Age (§5.1).
         res.headers_mut()
-            .insert(header::AGE, HeaderValue::from(age.as_secs()));
+            .insert(header::AGE, age_value(age.as_secs()));
         // RFC 9211 §2.1: `hit` when the response came from storage without a forward.
         self.info.hit = outcome == CacheOutcome::Hit
             || (outcome == CacheOutcome::Stale && self.info.fwd.is_none());
@@ -490,12 +564,12 @@ where
 
     /// Starts a background revalidation of `entry` with the caller's request, unless one
     /// is already running for the key.
-    fn refresh_in_background(&mut self, entry: Arc<Entry>) {
+    fn refresh_in_background(&mut self, entry: Arc<Entry>, mut request: Request<ReqBody>) {
         let Some(key) = self.key.clone() else { return };
         let Some(guard) = self.shared.flights.try_lead(&key) else {
             return;
         };
-        let (Some(mut request), Some(svc)) = (self.req.take(), self.svc.take()) else {
+        let Some(svc) = self.svc.take() else {
             return;
         };
         let headers = request.headers_mut();
@@ -512,6 +586,15 @@ where
             no_store: self.directives.no_store,
         }
         .spawn();
+    }
+
+    /// Whether the caller's own validators, as sent, match `entry` (RFC 9111 §4.3.2).
+    fn sent_not_modified(&self, entry: &Entry) -> bool {
+        self.preconditions == Preconditions::Cache
+            && self
+                .sent
+                .as_deref()
+                .is_some_and(|sent| conditional::not_modified(&sent.headers, entry))
     }
 
     /// The stored response to serve when the origin failed, if stale-if-error allows
@@ -536,15 +619,21 @@ where
         &mut self,
         result: Result<Response<ResBody>, S::Error>,
     ) -> NextOf<S, St, ReqBody, ResBody> {
-        let now = system_now();
         let res = match result {
             Ok(res) => res,
             Err(error) => {
+                let now = system_now();
                 if let Some(entry) = self.stale_if_error(now) {
                     tracing::debug!("origin failed; serving a stale response (stale-if-error)");
                     self.guard = None;
                     self.info.detail = Some("stale-if-error");
-                    return Next::Ready(Ok(self.serve(&entry, now, CacheOutcome::Stale)));
+                    let not_modified = self.sent_not_modified(&entry);
+                    return Next::Ready(Ok(self.serve(
+                        &entry,
+                        entry.age(now),
+                        CacheOutcome::Stale,
+                        not_modified,
+                    )));
                 }
                 return Next::Ready(Err(error));
             }
@@ -559,44 +648,70 @@ where
                 )))
             }
             Flow::Invalidate => self.invalidate(res),
-            Flow::Lookup => self.on_origin_response(res, now),
+            Flow::Lookup => self.on_origin_response(res),
         }
     }
 
-    fn on_origin_response(
-        &mut self,
-        res: Response<ResBody>,
-        now: SystemTime,
-    ) -> NextOf<S, St, ReqBody, ResBody> {
+    fn on_origin_response(&mut self, res: Response<ResBody>) -> NextOf<S, St, ReqBody, ResBody> {
         let status = res.status();
         self.info.fwd_status = Some(status.as_u16());
+        // The clock is read only when a time is needed: a stale response to fall back on,
+        // a 304 to merge, or a response to store.
+        let checked = if status == StatusCode::NOT_MODIFIED {
+            None
+        } else {
+            let checked = semantics::check(
+                &self.shared.config,
+                status,
+                res.headers(),
+                self.directives.no_store,
+            );
+            if self.stale.is_none()
+                && let Err(reason) = checked
+            {
+                tracing::trace!(?reason, "response not stored");
+                if let Some(guard) = self.guard.take() {
+                    guard.uncacheable(self.shared.config.pass_ttl);
+                }
+                return Next::Ready(Ok(self.origin(res, CacheBody::origin, CacheOutcome::Miss)));
+            }
+            Some(checked)
+        };
+        let now = system_now();
         if status.is_server_error()
             && let Some(entry) = self.stale_if_error(now)
         {
             tracing::debug!(%status, "origin failed; serving a stale response (stale-if-error)");
             self.guard = None;
             self.info.detail = Some("stale-if-error");
-            return Next::Ready(Ok(self.serve(&entry, now, CacheOutcome::Stale)));
+            let not_modified = self.sent_not_modified(&entry);
+            return Next::Ready(Ok(self.serve(
+                &entry,
+                entry.age(now),
+                CacheOutcome::Stale,
+                not_modified,
+            )));
         }
-        let uri = self.uri.take().unwrap_or_default();
-        let req_headers = std::mem::take(&mut self.req_headers);
+        let Some(sent) = self.sent.take() else {
+            unreachable!("recourse_cache: a forwarded lookup remembers its request")
+        };
         let ex = Exchange {
             method: &Method::GET,
-            uri: &uri,
-            request: &req_headers,
-            request_time: self.request_time,
+            uri: &sent.uri,
+            request: &sent.headers,
+            request_time: sent.time,
             response_time: now,
         };
 
-        if status == StatusCode::NOT_MODIFIED {
+        let Some(checked) = checked else {
             return self.on_not_modified(res, &ex);
-        }
+        };
 
         let config = &self.shared.config;
         let store = &self.shared.store;
         let limit = store.max_entry_size();
         let prepared =
-            semantics::prepare(config, &ex, status, res.headers(), self.directives.no_store);
+            checked.and_then(|c| semantics::build(config, &ex, status, res.headers(), c));
         match (prepared, &self.key) {
             (Ok(parts), Some(key)) if limit > 0 && !record::declared_too_large(&res, limit) => {
                 let recorder = record::recorder(store, key, parts, self.guard.take());
@@ -655,8 +770,9 @@ where
             tracing::debug!("304 does not select the stored response; serving it without update");
             return Next::Ready(Ok(self.serve(
                 &entry,
-                ex.response_time,
+                entry.age(ex.response_time),
                 CacheOutcome::Revalidated,
+                false,
             )));
         }
         match record::revalidated(
@@ -668,7 +784,12 @@ where
         ) {
             Ok(updated) => {
                 let updated = Arc::new(updated);
-                let response = self.serve(&updated, ex.response_time, CacheOutcome::Revalidated);
+                let response = self.serve(
+                    &updated,
+                    updated.age(ex.response_time),
+                    CacheOutcome::Revalidated,
+                    false,
+                );
                 self.store_then_respond(Some(updated), response)
             }
             Err(merged) => {
@@ -693,7 +814,7 @@ where
         let Some(key) = &self.key else {
             return Next::Ready(Ok(response));
         };
-        self.pending = Some(response);
+        self.pending = Some(Box::new(response));
         match updated {
             Some(entry) => Next::State(State::Update {
                 put: self.shared.store.put(key, entry),
@@ -706,7 +827,7 @@ where
 
     fn respond_pending(&mut self) -> NextOf<S, St, ReqBody, ResBody> {
         match self.pending.take() {
-            Some(res) => Next::Ready(Ok(res)),
+            Some(res) => Next::Ready(Ok(*res)),
             None => unreachable!("recourse_cache: no response pending"),
         }
     }
@@ -723,7 +844,7 @@ where
                 CacheOutcome::Bypass,
             )));
         };
-        let base = match self.uri.take() {
+        let base = match self.sent.take().map(|sent| sent.uri) {
             Some(uri) if uri.scheme().is_some() && uri.authority().is_some() => Some(uri),
             _ => key.to_uri(),
         };
@@ -742,7 +863,11 @@ where
                 }
             }
         }
-        self.pending = Some(self.origin(res, CacheBody::origin, CacheOutcome::Bypass));
+        self.pending = Some(Box::new(self.origin(
+            res,
+            CacheBody::origin,
+            CacheOutcome::Bypass,
+        )));
         removals.reverse();
         self.removals = removals;
         self.next_removal()
@@ -754,6 +879,18 @@ where
                 remove: self.shared.store.remove(&key),
             }),
             None => self.respond_pending(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_values() {
+        for n in [0u64, 7, 10, 42, 99, 100, 999, 1000, 123_456, u64::MAX] {
+            assert_eq!(age_value(n), n.to_string().as_str());
         }
     }
 }

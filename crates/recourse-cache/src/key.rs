@@ -63,50 +63,67 @@ impl CacheKey {
     }
 }
 
+/// Builds the key string with one exact allocation (this runs on every lookup).
 fn build(scheme: &str, authority: &Authority, pq: &str) -> CacheKey {
-    let host = authority.host();
-    let default_port = match scheme {
-        s if s.eq_ignore_ascii_case("http") => Some(80),
-        s if s.eq_ignore_ascii_case("https") => Some(443),
-        _ => None,
+    let raw = authority.as_str();
+    // One backwards scan: the userinfo ends at the last '@'; the port starts at the last
+    // ':' that is not inside an IPv6 literal (no ']' after it).
+    let bytes = raw.as_bytes();
+    let mut start = 0;
+    let mut colon = None;
+    let mut bracket = false;
+    for (i, b) in bytes.iter().enumerate().rev() {
+        match b {
+            b'@' => {
+                start = i + 1;
+                break;
+            }
+            b']' => bracket = true,
+            b':' if !bracket && colon.is_none() => colon = Some(i),
+            _ => {}
+        }
+    }
+    let (host, port) = match colon {
+        Some(colon) if colon >= start => (&raw[start..colon], &raw[colon + 1..]),
+        _ => (&raw[start..], ""),
     };
-    let port = authority.port_u16().filter(|p| Some(*p) != default_port);
-    let pq = if pq.is_empty() { "/" } else { pq };
-    let mut s = String::with_capacity(scheme.len() + 3 + host.len() + 6 + pq.len());
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        "80"
+    } else if scheme.eq_ignore_ascii_case("https") {
+        "443"
+    } else {
+        ""
+    };
+    let port = if port == default_port { "" } else { port };
+    let slash = !pq.starts_with('/');
+    let len = scheme.len()
+        + 3
+        + host.len()
+        + if port.is_empty() { 0 } else { 1 + port.len() }
+        + usize::from(slash)
+        + pq.len();
+    let mut s = String::with_capacity(len);
     push_lower(&mut s, scheme);
     s.push_str("://");
     push_lower(&mut s, host);
-    if let Some(port) = port {
+    if !port.is_empty() {
         s.push(':');
-        s.push_str(itoa_u16(port, &mut [0u8; 5]));
+        s.push_str(port);
     }
-    if !pq.starts_with('/') {
+    if slash {
         s.push('/');
     }
     s.push_str(pq);
     CacheKey(s.into_boxed_str())
 }
 
+/// Appends `part` lower-cased: scheme and host are case-insensitive (RFC 3986 §6.2.2.1).
 fn push_lower(s: &mut String, part: &str) {
     if part.bytes().any(|b| b.is_ascii_uppercase()) {
         s.extend(part.chars().map(|c| c.to_ascii_lowercase()));
     } else {
         s.push_str(part);
     }
-}
-
-fn itoa_u16(mut n: u16, buf: &mut [u8; 5]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 impl fmt::Debug for CacheKey {

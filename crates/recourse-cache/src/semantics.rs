@@ -69,10 +69,31 @@ pub(crate) fn prepare(
     headers: &HeaderMap,
     request_no_store: bool,
 ) -> Result<EntryParts, NotStored> {
-    let shared = config.mode.is_shared();
     if ex.method != Method::GET {
         return Err(NotStored::Method);
     }
+    let checked = check(config, status, headers, request_no_store)?;
+    build(config, ex, status, headers, checked)
+}
+
+/// What [`check`] found, for [`build`].
+#[derive(Debug)]
+pub(crate) struct Checked {
+    directives: ResponseDirectives,
+    names: Vec<HeaderName>,
+    validators: bool,
+    stale_use: bool,
+}
+
+/// The checks that need no clock and no copy: most responses that cannot be stored stop
+/// here, cheaply.
+pub(crate) fn check(
+    config: &Config,
+    status: StatusCode,
+    headers: &HeaderMap,
+    request_no_store: bool,
+) -> Result<Checked, NotStored> {
+    let shared = config.mode.is_shared();
     if status.is_informational()
         || status == StatusCode::PARTIAL_CONTENT
         || status == StatusCode::NOT_MODIFIED
@@ -103,7 +124,30 @@ pub(crate) fn prepare(
     if !freshness_info && !validators && !stale_use {
         return Err(NotStored::Useless);
     }
+    Ok(Checked {
+        directives: d,
+        names,
+        validators,
+        stale_use,
+    })
+}
 
+/// Builds the entry of a response that passed [`check`]: stored fields, freshness
+/// lifetime (from `http-cache-semantics`), initial age.
+pub(crate) fn build(
+    config: &Config,
+    ex: &Exchange<'_>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    checked: Checked,
+) -> Result<EntryParts, NotStored> {
+    let Checked {
+        directives: d,
+        names,
+        validators,
+        stale_use,
+    } = checked;
+    let shared = config.mode.is_shared();
     let stored = stored_headers(headers, &d, shared, ex.response_time);
     let lifetime = lifetime(config, ex, status, &stored, &d)?;
     if lifetime.is_zero() && !validators && !stale_use {
