@@ -97,6 +97,10 @@ fn strong_eq(a: &[u8], b: &[u8]) -> bool {
 /// response, so that the cache answers 304 (RFC 9110 §13.1.2, §13.1.3, §13.2.2: with
 /// `If-None-Match` present, `If-Modified-Since` is ignored).
 pub(crate) fn not_modified(request: &HeaderMap, entry: &Entry) -> bool {
+    // RFC 9110 §13.2.1: preconditions apply only where the response would be a 2xx.
+    if !entry.status().is_success() {
+        return false;
+    }
     if request.contains_key(header::IF_NONE_MATCH) {
         let Some(etag) = entry.headers().get(header::ETAG) else {
             // "*" matches any current representation.

@@ -82,6 +82,8 @@ enum Flow {
 
 struct Ctx<S, St, ReqBody, ResBody> {
     _request: PhantomData<fn(ReqBody)>,
+    /// A HEAD request: served from a stored GET response, never stored itself.
+    head: bool,
     shared: Arc<Shared<St>>,
     svc: Option<S>,
     flow: Flow,
@@ -148,11 +150,12 @@ where
     ResBody::Error: Send,
 {
     pub(crate) fn new(shared: Arc<Shared<St>>, svc: S, req: Request<ReqBody>) -> Self {
+        // HEAD can be answered from a stored GET response (RFC 9111 §4: the stored
+        // response's method allows it), but its own responses are never stored.
+        let head = req.method() == Method::HEAD;
         let mut flow = match *req.method() {
-            Method::GET => Flow::Lookup,
-            Method::HEAD | Method::OPTIONS | Method::TRACE | Method::CONNECT => {
-                Flow::Bypass(Fwd::Method)
-            }
+            Method::GET | Method::HEAD => Flow::Lookup,
+            Method::OPTIONS | Method::TRACE | Method::CONNECT => Flow::Bypass(Fwd::Method),
             _ => Flow::Invalidate,
         };
         let mut key = None;
@@ -173,6 +176,7 @@ where
         }
         let mut ctx = Ctx {
             _request: PhantomData,
+            head,
             shared,
             svc: Some(svc),
             flow,
@@ -426,7 +430,9 @@ where
             return Next::Ready(Ok(self.only_if_cached()));
         }
         self.info.fwd = Some(if fresh { Fwd::Request } else { Fwd::Stale });
-        self.stale = Some(entry);
+        if !self.head {
+            self.stale = Some(entry);
+        }
         self.forward_coalesced(req)
     }
 
@@ -436,6 +442,7 @@ where
         req: &mut Option<Request<ReqBody>>,
     ) -> NextOf<S, St, ReqBody, ResBody> {
         let coalescable = self.shared.config.coalesce
+            && !self.head
             && !self.waited
             && self.directives.is_empty()
             && self.preconditions == Preconditions::None;
@@ -506,7 +513,12 @@ where
             *res.headers_mut() = conditional::not_modified_headers(entry);
             res
         } else {
-            let mut res = Response::new(CacheBody::stored(entry.body().clone()));
+            let body = if self.head {
+                CacheBody::empty()
+            } else {
+                CacheBody::stored(entry.body().clone())
+            };
+            let mut res = Response::new(body);
             *res.status_mut() = entry.status();
             // The stored fields with an `Age` placeholder: replacing it below does not
             // grow the map.
@@ -655,6 +667,9 @@ where
     fn on_origin_response(&mut self, res: Response<ResBody>) -> NextOf<S, St, ReqBody, ResBody> {
         let status = res.status();
         self.info.fwd_status = Some(status.as_u16());
+        if self.head {
+            return Next::Ready(Ok(self.origin(res, CacheBody::origin, CacheOutcome::Miss)));
+        }
         // The clock is read only when a time is needed: a stale response to fall back on,
         // a 304 to merge, or a response to store.
         let checked = if status == StatusCode::NOT_MODIFIED {

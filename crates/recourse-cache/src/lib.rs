@@ -52,6 +52,7 @@
 //! # What it does
 //!
 //! - **Storing** (RFC 9111 §3): GET responses that `http-cache-semantics` finds storable
+//!   (with `must-understand`, §5.2.2.3, when the status is understood)
 //!   in the configured [`Mode`]: [`Mode::Private`] for a client's own cache (the
 //!   default), [`Mode::Shared`] for a proxy's, where `private` responses are not stored,
 //!   `s-maxage` applies, and responses to requests with `Authorization` only when
@@ -68,6 +69,8 @@
 //!   response replaces the entry. A caller's own `If-None-Match` / `If-Modified-Since`
 //!   gets a 304 from a fresh stored response, and is forwarded otherwise (§4.3.2);
 //!   `If-Match`, `If-Unmodified-Since`, `If-Range` and `Range` requests bypass the cache.
+//!   A HEAD request is answered from a fresh stored GET response (§4); HEAD responses
+//!   are not stored.
 //!   Each revalidation is recorded as [`Step::Revalidated`](recourse_core::Step) in the
 //!   response's [`History`](recourse_core::History).
 //! - **Variants** (§4.1): several responses per URI, selected by the request fields their

@@ -50,6 +50,12 @@ pub(crate) enum NotStored {
     Policy,
 }
 
+/// The status codes whose semantics this cache implements (those `http-cache-semantics`
+/// understands), for `must-understand` (RFC 9111 §5.2.2.3).
+const UNDERSTOOD: [u16; 14] = [
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+];
+
 /// Hop-by-hop fields (RFC 9110 §7.6.1), never stored nor taken from a 304.
 const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
@@ -103,7 +109,15 @@ pub(crate) fn check(
     if request_no_store {
         return Err(NotStored::RequestNoStore);
     }
-    let d = ResponseDirectives::parse(headers);
+    let mut d = ResponseDirectives::parse(headers);
+    // RFC 9111 §5.2.2.3: with must-understand, a cache stores the response only if it
+    // understands the status code, and then ignores no-store.
+    if d.must_understand {
+        if !UNDERSTOOD.contains(&status.as_u16()) {
+            return Err(NotStored::Status);
+        }
+        d.no_store = false;
+    }
     if d.no_store {
         return Err(NotStored::NoStore);
     }
@@ -121,7 +135,9 @@ pub(crate) fn check(
     let stale_use = d.stale_if_error.is_some()
         || d.stale_while_revalidate.is_some()
         || !config.stale_if_error.is_zero();
-    if !freshness_info && !validators && !stale_use {
+    // A response that can never be reused without a full request is not worth storing:
+    // no freshness and no validator, or `no-cache` (RFC 9111 §5.2.2.4) and no validator.
+    if (!freshness_info || d.no_cache.is_all()) && !validators && !stale_use {
         return Err(NotStored::Useless);
     }
     Ok(Checked {
@@ -546,6 +562,18 @@ mod tests {
         assert_eq!(
             run(Mode::Shared, &[], 200, &[]).unwrap_err(),
             NotStored::Useless
+        );
+        let no_cache = [("cache-control", "max-age=60, no-cache")];
+        assert_eq!(
+            run(Mode::Shared, &[], 200, &no_cache).unwrap_err(),
+            NotStored::Useless
+        );
+        // must-understand: stored despite no-store when the status is understood.
+        let mu = [("cache-control", "max-age=60, no-store, must-understand")];
+        assert!(run(Mode::Shared, &[], 200, &mu).is_ok());
+        assert_eq!(
+            run(Mode::Shared, &[], 299, &mu).unwrap_err(),
+            NotStored::Status
         );
         assert_eq!(
             run(Mode::Shared, &[], 206, &[("cache-control", "max-age=5")]).unwrap_err(),

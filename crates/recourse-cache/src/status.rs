@@ -44,8 +44,9 @@ pub enum CacheOutcome {
     /// runs in the background), `stale-if-error` after an origin failure, or as the
     /// request's `max-stale` allowed.
     Stale,
-    /// The cache did not take part: a method other than GET, a range or precondition
-    /// request, or a target the cache cannot key. Unsafe methods still invalidate.
+    /// The cache did not take part: a method other than GET and HEAD, a range or
+    /// precondition request, or a target the cache cannot key. Unsafe methods still
+    /// invalidate.
     Bypass,
 }
 

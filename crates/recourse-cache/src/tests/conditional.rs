@@ -340,3 +340,35 @@ async fn no_cache_response_always_revalidates() {
         assert_eq!(origin.calls(), n);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn callers_validators_apply_to_2xx_only() {
+    let origin = Origin::new(|_, _| {
+        Ok(response(
+            404,
+            &[("etag", "\"gone\""), ("cache-control", "max-age=60")],
+            "missing",
+        ))
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    // RFC 9110 §13.2.1: no 304 for a response that would not be a 2xx.
+    let res = cache
+        .fetch(get_with(URI, &[("if-none-match", "\"gone\"")]))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.body, "missing");
+    assert_eq!(res.outcome, Some(CacheOutcome::Hit));
+}
+
+#[tokio::test(start_paused = true)]
+async fn must_understand_overrides_no_store_for_known_statuses() {
+    let origin = Origin::fixed(
+        &[("cache-control", "max-age=60, no-store, must-understand")],
+        "mu",
+    );
+    let cache = origin.cache();
+    cache.get(URI).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(origin.calls(), 1);
+}

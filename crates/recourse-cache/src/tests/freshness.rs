@@ -265,16 +265,27 @@ async fn other_statuses_and_methods() {
     assert_eq!(hit.status, StatusCode::NOT_FOUND);
     assert_eq!(hit.body, "none");
 
-    // HEAD and OPTIONS go through untouched.
+    // HEAD is answered from the stored GET response, without a body.
     let origin = Origin::fixed(&[("cache-control", "max-age=60")], "x");
     let cache = origin.cache();
+    let head = || http::Request::head(URI).body(()).unwrap();
+    let miss = cache.fetch(head()).await;
+    assert_eq!(miss.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(origin.methods(), [http::Method::HEAD]);
+    // ...and its own response is not stored.
+    assert_eq!(cache.fetch(head()).await.outcome, Some(CacheOutcome::Miss));
     cache.get(URI).await;
-    let head = cache
-        .fetch(http::Request::head(URI).body(()).unwrap())
+    let hit = cache.fetch(head()).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    assert!(hit.body.is_empty());
+    assert_eq!(hit.status, StatusCode::OK);
+    assert_eq!(origin.calls(), 3);
+    // OPTIONS goes through untouched.
+    let options = cache
+        .fetch(http::Request::options(URI).body(()).unwrap())
         .await;
-    assert_eq!(head.outcome, Some(CacheOutcome::Bypass));
-    assert_eq!(origin.calls(), 2);
-    assert_eq!(origin.methods()[1], http::Method::HEAD);
+    assert_eq!(options.outcome, Some(CacheOutcome::Bypass));
+    assert_eq!(origin.calls(), 4);
     // A request without an authority or Host cannot be keyed: bypass.
     let relative = cache.get("/item").await;
     assert_eq!(relative.outcome, Some(CacheOutcome::Bypass));
