@@ -445,7 +445,9 @@ where
             && !self.head
             && !self.waited
             && self.directives.is_empty()
-            && self.preconditions == Preconditions::None;
+            && self.preconditions == Preconditions::None
+            // Waiting is bounded with tokio's timer.
+            && tokio::runtime::Handle::try_current().is_ok();
         if coalescable && let Some(key) = &self.key {
             match self.shared.flights.join(key) {
                 Join::Leader(guard) => self.guard = Some(guard),

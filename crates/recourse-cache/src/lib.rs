@@ -123,8 +123,9 @@
 //! # Runtime
 //!
 //! Time comes from tokio's clock through [`recourse_core::clock::system_now`], so tests
-//! drive freshness with paused time. Background revalidation needs a tokio runtime; the
-//! layer checks for one and revalidates in the foreground without it.
+//! drive freshness with paused time. Background revalidation and coalescing need a tokio
+//! runtime (with its timer enabled, as `#[tokio::main]` has): without a runtime the layer
+//! revalidates in the foreground and does not coalesce.
 
 mod body;
 mod conditional;

@@ -237,3 +237,14 @@ pub(crate) async fn settle() {
         tokio::task::yield_now().await;
     }
 }
+
+/// Compile-time checks: bodies are `Send + Sync` (so they can be boxed into
+/// `BoxBody`), futures are `Send` (so they can be spawned), caches are `Send + Sync`.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<CacheBody<Full<Bytes>>>();
+    send::<crate::ResponseFuture<BoxedOrigin, crate::MemoryStore, (), Full<Bytes>>>();
+    send_sync::<Cache<BoxedOrigin>>();
+    send_sync::<CacheLayer>();
+};
