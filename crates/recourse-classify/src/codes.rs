@@ -89,6 +89,12 @@ impl BodyCodes {
     /// The most body bytes buffered to find the codes. A body longer than this (by its
     /// `Content-Length`, or once that many bytes have arrived) is not inspected: the
     /// response keeps its status-level verdict and its body streams on untouched.
+    ///
+    /// The bound also caps the frames held: one per 256 bytes of the bound, at least 64
+    /// (256 for the default 64 KiB). A body that arrives in smaller pieces than that on
+    /// average is not inspected either, because each frame held can pin far more memory
+    /// than its bytes (hyper's frames point into its read buffers): without this cap, a
+    /// server sending one byte per TCP segment made a 64 KiB prefix hold hundreds of MiB.
     pub fn limit(mut self, bytes: usize) -> Self {
         self.config_mut().limit = bytes;
         self

@@ -27,8 +27,24 @@ use crate::table::StatusTable;
 /// How many frames one poll reads before yielding to the executor.
 const FRAMES_PER_POLL: usize = 64;
 
-/// Empty frames tolerated on top of one frame per byte of the bound.
-const EMPTY_FRAME_ALLOWANCE: usize = 1024;
+/// The fewest frames a prefix may hold, whatever the bound.
+const MIN_PREFIX_FRAMES: usize = 64;
+
+/// The bound allows one frame per this many bytes (on average) of the prefix.
+const BYTES_PER_FRAME: usize = 256;
+
+/// How many frames a prefix read under `limit` bytes may hold: `limit / 256`, at least 64
+/// (256 frames for the default 64 KiB).
+///
+/// Each frame held costs more than its bytes: its slot, and for hyper's bodies the read
+/// buffer its `Bytes` points into (a server that dribbles one byte per TCP segment makes
+/// every 1-byte frame pin a buffer of several KiB). Counting bytes alone let such a body
+/// hold hundreds of MiB for a 64 KiB bound; counting frames too keeps what one response
+/// can hold to a small multiple of the bound. A JSON body split into more frames than
+/// this is not inspected (the status decides), and still reaches the caller whole.
+pub(crate) fn max_prefix_frames(limit: usize) -> usize {
+    (limit / BYTES_PER_FRAME).max(MIN_PREFIX_FRAMES)
+}
 
 pin_project! {
     /// The future returned by [`Classify`](crate::Classify): the inner service's response
@@ -189,7 +205,7 @@ fn poll_prefix<B: Body>(
 ) -> Poll<ReadEnd> {
     let mut prefix = prefix.project();
     let bound = u64::try_from(limit).unwrap_or(u64::MAX);
-    let max_frames = limit.saturating_add(EMPTY_FRAME_ALLOWANCE);
+    let max_frames = max_prefix_frames(limit);
     for _ in 0..FRAMES_PER_POLL {
         match ready!(prefix.body.as_mut().poll_frame(cx)) {
             None => return Poll::Ready(ReadEnd::Complete),
@@ -203,7 +219,7 @@ fn poll_prefix<B: Body>(
                     *prefix.buffered = prefix.buffered.saturating_add(data_len(data));
                 }
                 prefix.frames.push_back(frame);
-                if *prefix.buffered > bound || prefix.frames.len() > max_frames {
+                if *prefix.buffered > bound || prefix.frames.len() >= max_frames {
                     return Poll::Ready(ReadEnd::Overflow);
                 }
             }

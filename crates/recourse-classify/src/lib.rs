@@ -75,19 +75,21 @@
 //!
 //! For a response whose status carries codes (200 for `Response.Code`, 400 for `Errors`;
 //! see [`BodyCodes`]) and whose `Content-Type` is JSON, the response future reads the body
-//! until it ends or passes a bound (64 KiB by default), then parses it in one streaming
-//! pass that only descends along the configured paths (keys matched
+//! until it ends or passes a bound (64 KiB by default, in at most one frame per 256 bytes
+//! of the bound and no fewer than 64: see [`BodyCodes::limit`]), then parses it in one
+//! streaming pass that only descends along the configured paths (keys matched
 //! ASCII-case-insensitively; the code may be a JSON integer or a numeric string). The
 //! frames read are kept as they came (no copy for the caller) and the returned
 //! [`ClassifiedBody`] yields them, then streams the rest of the inner body: the caller
 //! receives the body byte for byte, trailers included.
 //!
-//! Nothing about the body ever fails the request. A body over the bound, malformed JSON,
-//! a captured value nested deeper than serde_json's recursion limit, or a body that fails
-//! while being read keeps the status-level verdict; a body error is handed to the caller
-//! through the body, after the frames read before it. Note that the response is returned
-//! once the prefix is read, so a JSON response on one of those statuses that streams
-//! forever under the bound is held back: turn body codes off for such endpoints
+//! Nothing about the body ever fails the request. A body over the bound (in bytes or in
+//! frames), malformed JSON, a captured value nested deeper than serde_json's recursion
+//! limit, or a body that fails while being read keeps the status-level verdict; a body
+//! error is handed to the caller through the body, after the frames read before it. Note
+//! that the response is returned once the prefix is read, so a JSON response on one of
+//! those statuses that streams forever under the bound is held back: turn body codes off
+//! for such endpoints
 //! ([`ClassifyLayer::without_body_codes`]).
 //!
 //! # Cost

@@ -916,10 +916,11 @@ async fn many_small_chunks_with_pending_between_them() {
         r#"{{"Response":{{"Code":9,"Message":"{}"}}}}"#,
         "m".repeat(3000)
     );
+    // 16-byte frames: 190 of them, under the 256 frames a 64 KiB prefix may hold.
     let res = classify(
         Response::builder()
             .header("content-type", JSON)
-            .body(TestBody::chunks(&body, 1).with_pending())
+            .body(TestBody::chunks(&body, 16).with_pending())
             .unwrap(),
     )
     .await;
@@ -928,7 +929,48 @@ async fn many_small_chunks_with_pending_between_them() {
         unreachable!()
     };
     assert_eq!(message.unwrap().len(), 3000);
-    // Frame for frame: 1-byte frames come back as 1-byte frames.
+    // Frame for frame: 16-byte frames come back as 16-byte frames.
+    let mut body_out = res.into_body();
+    let mut frames = 0;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body_out.frame().await {
+        let data = frame.unwrap().into_data().unwrap();
+        assert!(data.len() == 16 || bytes.len() + data.len() == body.len());
+        bytes.extend_from_slice(&data);
+        frames += 1;
+    }
+    assert_eq!(frames, body.len().div_ceil(16));
+    assert_eq!(bytes, body.as_bytes());
+}
+
+#[tokio::test]
+async fn a_body_dribbled_in_tiny_frames_is_not_held() {
+    // Regression (found by the facade's hostile-upstream tests): a JSON body sent one
+    // byte per TCP segment made hyper yield 1-byte frames that each pinned a read buffer
+    // of several KiB, and the prefix held one frame per byte of the bound: 65,536 frames,
+    // about 270 MiB for one response. The prefix now holds at most 256 frames (for the
+    // default 64 KiB bound); past that the status decides.
+    let body = format!(
+        r#"{{"Response":{{"Code":9}},"pad":"{}"}}"#,
+        "p".repeat(60_000)
+    );
+    let test_body = TestBody::chunks(&body, 1);
+    let polls = test_body.polls.clone();
+    let res = classify(
+        Response::builder()
+            .header("content-type", JSON)
+            .body(test_body)
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        256,
+        "stopped at the frame cap"
+    );
+    assert_eq!(Outcome::of(&res), Outcome::Success, "not inspected");
+    assert!(res.body().was_inspected());
+    // Still every byte, frame for frame.
     let mut body_out = res.into_body();
     let mut frames = 0;
     let mut bytes = Vec::new();
@@ -940,6 +982,12 @@ async fn many_small_chunks_with_pending_between_them() {
     }
     assert_eq!(frames, body.len());
     assert_eq!(bytes, body.as_bytes());
+
+    // The cap scales with the bound: one frame per 256 bytes, at least 64.
+    assert_eq!(crate::future::max_prefix_frames(64 * 1024), 256);
+    assert_eq!(crate::future::max_prefix_frames(1024 * 1024), 4096);
+    assert_eq!(crate::future::max_prefix_frames(100), 64);
+    assert_eq!(crate::future::max_prefix_frames(0), 64);
 }
 
 #[tokio::test]
