@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::key::CacheKey;
+use crate::key::{BuildKeyHasher, CacheKey};
 
 /// How many hit-for-pass keys are remembered at most.
 const PASS_CAPACITY: usize = 4096;
@@ -31,7 +31,7 @@ pub(crate) struct Flights {
 /// One map for both, so that a lookup hashes the key once.
 #[derive(Debug, Default)]
 struct Inner {
-    slots: HashMap<CacheKey, Slot>,
+    slots: HashMap<CacheKey, Slot, BuildKeyHasher>,
     /// How many slots are `Pass` (bounded by `PASS_CAPACITY`).
     passes: usize,
 }

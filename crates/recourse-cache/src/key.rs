@@ -1,6 +1,8 @@
 //! The primary cache key: the normalised target URI (RFC 9111 §2).
 
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::sync::OnceLock;
 
 use http::uri::{Authority, Uri};
 use http::{Request, header};
@@ -24,8 +26,15 @@ use http::{Request, header};
 /// let req = Request::get("/a").header("host", "example.com:8080").body(()).unwrap();
 /// assert_eq!(CacheKey::from_request(&req).unwrap().as_str(), "http://example.com:8080/a");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CacheKey(Box<str>);
+///
+/// The key carries its hash (SipHash with a per-process random key, computed once when
+/// the key is built), so that the store and the coalescing registry do not hash the URI
+/// again; hashing stays resistant to chosen-URI collisions.
+#[derive(Clone)]
+pub struct CacheKey {
+    text: Box<str>,
+    hash: u64,
+}
 
 impl CacheKey {
     /// The key of a request's target: its absolute URI, or for an origin-form request
@@ -52,16 +61,72 @@ impl CacheKey {
         Some(build(scheme, authority, pq))
     }
 
+    fn new(text: Box<str>) -> CacheKey {
+        static SEED: OnceLock<RandomState> = OnceLock::new();
+        let hash = SEED.get_or_init(RandomState::new).hash_one(&*text);
+        CacheKey { text, hash }
+    }
+
     /// The key as a string (an absolute URI).
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The key as an absolute [`Uri`].
     pub(crate) fn to_uri(&self) -> Option<Uri> {
-        self.0.parse().ok()
+        self.text.parse().ok()
     }
 }
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.text == other.text
+    }
+}
+
+impl Eq for CacheKey {}
+
+impl Hash for CacheKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for CacheKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CacheKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+/// A hasher for maps keyed by [`CacheKey`]: the key already holds its hash.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `CacheKey`; mixes anything else reasonably (FNV-1a).
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Builds [`KeyHasher`]s.
+pub(crate) type BuildKeyHasher = BuildHasherDefault<KeyHasher>;
 
 /// Builds the key string with one exact allocation (this runs on every lookup).
 fn build(scheme: &str, authority: &Authority, pq: &str) -> CacheKey {
@@ -114,7 +179,7 @@ fn build(scheme: &str, authority: &Authority, pq: &str) -> CacheKey {
         s.push('/');
     }
     s.push_str(pq);
-    CacheKey(s.into_boxed_str())
+    CacheKey::new(s.into_boxed_str())
 }
 
 /// Appends `part` lower-cased: scheme and host are case-insensitive (RFC 3986 §6.2.2.1).
@@ -128,19 +193,19 @@ fn push_lower(s: &mut String, part: &str) {
 
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CacheKey").field(&&*self.0).finish()
+        f.debug_tuple("CacheKey").field(&&*self.text).finish()
     }
 }
 
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl AsRef<str> for CacheKey {
     fn as_ref(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
@@ -180,6 +245,29 @@ mod tests {
             Some("http://a.test/?q=1")
         );
         assert_eq!(key("/relative"), None);
+    }
+
+    #[test]
+    fn keys_hash_once_and_compare_by_text() {
+        let a = CacheKey::from_uri(&"http://A.test/x".parse().unwrap()).unwrap();
+        let b = CacheKey::from_uri(&"http://a.test:80/x".parse().unwrap()).unwrap();
+        let c = CacheKey::from_uri(&"http://a.test/y".parse().unwrap()).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a < c);
+        let build = BuildKeyHasher::default();
+        assert_eq!(build.hash_one(&a), build.hash_one(&b));
+        assert_ne!(build.hash_one(&a), build.hash_one(&c));
+        let mut map = std::collections::HashMap::with_hasher(BuildKeyHasher::default());
+        map.insert(a.clone(), 1);
+        assert_eq!(map.get(&b), Some(&1));
+        assert_eq!(map.get(&c), None);
+        // Other writes still mix.
+        let mut h = KeyHasher::default();
+        h.write(b"ab");
+        let mut g = KeyHasher::default();
+        g.write(b"ba");
+        assert_ne!(h.finish(), g.finish());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use moka::sync::Cache as Moka;
 
 use super::{Store, StoreError, Variants};
 use crate::entry::Entry;
-use crate::key::CacheKey;
+use crate::key::{BuildKeyHasher, CacheKey};
 
 /// An in-process [`Store`] on [`moka`]: bounded by the total size of what it holds (a
 /// weigher counts bodies, header fields and keys), evicting the least useful entries
@@ -31,7 +31,7 @@ use crate::key::CacheKey;
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Moka<CacheKey, Variants>,
+    cache: Moka<CacheKey, Variants, BuildKeyHasher>,
     max_entry_size: usize,
     max_variants: usize,
 }
@@ -52,7 +52,7 @@ impl MemoryStore {
                 let weight = key.as_str().len().saturating_add(variants.weight());
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
-            .build();
+            .build_with_hasher(BuildKeyHasher::default());
         MemoryStore {
             cache,
             max_entry_size: Self::DEFAULT_MAX_ENTRY_SIZE,
