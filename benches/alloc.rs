@@ -1,6 +1,7 @@
 //! Allocations per request of every variant of sections 1 to 3 (see `benches/common`),
 //! counted by a global allocator, next to the bare baseline each is compared with.
-//! Prints a Markdown table and exits 0.
+//! Prints a Markdown table (with the size of each service's response future, which every
+//! request moves) and exits 0.
 //!
 //! `cargo bench --bench alloc [-- FILTER]`
 
@@ -54,9 +55,9 @@ fn main() {
 
     println!("Heap allocations per request ({REQUESTS} requests after 200 of warm-up).\n");
     println!(
-        "| variant | by | allocations | reallocations | bytes | baseline | extra allocations | extra bytes | goal |"
+        "| variant | by | allocations | reallocations | bytes | baseline | extra allocations | extra bytes | goal | future size |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (i, v) in variants.iter().enumerate() {
         if filter
             .as_ref()
@@ -90,8 +91,8 @@ fn main() {
             None => ("—", "—".into(), "—".into(), "—".into()),
         };
         println!(
-            "| {} | {who} | {:.2} | {:.2} | {:.0} | {base} | {extra} | {extra_bytes} | {goal} |",
-            v.name, c.allocs, c.reallocs, c.bytes
+            "| {} | {who} | {:.2} | {:.2} | {:.0} | {base} | {extra} | {extra_bytes} | {goal} | {} B |",
+            v.name, c.allocs, c.reallocs, c.bytes, v.future_bytes
         );
     }
 }

@@ -8,7 +8,8 @@
 //! through.
 //!
 //! `cargo bench --bench loopback`; `RECOURSE_BENCH_ROUNDS` (default 7) and
-//! `RECOURSE_BENCH_LOOPBACK_MS` (time per client per round and level, default 1000).
+//! `RECOURSE_BENCH_LOOPBACK_MS` (time per client per round and level, default 1000);
+//! `RECOURSE_BENCH_LOOPBACK_LAYERS=1` also measures each layer alone (diagnosis).
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -19,10 +20,16 @@ use http_body::Body;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use recourse::DeadlineLayer;
+use recourse::cache::CacheLayer;
+use recourse::classify::ClassifyLayer;
+use recourse::poll::PollLayer;
+use recourse::redirect::RedirectLayer;
+use recourse::retry::RetryLayer;
 use recourse_testkit::{Reply, TestServer};
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
 mod common;
 
@@ -92,6 +99,22 @@ where
     })
 }
 
+/// Runs one client: requests/s at a concurrency for a time.
+type Measure = Box<dyn Fn(&Runtime, &Uri, usize, Duration) -> f64>;
+
+fn measure<S, R>(svc: S) -> Measure
+where
+    S: Service<Request<Empty<Bytes>>, Response = Response<R>, Future: Send>
+        + Clone
+        + Send
+        + 'static,
+    S::Error: Debug,
+    R: Body + Send + 'static,
+    R::Error: Debug,
+{
+    Box::new(move |rt, uri, concurrency, time| throughput(rt, &svc, uri, concurrency, time))
+}
+
 fn main() {
     let rounds = env_u64("RECOURSE_BENCH_ROUNDS", 7) as usize;
     let time = Duration::from_millis(env_u64("RECOURSE_BENCH_LOOPBACK_MS", 1000));
@@ -112,64 +135,100 @@ fn main() {
     );
     let uri = server.uri("/bench");
 
-    let bare = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let stack = common::full_stack(Client::builder(TokioExecutor::new()).build_http());
+    let client = || Client::builder(TokioExecutor::new());
+    let mut clients: Vec<(&str, Measure)> = vec![
+        (
+            "bare Client",
+            measure(client().build_http::<Empty<Bytes>>()),
+        ),
+        (
+            "full stack + Client",
+            measure(common::full_stack(client().build_http())),
+        ),
+    ];
+    if std::env::var_os("RECOURSE_BENCH_LOOPBACK_LAYERS").is_some() {
+        // Diagnosis: each layer alone around its own client.
+        clients.extend([
+            (
+                "deadline",
+                measure(DeadlineLayer::new(Duration::from_secs(30)).layer(client().build_http())),
+            ),
+            (
+                "poll",
+                measure(PollLayer::new().layer(client().build_http())),
+            ),
+            (
+                "redirect",
+                measure(RedirectLayer::new().layer(client().build_http())),
+            ),
+            (
+                "cache (shared)",
+                measure(CacheLayer::shared().layer(client().build_http())),
+            ),
+            (
+                "retry",
+                measure(RetryLayer::new().layer(client().build_http())),
+            ),
+            (
+                "classify",
+                measure(ClassifyLayer::new().layer(client().build_http())),
+            ),
+        ]);
+    }
+    let n = clients.len();
 
     // Warm up: connections, pools, caches.
     for &c in &levels {
-        throughput(&rt, &bare, &uri, c, time / 4);
-        throughput(&rt, &stack, &uri, c, time / 4);
+        for (_, run) in &clients {
+            run(&rt, &uri, c, time / 4);
+        }
     }
-    // samples[level][0 = bare, 1 = stack]
-    let mut samples = vec![[Vec::new(), Vec::new()]; levels.len()];
+    // samples[level][client]
+    let mut samples = vec![vec![Vec::new(); n]; levels.len()];
     for round in 0..rounds {
         for (l, &c) in levels.iter().enumerate() {
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for which in order {
-                let rps = if which == 0 {
-                    throughput(&rt, &bare, &uri, c, time)
-                } else {
-                    throughput(&rt, &stack, &uri, c, time)
-                };
-                samples[l][which].push(rps);
+            let mut order: Vec<usize> = (0..n).collect();
+            order.rotate_left(round % n);
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                samples[l][i].push(clients[i].1(&rt, &uri, c, time));
             }
         }
         eprintln!("round {}/{rounds} done", round + 1);
     }
     println!(
         "{rounds} interleaved rounds of {} ms per client and level; requests/s, median over \
-         the rounds (min–max); ratio = median(stack) / median(bare); paired = median over \
-         the rounds of stack/bare in the same round.\n",
+         the rounds (min–max); ratio = median(client) / median(bare Client); paired = median \
+         over the rounds of client/bare in the same round.\n",
         time.as_millis()
     );
     println!(
-        "| concurrency | bare Client (req/s) | full stack + Client (req/s) | ratio | paired | per request: bare / stack | goal ≥ 0.95 |"
+        "| concurrency | client | requests/s | ratio to bare | paired | per request | goal ≥ 0.95 (full stack) |"
     );
     println!("|---|---|---|---|---|---|---|");
     for (l, &c) in levels.iter().enumerate() {
-        let [bare_s, stack_s] = &samples[l];
-        let range = |s: &Vec<f64>| {
+        let bare = median(&mut samples[l][0].clone());
+        for (i, (name, _)) in clients.iter().enumerate() {
+            let s = &samples[l][i];
             let min = s.iter().copied().fold(f64::INFINITY, f64::min);
             let max = s.iter().copied().fold(0.0, f64::max);
-            format!("{min:.0}–{max:.0}")
-        };
-        let mut ratios: Vec<f64> = stack_s.iter().zip(bare_s).map(|(s, b)| s / b).collect();
-        let paired = median(&mut ratios);
-        let b = median(&mut bare_s.clone());
-        let s = median(&mut stack_s.clone());
-        let ratio = s / b;
-        let met = if ratio >= 0.95 {
-            format!("met (+{:.3})", ratio - 0.95)
-        } else {
-            format!("**not met** ({:.3} short)", 0.95 - ratio)
-        };
-        println!(
-            "| {c} | {b:.0} ({}) | {s:.0} ({}) | {ratio:.3} | {paired:.3} | {:.1} µs / {:.1} µs | {met} |",
-            range(bare_s),
-            range(stack_s),
-            1e6 * c as f64 / b,
-            1e6 * c as f64 / s,
-        );
+            let rps = median(&mut s.clone());
+            let mut ratios: Vec<f64> = s.iter().zip(&samples[l][0]).map(|(x, b)| x / b).collect();
+            let paired = median(&mut ratios);
+            let ratio = rps / bare;
+            let goal = match i {
+                0 => "—".to_string(),
+                1 if ratio >= 0.95 => format!("met (+{:.3})", ratio - 0.95),
+                1 => format!("**not met** ({:.3} short)", 0.95 - ratio),
+                _ => String::new(),
+            };
+            println!(
+                "| {c} | {name} | {rps:.0} ({min:.0}–{max:.0}) | {ratio:.3} | {paired:.3} | {:.1} µs | {goal} |",
+                1e6 * c as f64 / rps,
+            );
+        }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(

@@ -116,6 +116,30 @@ where
     })
 }
 
+/// As [`backend`], but the response future yields to the runtime once before answering,
+/// as a real client's does: layers that arm timers or wakers when the inner future is
+/// pending pay for it here.
+pub(crate) fn yielding_backend<B>(
+    reply: &'static Reply,
+) -> impl Service<
+    Request<B>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static
+where
+    B: Send + 'static,
+{
+    tower::service_fn(move |req: Request<B>| async move {
+        drop(req);
+        tokio::task::yield_now().await;
+        Ok::<_, Infallible>(reply.build())
+    })
+}
+
 /// A backend that reads the whole request body (frame by frame, no copy), then answers
 /// `503` to the first attempt and `200` to the next ones (the retry layer marks retries
 /// with [`Attempt`]; tower's `Retry` peer with a header).
@@ -270,9 +294,10 @@ pub(crate) struct Variant {
     pub(crate) who: Who,
     /// The baseline variant measured in the same run that this one is compared with.
     pub(crate) baseline: Option<&'static str>,
-    /// The goal of issue 9, in ns (overhead over the baseline, or, for a cache hit, the
-    /// whole request).
+    /// The goal of issue 9, in ns added to the baseline.
     pub(crate) goal_ns: Option<f64>,
+    /// `size_of` the service's response future: it is moved at least once per request.
+    pub(crate) future_bytes: usize,
     batch: Batch,
 }
 
@@ -306,6 +331,7 @@ impl Variant {
             who,
             baseline,
             goal_ns: None,
+            future_bytes: std::mem::size_of::<S::Future>(),
             batch: Box::new(move |rt: &Runtime, iters: u64| {
                 rt.block_on(async {
                     let start = tokio::time::Instant::now();
@@ -590,6 +616,29 @@ pub(crate) fn pass_through() -> Vec<Variant> {
             Recourse,
             "baseline",
             full_stack(backend(ok)),
+            get,
+        ),
+        // The backend's future pending once (as over a network).
+        Variant::new(
+            "baseline: pending once, no-store",
+            Section::PassThrough,
+            Baseline,
+            None,
+            yielding_backend::<Empty<Bytes>>(no_store),
+            get,
+        ),
+        pass(
+            "deadline (pending once)",
+            Recourse,
+            "baseline: pending once, no-store",
+            DeadlineLayer::new(Duration::from_secs(30)).layer(yielding_backend(no_store)),
+            get,
+        ),
+        pass(
+            "full stack (no-store, pending once)",
+            Recourse,
+            "baseline: pending once, no-store",
+            full_stack(yielding_backend(no_store)),
             get,
         ),
         // Peers
