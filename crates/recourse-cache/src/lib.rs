@@ -111,11 +111,15 @@
 //! - **Hits**: http-cache-tower stores serialised responses and decodes the body on every
 //!   hit; here a stored entry holds [`Bytes`](bytes::Bytes), so a 64 KiB hit costs what a
 //!   4 KiB hit costs.
-//! - **Misses stream**: the body reaches the caller as it arrives and is recorded on the
-//!   way, instead of being buffered before the caller sees it.
-//! - **Beyond the peers**: several variants per URI, request coalescing,
+//! - **Misses stream**: with http-cache's in-memory managers (moka among them) a miss is
+//!   collected before the caller sees it; here the body reaches the caller as it arrives
+//!   and is recorded on the way (http-cache's streaming manager streams through files
+//!   on disk instead).
+//! - **Beyond the peers**: several variants per URI (`Vary`), request coalescing,
 //!   `stale-while-revalidate` in the background, `stale-if-error`, `only-if-cached`,
-//!   invalidation through `Location` / `Content-Location`, and RFC 9211 `Cache-Status`.
+//!   invalidation of same-origin `Location` / `Content-Location`, RFC 9211
+//!   `Cache-Status`, and keys normalised per RFC 3986 (http-cache keys by method and URI
+//!   as written).
 //! - **No cache modes** (`Default`, `NoStore`, `Reload`, `ForceCache`, ...): the request's
 //!   own `Cache-Control` expresses those (`no-store`, `no-cache`, `max-stale`,
 //!   `only-if-cached`).

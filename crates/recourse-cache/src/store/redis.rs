@@ -336,11 +336,14 @@ impl RedisStore {
     /// *Expiry* above).
     pub fn ttl(&self, entry: &Entry, now: SystemTime) -> Duration {
         let s = &self.settings;
+        // Every window starts when freshness ends: what has passed of them is gone (the
+        // hint counts the response's own windows whole).
+        let stale_for = entry.age(now).saturating_sub(entry.freshness_lifetime());
         let mut ttl = entry.ttl_hint(now).saturating_add(s.stale_window);
         if entry.has_validators() {
             ttl = ttl.saturating_add(s.revalidation_window);
         }
-        ttl.min(s.max_ttl).max(s.min_ttl)
+        ttl.saturating_sub(stale_for).min(s.max_ttl).max(s.min_ttl)
     }
 
     /// Sends `PING`: whether Redis answers within the timeout. A proxy can call it at
@@ -510,7 +513,7 @@ fn pairs(reply: Value) -> Result<Vec<(Bytes, Bytes)>, RedisStoreError> {
     }
     fn unexpected() -> RedisStoreError {
         RedisStoreError::Redis(redis::RedisError::from((
-            redis::ErrorKind::Parse,
+            redis::ErrorKind::UnexpectedReturnType,
             "unexpected reply to HGETALL",
         )))
     }
@@ -719,6 +722,10 @@ mod tests {
         // A validator adds the revalidation window; the ceiling bounds it all.
         let v = entry(&[("cache-control", "max-age=60"), ("etag", "\"a\"")], 60);
         assert_eq!(s.ttl(&v, t0), Duration::from_secs(165));
+        assert_eq!(
+            s.ttl(&v, t0 + Duration::from_secs(100)),
+            Duration::from_secs(65)
+        );
         let s = s.with_max_ttl(Duration::from_secs(10));
         assert_eq!(s.ttl(&v, t0), Duration::from_secs(10));
     }

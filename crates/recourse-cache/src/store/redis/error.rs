@@ -184,7 +184,7 @@ mod tests {
         let r = RedisStoreError::Redis(refused);
         assert!(r.is_unreachable());
         assert!(r.source().is_some());
-        let wrong = redis::RedisError::from((redis::ErrorKind::Parse, "nope"));
+        let wrong = redis::RedisError::from((redis::ErrorKind::Client, "nope"));
         assert!(!RedisStoreError::Redis(wrong).is_unreachable());
         assert!(!RedisStoreError::Unencodable.to_string().is_empty());
         let e = MalformedEntry::Entry(InvalidEntry::Vary);
