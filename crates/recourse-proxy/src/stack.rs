@@ -89,9 +89,7 @@ type Reboxed<B> = tower::util::MapRequest<UpstreamService, fn(Request<B>) -> Req
 
 /// Adapts a stage that takes [`ProxyBody`] to a layer that wraps request bodies (retry's
 /// `ReplayBody`, redirect's `RedirectBody`).
-fn rebox_requests<B>(
-    service: UpstreamService,
-) -> Reboxed<B>
+fn rebox_requests<B>(service: UpstreamService) -> Reboxed<B>
 where
     B: Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
