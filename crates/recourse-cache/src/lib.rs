@@ -90,16 +90,34 @@
 //!   wait (bounded by [`CacheLayer::coalesce_timeout`]) and read the stored response, or
 //!   go to the origin themselves when it was not stored.
 //! - **Stores**: the [`Store`] trait (get, put, remove; bodies as [`Bytes`](bytes::Bytes);
-//!   entries are plain data, see [`EntryParts`]) and [`MemoryStore`] on `moka`, bounded
-//!   by total size with a per-entry limit. On a miss the body streams to the caller while
-//!   it is recorded (chunks are reference-counted, not copied); past the limit it streams
-//!   through unstored. A failing store never fails a request: the error is logged and
-//!   the request goes to the origin.
+//!   entries are plain data, see [`EntryParts`]), [`MemoryStore`] on `moka`, bounded
+//!   by total size with a per-entry limit, and, with the `redis` feature, `RedisStore`
+//!   for a cache shared by many processes (see *Choosing a store*). On a miss the body
+//!   streams to the caller while it is recorded (chunks are reference-counted, not
+//!   copied); past the limit it streams through unstored. A failing store never fails a
+//!   request: the error is logged and the request goes to the origin.
 //! - **Visibility**: [`CacheOutcome`] in the response extensions, and an optional
 //!   `Cache-Status` field (RFC 9211, [`CacheLayer::cache_status`]).
 //!
 //! A hit clones the stored header map and the body's `Bytes`: its cost does not depend on
 //! the body's size, and nothing is decoded.
+//!
+//! # Choosing a store
+//!
+//! - [`MemoryStore`] (the default) for one process: a hit clones an `Arc` and the body's
+//!   `Bytes`, nothing is decoded, nothing can fail; each process has its own cache, and
+//!   a restart empties it.
+//! - `RedisStore` (feature `redis`) when several processes (proxies behind a load
+//!   balancer, workers) serve the same resources: a response stored through one is a hit
+//!   through all, so the origin sees it once rather than once per process, and the cache
+//!   survives restarts. A hit costs a round trip to Redis and a decode (the body is not
+//!   copied). Every Redis call is bounded by a timeout; when Redis is down, slow, or holds
+//!   garbage, requests go to the origin and the store recovers when Redis is back. Each
+//!   entry expires when neither fresh nor within a stale window the cache honours.
+//!
+//! # Features
+//!
+//! - `redis`: `RedisStore`, on the `redis` crate (tokio, connection manager).
 //!
 //! # Differences from `http-cache` / `http-cache-tower`
 //!
@@ -156,6 +174,8 @@ pub use key::CacheKey;
 pub use layer::CacheLayer;
 pub use service::Cache;
 pub use status::{CACHE_STATUS, CacheOutcome};
+#[cfg(feature = "redis")]
+pub use store::{MalformedEntry, RedisFuture, RedisStore, RedisStoreError};
 pub use store::{MemoryStore, Store, StoreError, Variants};
 
 #[cfg(test)]

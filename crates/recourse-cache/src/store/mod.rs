@@ -1,7 +1,21 @@
-//! Where stored responses live: the [`Store`] trait and [`MemoryStore`].
+//! Where stored responses live: the [`Store`] trait, [`MemoryStore`] and, with the
+//! `redis` feature, `RedisStore`.
+//!
+//! # Memory or Redis
+//!
+//! [`MemoryStore`] (the default) serves one process: a hit clones an `Arc` and the body's
+//! `Bytes`, nothing is decoded and nothing can fail. `RedisStore` serves many: several
+//! proxies or workers share one cache, so the origin sees each response once rather than
+//! once per process, and the cache outlives a restart; a hit costs a round trip and a
+//! decode, and Redis can fail (the request then goes to the origin, within a bounded
+//! timeout).
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{MalformedEntry, RedisFuture, RedisStore, RedisStoreError};
 pub use memory::MemoryStore;
 
 use std::fmt;

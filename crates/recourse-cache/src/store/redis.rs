@@ -44,10 +44,12 @@ pub type RedisFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 /// Two caches (think two processes) on one Redis:
 ///
 /// ```no_run
-/// # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::convert::Infallible;
 /// use std::time::Duration;
 /// use http::{Request, Response};
+/// use http_body_util::BodyExt;
 /// use recourse_cache::{CacheLayer, CacheOutcome, RedisStore};
 /// use tower::{Layer, ServiceExt};
 ///
@@ -56,17 +58,21 @@ pub type RedisFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 ///     Ok::<_, Infallible>(res.body(String::from("barcode")).unwrap())
 /// });
 /// // No I/O here: the store connects on first use, so a proxy starts while Redis is down.
-/// let store = RedisStore::new("redis://127.0.0.1:6379/0")?
-///     .with_prefix("barcodes:")
-///     .with_timeout(Duration::from_millis(100));
-/// let one = CacheLayer::shared().store(store.clone()).layer(origin.clone());
-/// let two = CacheLayer::shared().store(store).layer(origin);
+/// // Each process builds its own store on the same URL and prefix.
+/// let store = |url: &str| -> Result<RedisStore, recourse_cache::RedisStoreError> {
+///     Ok(RedisStore::new(url)?.with_prefix("barcodes:").with_timeout(Duration::from_millis(100)))
+/// };
+/// let one = CacheLayer::shared().store(store("redis://127.0.0.1:6379/0")?).layer(origin.clone());
+/// let two = CacheLayer::shared().store(store("redis://127.0.0.1:6379/0")?).layer(origin);
 ///
 /// let get = || Request::get("http://api.test/barcode/1").body(()).unwrap();
 /// let res = one.oneshot(get()).await?;
 /// assert_eq!(CacheOutcome::of(&res), Some(CacheOutcome::Miss));
-/// let res = two.oneshot(get()).await?; // after the first body was read to its end
-/// # drop(res);
+/// // The response is stored when its body has been read to the end.
+/// res.into_body().collect().await?;
+///
+/// let res = two.oneshot(get()).await?;
+/// assert_eq!(CacheOutcome::of(&res), Some(CacheOutcome::Hit));
 /// # Ok(())
 /// # }
 /// ```
@@ -399,6 +405,9 @@ impl RedisStore {
                 if is_connection_error(&e) {
                     self.conn.down(self.settings.retry_delay);
                 }
+                if e.is_timeout() {
+                    return Err(RedisStoreError::Timeout(timeout));
+                }
                 if e.code() == Some("WRONGTYPE") {
                     return Err(RedisStoreError::Malformed(MalformedEntry::WrongType));
                 }
@@ -580,9 +589,7 @@ impl Store for RedisStore {
             return Box::pin(ready(Ok(())));
         }
         let Ok(value) = codec::encode(entry.parts()) else {
-            return Box::pin(ready(Err(StoreError::new(
-                RedisStoreError::Unencodable,
-            ))));
+            return Box::pin(ready(Err(StoreError::new(RedisStoreError::Unencodable))));
         };
         let ttl = self.ttl(&entry, system_now());
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -645,6 +652,7 @@ impl Connection {
         // (the cache goes to the origin) and the next operation connects again.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
             .set_number_of_retries(0);
         let manager = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
             .map_err(RedisStoreError::Redis)?;
@@ -680,8 +688,8 @@ impl Connection {
 mod tests {
     use super::*;
     use crate::entry::EntryParts;
-    use http::header::{HeaderMap, HeaderValue};
     use http::StatusCode;
+    use http::header::{HeaderMap, HeaderValue};
 
     fn entry(headers: &[(&'static str, &'static str)], lifetime: u64) -> Entry {
         let mut h = HeaderMap::new();
@@ -710,10 +718,18 @@ mod tests {
         let e = entry(&[("cache-control", "max-age=60, stale-if-error=30")], 60);
         let t0 = e.response_time();
         assert_eq!(s.ttl(&e, t0), Duration::from_secs(90));
-        assert_eq!(s.ttl(&e, t0 + Duration::from_secs(50)), Duration::from_secs(40));
+        assert_eq!(
+            s.ttl(&e, t0 + Duration::from_secs(50)),
+            Duration::from_secs(40)
+        );
         // Past every window: the floor.
-        assert_eq!(s.ttl(&e, t0 + Duration::from_secs(999)), Duration::from_secs(1));
-        let s = s.with_stale_window(Duration::from_secs(5)).with_min_ttl(Duration::ZERO);
+        assert_eq!(
+            s.ttl(&e, t0 + Duration::from_secs(999)),
+            Duration::from_secs(1)
+        );
+        let s = s
+            .with_stale_window(Duration::from_secs(5))
+            .with_min_ttl(Duration::ZERO);
         assert_eq!(s.ttl(&e, t0), Duration::from_secs(95));
         assert_eq!(
             s.ttl(&e, t0 + Duration::from_secs(999)),

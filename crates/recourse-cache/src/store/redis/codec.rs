@@ -50,9 +50,8 @@ pub(super) fn encode(parts: &EntryParts) -> Result<Vec<u8>, BeforeEpoch> {
                 })
                 .sum::<usize>()
     };
-    let duration_len = |d: Duration| {
-        varint_len(d.as_secs()) + varint_len(u64::from(d.subsec_nanos()))
-    };
+    let duration_len =
+        |d: Duration| varint_len(d.as_secs()) + varint_len(u64::from(d.subsec_nanos()));
     let len = MAGIC.len()
         + 1
         + 2

@@ -178,9 +178,8 @@ mod tests {
             "malformed entry in Redis: unknown format version 9"
         );
         assert!(m.source().is_some());
-        let refused = redis::RedisError::from(std::io::Error::from(
-            std::io::ErrorKind::ConnectionRefused,
-        ));
+        let refused =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         let r = RedisStoreError::Redis(refused);
         assert!(r.is_unreachable());
         assert!(r.source().is_some());
