@@ -13,7 +13,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use recourse_cache::{CacheLayer, MemoryStore};
+use recourse_cache::{CacheLayer, MemoryStore, RedisStore};
 use recourse_core::BoxError;
 use recourse_poll::PollLayer;
 use recourse_redirect::RedirectLayer;
@@ -35,19 +35,20 @@ pub(crate) fn build(
         service = boxed(retry.layer(rebox_requests(service)).map_err(BoxError::from));
     }
     if config.cache {
-        let store = match &config.cache_store {
-            CacheStore::Memory => MemoryStore::new(config.cache_max_bytes).with_max_entry_size(
-                usize::try_from(config.cache_entry_max_bytes).unwrap_or(usize::MAX),
-            ),
+        let max_entry = usize::try_from(config.cache_entry_max_bytes).unwrap_or(usize::MAX);
+        service = match &config.cache_store {
+            CacheStore::Memory => {
+                let store = MemoryStore::new(config.cache_max_bytes).with_max_entry_size(max_entry);
+                boxed(CacheLayer::shared().store(store).layer(service))
+            }
             CacheStore::Redis(url) => {
-                return Err(format!(
-                    "the Redis cache store ({url}) is not available in this build"
-                )
-                .into());
+                // No I/O: the store connects on first use, so the proxy starts (and serves
+                // from the upstream) while Redis is down.
+                let store = RedisStore::new(url)?.with_max_entry_size(max_entry);
+                report_redis(&store);
+                boxed(CacheLayer::shared().store(store).layer(service))
             }
         };
-        let cache = CacheLayer::shared().store(store);
-        service = boxed(cache.layer(service));
     }
     if config.follow_redirects {
         let redirect = RedirectLayer::new().layer(rebox_requests(service));
@@ -65,6 +66,24 @@ pub(crate) fn build(
         ));
     }
     Ok(service)
+}
+
+/// Logs, once, whether the Redis cache store answers (the proxy works either way).
+fn report_redis(store: &RedisStore) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let store = store.clone();
+    runtime.spawn(async move {
+        match store.ping().await {
+            Ok(()) => tracing::info!(?store, "cache store: Redis answers"),
+            Err(error) => tracing::warn!(
+                %error,
+                ?store,
+                "cache store: Redis does not answer; requests go to the upstream until it does"
+            ),
+        }
+    });
 }
 
 /// Boxes a stage, and its response body.
