@@ -146,13 +146,13 @@ async fn main() -> ExitCode {
             }
         }
     }
-    if let Some(info) = RetryInfo::of(&res) {
-        if let Some(why) = &info.stopped {
-            println!(
-                "retry:    stopped after {} attempts: {why:?}",
-                info.attempts
-            );
-        }
+    if let Some(info) = RetryInfo::of(&res)
+        && let Some(why) = &info.stopped
+    {
+        println!(
+            "retry:    stopped after {} attempts: {why:?}",
+            info.attempts
+        );
     }
     if let Some(not) = NotFollowed::of(&res) {
         println!("redirect: not followed: {not:?}");
