@@ -165,6 +165,44 @@ async fn a_status_url_on_another_origin_never_collects_credentials() {
     assert_no_credentials(&collector, "poll");
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_https_to_http_redirect_is_refused() {
+    // The testkit speaks plain HTTP, so this one runs the full stack over a service_fn
+    // that plays an https origin redirecting to http.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let backend = {
+        let asked = asked.clone();
+        tower::service_fn(move |req: Request<support::WireBody>| {
+            asked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(req.uri().clone());
+            let res = http::Response::builder()
+                .status(StatusCode::PERMANENT_REDIRECT)
+                .header("location", "http://api.test/pay")
+                .body(Full::<Bytes>::default());
+            async move { res }
+        })
+    };
+    let req = with_credentials(Method::POST, "https://api.test/pay".parse().unwrap(), "x");
+    let err = timeout(HANG, recourse::client(backend).oneshot(req))
+        .await
+        .expect("answers")
+        .expect_err("refused");
+    let redirect = err.into_inner().unwrap().into_inner().unwrap();
+    assert!(redirect.is_downgrade(), "{redirect}");
+    assert_eq!(
+        redirect.downgrade().unwrap().to(),
+        Some(&"http://api.test/pay".parse().unwrap())
+    );
+    let asked = asked.lock().unwrap_or_else(PoisonError::into_inner);
+    assert_eq!(
+        asked.len(),
+        1,
+        "the http URL was never requested: {asked:?}"
+    );
+}
+
 // === redirect chains ===
 
 /// `/hop/N` redirects to `/hop/N+1` up to `/hop/1000`, which answers.
@@ -946,6 +984,65 @@ async fn garbage_cache_control_is_survived() {
         );
         let _ = text(res).await.unwrap();
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_cache_never_serves_what_belongs_to_one_user() {
+    let server = TestServer::start().await;
+    server.fallback(
+        "/private",
+        Reply::ok()
+            .header("cache-control", "private, max-age=600")
+            .body("alice's statement"),
+    );
+    server.fallback(
+        "/authorized",
+        Reply::ok()
+            .header("cache-control", "max-age=600")
+            .body("alice's profile"),
+    );
+    server.fallback(
+        "/per-cookie",
+        Reply::ok()
+            .header("cache-control", "public, max-age=600")
+            .header("vary", "Cookie")
+            .body("per session"),
+    );
+    server.fallback(
+        "/public",
+        Reply::ok()
+            .header("cache-control", "public, max-age=600")
+            .body("for everyone"),
+    );
+    let stack = stack_with(ClientStackLayer::new().cache(CacheLayer::shared()));
+    let as_user = |path: &str, user: &str| {
+        let mut req = get(server.uri(path));
+        req.headers_mut().insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {user}")).unwrap(),
+        );
+        req.headers_mut().insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("session={user}")).unwrap(),
+        );
+        req
+    };
+    for path in ["/private", "/authorized", "/per-cookie", "/public"] {
+        for user in ["alice", "bob"] {
+            let res = send(stack.clone(), as_user(path, user)).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path} as {user}");
+            let from_cache = CacheOutcome::of(&res).is_some_and(CacheOutcome::is_from_cache);
+            let _ = text(res).await.unwrap();
+            if user == "bob" && path != "/public" {
+                assert!(!from_cache, "{path}: bob was served alice's response");
+            }
+        }
+    }
+    // Only the public response, to a request whose Authorization it allows, was shared.
+    assert_eq!(server.count("/private"), 2);
+    assert_eq!(server.count("/authorized"), 2);
+    assert_eq!(server.count("/per-cookie"), 2);
+    assert_eq!(server.count("/public"), 1);
 }
 
 // === silence ===
