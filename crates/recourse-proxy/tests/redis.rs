@@ -37,10 +37,14 @@ impl Redis {
                 !ci,
                 "redis-server is not installed, and CI=true: the Redis tests must run"
             );
-            eprintln!("\n{}", "!".repeat(78));
-            eprintln!("!!! SKIPPED: redis-server is not on the PATH, so this proxy Redis test");
-            eprintln!("!!! did not run. Install it (apt-get install redis-server) to run it.");
-            eprintln!("{}\n", "!".repeat(78));
+            // Straight to the process's stderr: the test harness captures `eprintln!`.
+            let bang = "!".repeat(78);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "\n{bang}\n!!! SKIPPED: redis-server is not on the PATH, so this proxy Redis \
+                 test\n!!! did not run. Install it (apt-get install redis-server) to run it.\n\
+                 {bang}\n"
+            );
             return None;
         }
         Some(Redis {
