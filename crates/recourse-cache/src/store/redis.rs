@@ -209,6 +209,46 @@ return redis.call('HLEN', h)
     )
 });
 
+/// Deletes the given variants (ARGV: field, value, field, value, ...) whose value is still
+/// the given one.
+static DELETE_FIELDS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+",
+    )
+});
+
+/// Deletes the keys if they hold another type than the store uses.
+static DELETE_WRONG_TYPES: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = 0
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t ~= 'hash' and t ~= 'none' then n = n + redis.call('DEL', KEYS[1]) end
+t = redis.call('TYPE', KEYS[2])['ok']
+if t ~= 'zset' and t ~= 'none' then n = n + redis.call('DEL', KEYS[2]) end
+return n
+",
+    )
+});
+
+/// What to delete after a read found garbage.
+enum Malformed {
+    /// Keys of another Redis type.
+    WrongType,
+    /// Variants that do not decode: field and value.
+    Fields(Vec<(Bytes, Bytes)>),
+}
+
 // === impl RedisStore ===
 
 impl RedisStore {
@@ -420,40 +460,27 @@ impl RedisStore {
         }
     }
 
-    /// Deletes malformed values in the background: the given fields, or both keys.
-    fn delete_malformed(&self, keys: (Vec<u8>, Vec<u8>), fields: Option<Vec<Vec<u8>>>) {
+    /// Deletes malformed values in the background, only if they are still there (a put
+    /// since the read has replaced them, and stays).
+    fn delete_malformed(&self, keys: (Vec<u8>, Vec<u8>), malformed: Malformed) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let mut invocation = match &malformed {
+            Malformed::WrongType => DELETE_WRONG_TYPES.prepare_invoke(),
+            Malformed::Fields(_) => DELETE_FIELDS.prepare_invoke(),
+        };
+        invocation.key(keys.0).key(keys.1);
+        if let Malformed::Fields(fields) = malformed {
+            for (field, value) in fields {
+                invocation.arg(&field[..]).arg(&value[..]);
+            }
+        }
         let this = self.clone();
         runtime.spawn(async move {
-            let (h, z) = (&keys.0, &keys.1);
-            let fields = &fields;
+            let invocation = &invocation;
             let result = this
-                .run(|mut c| async move {
-                    match fields {
-                        Some(fields) => {
-                            redis::pipe()
-                                .cmd("HDEL")
-                                .arg(h)
-                                .arg(fields)
-                                .ignore()
-                                .cmd("ZREM")
-                                .arg(z)
-                                .arg(fields)
-                                .ignore()
-                                .query_async::<()>(&mut c)
-                                .await
-                        }
-                        None => {
-                            redis::cmd("DEL")
-                                .arg(h)
-                                .arg(z)
-                                .query_async::<()>(&mut c)
-                                .await
-                        }
-                    }
-                })
+                .run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
                 .await;
             if let Err(error) = result {
                 tracing::debug!(%error, "could not delete a malformed cache entry from Redis");
@@ -476,7 +503,7 @@ impl RedisStore {
             Ok(pairs) => pairs,
             Err(RedisStoreError::Malformed(m)) => {
                 tracing::warn!(%key, reason = %m, "malformed cache entry in Redis; deleting it");
-                self.delete_malformed(keys, None);
+                self.delete_malformed(keys, Malformed::WrongType);
                 return Err(RedisStoreError::Malformed(m));
             }
             Err(e) => return Err(e),
@@ -488,11 +515,11 @@ impl RedisStore {
         let mut bad = Vec::new();
         let mut reason = None;
         for (field, value) in pairs {
-            match decode_variant(&field, value) {
+            match decode_variant(&field, value.clone()) {
                 Ok(entry) => entries.push(Arc::new(entry)),
                 Err(m) => {
                     reason.get_or_insert(m);
-                    bad.push(field.to_vec());
+                    bad.push((field, value));
                 }
             }
         }
@@ -503,7 +530,7 @@ impl RedisStore {
                 count = bad.len(),
                 "malformed cache entries in Redis; deleting them"
             );
-            self.delete_malformed(keys, Some(bad));
+            self.delete_malformed(keys, Malformed::Fields(bad));
             if entries.is_empty() {
                 return Err(RedisStoreError::Malformed(reason));
             }
@@ -685,7 +712,13 @@ impl Connection {
 }
 
 #[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/redis_support/mod.rs"]
+mod redis_support;
+
+#[cfg(test)]
 mod tests {
+    use super::redis_support::RedisServer;
     use super::*;
     use crate::entry::EntryParts;
     use http::StatusCode;
@@ -792,6 +825,84 @@ mod tests {
         let err = err.downcast::<RedisStoreError>().unwrap();
         assert!(matches!(*err, RedisStoreError::Unavailable { .. }), "{err}");
         assert!(s.ping().await.unwrap_err().is_unreachable());
+    }
+
+    /// Garbage found by a read is deleted later; whatever replaced it meanwhile stays.
+    #[tokio::test]
+    async fn garbage_is_deleted_only_while_unchanged() {
+        let Some(redis) = RedisServer::start().await else {
+            return;
+        };
+        let store = RedisStore::new(&redis.url()).unwrap();
+        let mut c = redis.connection().await;
+        let k = CacheKey::from_uri(&"http://a.test/g".parse().unwrap()).unwrap();
+        let keys = store.keys(&k);
+        let (h, z) = (keys.0.clone(), keys.1.clone());
+        let valid = codec::encode(entry(&[], 60).parts()).unwrap();
+        let hset = |field: &[u8], value: &[u8]| {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&h).arg(field).arg(value);
+            cmd
+        };
+        let q = |cmd: redis::Cmd, mut c: redis::aio::MultiplexedConnection| async move {
+            cmd.query_async::<Value>(&mut c).await.unwrap()
+        };
+        // Read as junk: "" and "x". Then "" is replaced by a valid entry.
+        q(hset(b"", b"junk"), c.clone()).await;
+        q(hset(b"x", b"junk"), c.clone()).await;
+        q(hset(b"", &valid), c.clone()).await;
+        let junk = Bytes::from_static(b"junk");
+        let read = vec![
+            (Bytes::new(), junk.clone()),
+            (Bytes::from_static(b"x"), junk),
+        ];
+        store.delete_malformed(keys.clone(), Malformed::Fields(read));
+        let mut gone = false;
+        for _ in 0..100 {
+            let exists: i64 = redis::cmd("HEXISTS")
+                .arg(&h)
+                .arg("x")
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            if exists == 0 {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone, "the unchanged junk is deleted");
+        let stored: Vec<u8> = redis::cmd("HGET")
+            .arg(&h)
+            .arg("")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(stored, valid, "the replacement stays");
+
+        // Keys of another type are deleted, unless a put has made them right meanwhile.
+        q(redis::cmd("SET").arg(&z).arg("junk").to_owned(), c.clone()).await;
+        store.delete_malformed(keys.clone(), Malformed::WrongType);
+        let mut gone = false;
+        for _ in 0..100 {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&z)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            if kind == "none" {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone, "a string under the order key is deleted");
+        let kind: String = redis::cmd("TYPE")
+            .arg(&h)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(kind, "hash", "the hash is kept");
     }
 
     #[test]
