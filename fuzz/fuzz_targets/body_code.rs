@@ -84,7 +84,11 @@ fn code_of(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64().or_else(|| {
             n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= -9.223_372_036_854_776e18 && *f < 9.223_372_036_854_776e18)
+                .filter(|f| {
+                    f.fract() == 0.0
+                        && *f >= -9.223_372_036_854_776e18
+                        && *f < 9.223_372_036_854_776e18
+                })
                 .map(|f| f as i64)
         }),
         Value::String(s) => s.trim().parse().ok(),
@@ -131,19 +135,30 @@ fuzz_target!(|data: &[u8]| {
         }
     });
     let client = ClassifyLayer::new().layer(backend);
-    let req = Request::get("http://api.test/x").body(()).expect("a valid request");
+    let req = Request::get("http://api.test/x")
+        .body(())
+        .expect("a valid request");
     let (outcome, returned) = runtime().block_on(async {
         let res = client.oneshot(req).await.expect("infallible");
         let outcome = Outcome::of(&res);
-        let returned = res.into_body().collect().await.expect("infallible").to_bytes();
+        let returned = res
+            .into_body()
+            .collect()
+            .await
+            .expect("infallible")
+            .to_bytes();
         (outcome, returned)
     });
     let _ = outcome.to_string();
-    assert_eq!(returned, body, "the body did not reach the caller unchanged");
+    assert_eq!(
+        returned, body,
+        "the body did not reach the caller unchanged"
+    );
 
     // The oracle, where it applies: a JSON 200, read whole (64 KiB and 64 frames at most
     // are always inspected by the default configuration).
-    if status == 200 && content_type != "text/plain" && body.len() <= 64 * 1024 && frame_count < 64 {
+    if status == 200 && content_type != "text/plain" && body.len() <= 64 * 1024 && frame_count < 64
+    {
         if let Ok(code) = expected_code(&body) {
             match (code, &outcome) {
                 (None | Some(0), Outcome::Success) => {}

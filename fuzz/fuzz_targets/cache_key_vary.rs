@@ -13,9 +13,9 @@
 #![no_main]
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -128,7 +128,9 @@ fn check_key(uri: &[u8], host: &[u8]) {
         // userinfo in `Host`), and `from_request` should return `None`.
         return;
     }
-    let parsed: Uri = text.parse().unwrap_or_else(|e| panic!("key {text:?} is not a URI: {e}"));
+    let parsed: Uri = text
+        .parse()
+        .unwrap_or_else(|e| panic!("key {text:?} is not a URI: {e}"));
     let scheme = parsed.scheme_str().expect("a key is absolute");
     let host = parsed.host().expect("a key has a host");
     assert_eq!(scheme, scheme.to_ascii_lowercase(), "{text}");
@@ -150,7 +152,10 @@ fuzz_target!(|data: &[u8]| {
     check_key(uri, host);
 
     let shared = mode.first().is_some_and(|m| m & 1 == 1);
-    let split = rest.iter().position(|f| f.first() == Some(&0xFE)).unwrap_or(rest.len());
+    let split = rest
+        .iter()
+        .position(|f| f.first() == Some(&0xFE))
+        .unwrap_or(rest.len());
     let first = headers(&rest[..split]);
     let second = headers(rest.get(split + 1..).unwrap_or(&[]));
     let Ok(vary) = HeaderValue::from_bytes(vary) else {
@@ -190,7 +195,12 @@ fuzz_target!(|data: &[u8]| {
         async move {
             let res = cache.oneshot(req).await.expect("infallible");
             let outcome = CacheOutcome::of(&res);
-            let body = res.into_body().collect().await.expect("infallible").to_bytes();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .expect("infallible")
+                .to_bytes();
             (outcome, body)
         }
     };
@@ -213,7 +223,10 @@ fuzz_target!(|data: &[u8]| {
         .map(|m| m.trim_ascii().to_vec())
         .filter(|m| !m.is_empty())
         .collect();
-    assert!(!vary_members.iter().any(|m| m == b"*"), "Vary: * was served from the cache");
+    assert!(
+        !vary_members.iter().any(|m| m == b"*"),
+        "Vary: * was served from the cache"
+    );
     for member in &vary_members {
         let name = HeaderName::from_bytes(member)
             .unwrap_or_else(|_| panic!("Vary names {member:?}, not a field, yet it was served"));
@@ -224,12 +237,20 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     if let Some(directives) = directives(cache_control.as_bytes()) {
-        assert!(!directives.iter().any(|d| d == "no-store"), "a no-store response was stored");
+        assert!(
+            !directives.iter().any(|d| d == "no-store"),
+            "a no-store response was stored"
+        );
         if shared {
-            assert!(!directives.iter().any(|d| d == "private"), "a shared cache served a private response");
+            assert!(
+                !directives.iter().any(|d| d == "private"),
+                "a shared cache served a private response"
+            );
             if first.contains_key("authorization") {
                 assert!(
-                    directives.iter().any(|d| d == "public" || d == "s-maxage" || d == "must-revalidate"),
+                    directives
+                        .iter()
+                        .any(|d| d == "public" || d == "s-maxage" || d == "must-revalidate"),
                     "a shared cache served a response to an authorized request: {cache_control:?}"
                 );
             }

@@ -19,14 +19,18 @@ fuzz_target!(|data: &[u8]| {
     let Some((clock, value)) = data.split_first_chunk::<8>() else {
         return;
     };
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from_le_bytes(*clock) % LAST_SECOND);
+    let now =
+        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from_le_bytes(*clock) % LAST_SECOND);
     let Ok(value) = HeaderValue::from_bytes(value) else {
         return;
     };
     let got = parse_retry_after(&value, now);
 
     if let Some(wait) = got {
-        assert!(wait <= MAX_RETRY_AFTER, "{value:?}: {wait:?} is over the clamp");
+        assert!(
+            wait <= MAX_RETRY_AFTER,
+            "{value:?}: {wait:?} is over the clamp"
+        );
     }
     let expected = match value.to_str().map(str::trim) {
         // Bytes that are not visible ASCII are never a Retry-After.
