@@ -5,7 +5,7 @@
 //!
 //! | layer | default | what it does in a proxy |
 //! |---|---|---|
-//! | cache (shared mode) | on | answers fresh hits without an upstream request, revalidates stale ones |
+//! | cache (shared mode) | on | answers fresh hits without an upstream request, revalidates stale ones; in memory, or in Redis with `--cache-store redis://HOST:PORT/DB` so several proxies share it |
 //! | retry | on | resends idempotent requests that got 500/503 or failed to connect |
 //! | redirect | off | follows 3xx itself (a reverse proxy normally passes them on) |
 //! | poll | off | polls a 202's `Location` to completion (normally passed on) |
