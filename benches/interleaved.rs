@@ -1,12 +1,13 @@
 //! Sections 1 to 3 of `benches/RESULTS.md`, measured in interleaved rounds: every round
-//! times one batch (about 10 ms) of every variant, in a rotating order, so that the noise
-//! of a shared machine falls on all variants alike. Prints Markdown tables of the medians
+//! times one batch (about 2 ms, shorter than a scheduler time slice) of every variant, in a
+//! rotating order, so that the noise of a shared machine falls on all variants alike. Prints Markdown tables of the medians
 //! over the rounds, the overhead over the bare baseline measured in the same rounds, and
 //! the goals of issue 9.
 //!
-//! `cargo bench --bench interleaved [-- FILTER]`; `RECOURSE_BENCH_ROUNDS` (default 41) and
-//! `RECOURSE_BENCH_BATCH_MS` (default 10) tune the run. `RECOURSE_BENCH_ONLY=NAME` (and
-//! `RECOURSE_BENCH_ITERS`, default 10000) runs one variant and exits, for profilers.
+//! `cargo bench --bench interleaved [-- FILTER]`; `RECOURSE_BENCH_ROUNDS` (default 201) and
+//! `RECOURSE_BENCH_BATCH_MS` (default 2) tune the run. `RECOURSE_BENCH_ONLY=NAME` (and
+//! `RECOURSE_BENCH_ITERS`, default 10000) runs one variant and exits, for profilers;
+//! `RECOURSE_BENCH_LIST=1` prints each variant's name and baseline.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -65,9 +66,16 @@ fn fmt_ns(ns: f64) -> String {
 
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let rounds = env_u64("RECOURSE_BENCH_ROUNDS", 41) as usize;
-    let target = Duration::from_millis(env_u64("RECOURSE_BENCH_BATCH_MS", 10));
+    let rounds = env_u64("RECOURSE_BENCH_ROUNDS", 201) as usize;
+    let target = Duration::from_millis(env_u64("RECOURSE_BENCH_BATCH_MS", 2));
     let rt = common::runtime();
+    if std::env::var_os("RECOURSE_BENCH_LIST").is_some() {
+        // For benches/instructions.sh: each variant's name and baseline.
+        for v in common::all(&rt) {
+            println!("{}\t{}", v.name, v.baseline.unwrap_or(""));
+        }
+        return;
+    }
     if let Ok(only) = std::env::var("RECOURSE_BENCH_ONLY") {
         // Profiling mode (e.g. under valgrind): one variant, a fixed number of requests.
         let iters = env_u64("RECOURSE_BENCH_ITERS", 10_000);

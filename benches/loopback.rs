@@ -7,8 +7,8 @@
 //! reply is a small uncacheable 200 (`Cache-Control: no-store`): the stack passes it
 //! through.
 //!
-//! `cargo bench --bench loopback`; `RECOURSE_BENCH_ROUNDS` (default 7) and
-//! `RECOURSE_BENCH_LOOPBACK_MS` (time per client per round and level, default 1000);
+//! `cargo bench --bench loopback`; `RECOURSE_BENCH_ROUNDS` (default 15) and
+//! `RECOURSE_BENCH_LOOPBACK_MS` (time per client per round and level, default 500);
 //! `RECOURSE_BENCH_LOOPBACK_LAYERS=1` also measures each layer alone (diagnosis).
 
 use std::fmt::Debug;
@@ -74,8 +74,26 @@ where
     done
 }
 
-/// Requests per second of `concurrency` workers sharing `svc` (cloned) for `time`.
-fn throughput<S, R>(rt: &Runtime, svc: &S, uri: &Uri, concurrency: usize, time: Duration) -> f64
+/// CPU time used so far by every thread of this process (client, layers and server alike),
+/// from `/proc/self/task/*/schedstat`; `None` where that is not available.
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// One measurement: requests per second, and CPU time per request (µs).
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    rps: f64,
+    cpu_us: Option<f64>,
+}
+
+/// `concurrency` workers sharing `svc` (cloned) for `time`.
+fn throughput<S, R>(rt: &Runtime, svc: &S, uri: &Uri, concurrency: usize, time: Duration) -> Sample
 where
     S: Service<Request<Empty<Bytes>>, Response = Response<R>, Future: Send>
         + Clone
@@ -86,6 +104,7 @@ where
     R::Error: Debug,
 {
     rt.block_on(async {
+        let cpu_before = process_cpu_ns();
         let start = Instant::now();
         let end = start + time;
         let tasks: Vec<_> = (0..concurrency)
@@ -95,12 +114,22 @@ where
         for task in tasks {
             total += task.await.expect("a worker panicked");
         }
-        total as f64 / start.elapsed().as_secs_f64()
+        let elapsed = start.elapsed();
+        let cpu_us = match (cpu_before, process_cpu_ns()) {
+            (Some(a), Some(b)) if total > 0 => {
+                Some(b.saturating_sub(a) as f64 / 1e3 / total as f64)
+            }
+            _ => None,
+        };
+        Sample {
+            rps: total as f64 / elapsed.as_secs_f64(),
+            cpu_us,
+        }
     })
 }
 
 /// Runs one client: requests/s at a concurrency for a time.
-type Measure = Box<dyn Fn(&Runtime, &Uri, usize, Duration) -> f64>;
+type Measure = Box<dyn Fn(&Runtime, &Uri, usize, Duration) -> Sample>;
 
 fn measure<S, R>(svc: S) -> Measure
 where
@@ -116,8 +145,8 @@ where
 }
 
 fn main() {
-    let rounds = env_u64("RECOURSE_BENCH_ROUNDS", 7) as usize;
-    let time = Duration::from_millis(env_u64("RECOURSE_BENCH_LOOPBACK_MS", 1000));
+    let rounds = env_u64("RECOURSE_BENCH_ROUNDS", 15) as usize;
+    let time = Duration::from_millis(env_u64("RECOURSE_BENCH_LOOPBACK_MS", 500));
     let levels = [1usize, 16];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -199,25 +228,41 @@ fn main() {
         eprintln!("round {}/{rounds} done", round + 1);
     }
     println!(
-        "{rounds} interleaved rounds of {} ms per client and level; requests/s, median over \
+        "{rounds} interleaved rounds of {} ms per client and level. Requests/s: median over \
          the rounds (min–max); ratio = median(client) / median(bare Client); paired = median \
-         over the rounds of client/bare in the same round.\n",
+         over the rounds of client/bare in the same round. CPU: CPU time of the whole process \
+         (client, layers and server) per request, median over the rounds; CPU ratio = \
+         CPU(bare) / CPU(client), the throughput ratio a CPU-bound run would show, which \
+         other processes' load disturbs much less than wall-clock throughput.\n",
         time.as_millis()
     );
     println!(
-        "| concurrency | client | requests/s | ratio to bare | paired | per request | goal ≥ 0.95 (full stack) |"
+        "| concurrency | client | requests/s | ratio to bare | paired | CPU per request | CPU ratio | goal ≥ 0.95 (full stack, on the ratio) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    let med = |xs: &[Sample], f: &dyn Fn(&Sample) -> Option<f64>| {
+        let mut v: Vec<f64> = xs.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| median(&mut v))
+    };
     for (l, &c) in levels.iter().enumerate() {
-        let bare = median(&mut samples[l][0].clone());
+        let base = &samples[l][0];
+        let bare = med(base, &|s| Some(s.rps)).unwrap_or(f64::NAN);
+        let bare_cpu = med(base, &|s| s.cpu_us);
         for (i, (name, _)) in clients.iter().enumerate() {
             let s = &samples[l][i];
-            let min = s.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = s.iter().copied().fold(0.0, f64::max);
-            let rps = median(&mut s.clone());
-            let mut ratios: Vec<f64> = s.iter().zip(&samples[l][0]).map(|(x, b)| x / b).collect();
+            let min = s.iter().map(|x| x.rps).fold(f64::INFINITY, f64::min);
+            let max = s.iter().map(|x| x.rps).fold(0.0, f64::max);
+            let rps = med(s, &|x| Some(x.rps)).unwrap_or(f64::NAN);
+            let mut ratios: Vec<f64> = s.iter().zip(base).map(|(x, b)| x.rps / b.rps).collect();
             let paired = median(&mut ratios);
             let ratio = rps / bare;
+            let cpu = med(s, &|x| x.cpu_us);
+            let (cpu_s, cpu_ratio_s) = match (cpu, bare_cpu) {
+                (Some(cpu), Some(bare_cpu)) => {
+                    (format!("{cpu:.1} µs"), format!("{:.3}", bare_cpu / cpu))
+                }
+                _ => ("—".into(), "—".into()),
+            };
             let goal = match i {
                 0 => "—".to_string(),
                 1 if ratio >= 0.95 => format!("met (+{:.3})", ratio - 0.95),
@@ -225,8 +270,7 @@ fn main() {
                 _ => String::new(),
             };
             println!(
-                "| {c} | {name} | {rps:.0} ({min:.0}–{max:.0}) | {ratio:.3} | {paired:.3} | {:.1} µs | {goal} |",
-                1e6 * c as f64 / rps,
+                "| {c} | {name} | {rps:.0} ({min:.0}–{max:.0}) | {ratio:.3} | {paired:.3} | {cpu_s} | {cpu_ratio_s} | {goal} |"
             );
         }
     }

@@ -4,6 +4,7 @@
 #
 #   benches/proxy_vs_nginx.sh            # 5 rounds of 3 s per measurement (about 2 minutes)
 #   ROUNDS=3 SECS=2 benches/proxy_vs_nginx.sh
+#   PROXY_ARGS="--no-cache --no-retry" SCENARIOS=pass benches/proxy_vs_nginx.sh   # the proxy without layers
 #
 # Scenarios: pass-through (GET /pass: Cache-Control: no-store, forwarded every time) and
 # cache hits (GET /cached: Cache-Control: public, max-age=3600, primed once). Each round
@@ -22,6 +23,10 @@ SECS=${SECS:-3}
 CONNS=${CONNS:-32}
 BODY_BYTES=${BODY_BYTES:-1024}
 PROXY_THREADS=${PROXY_THREADS:-1}
+PROXY_ARGS=${PROXY_ARGS:-}   # extra recourse-proxy options, e.g. "--no-cache --no-retry"
+SCENARIOS=${SCENARIOS:-pass hit}
+hits=""
+case " $SCENARIOS " in *" hit "*) hits=1 ;; esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -72,7 +77,7 @@ pids+=($!)
 wait_for "http://127.0.0.1:$up_port/stats"
 
 RUST_LOG=warn TOKIO_WORKER_THREADS=$PROXY_THREADS "$proxy_bin" \
-    --listen "127.0.0.1:$proxy_port" --upstream "http://127.0.0.1:$up_port" 2>"$work/proxy.log" &
+    --listen "127.0.0.1:$proxy_port" --upstream "http://127.0.0.1:$up_port" $PROXY_ARGS 2>"$work/proxy.log" &
 pids+=($!)
 
 user_line=""
@@ -115,7 +120,7 @@ pids+=($!)
 wait_for "http://127.0.0.1:$proxy_port/pass"
 wait_for "http://127.0.0.1:$nginx_port/pass"
 # Prime both caches, and check that a second request is a hit (it does not reach the upstream).
-for port in "$proxy_port" "$nginx_port"; do
+for port in ${hits:+"$proxy_port" "$nginx_port"}; do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/cached"
     sleep 0.2
     before=$(curl -fsS "http://127.0.0.1:$up_port/stats")
@@ -142,7 +147,7 @@ run_wrk() { # name url -> appends "name rps" to results
 echo "warm-up..." >&2
 for port in "$proxy_port" "$nginx_port"; do
     wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/pass" >/dev/null
-    wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/cached" >/dev/null
+    if [ -n "$hits" ]; then wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/cached" >/dev/null; fi
 done
 hits_before=$(curl -fsS "http://127.0.0.1:$up_port/stats")
 
@@ -153,7 +158,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for who in $order; do
         if [ "$who" = recourse ]; then port=$proxy_port; else port=$nginx_port; fi
         run_wrk "$who-pass" "http://127.0.0.1:$port/pass"
-        run_wrk "$who-hit" "http://127.0.0.1:$port/cached"
+        if [ -n "$hits" ]; then run_wrk "$who-hit" "http://127.0.0.1:$port/cached"; fi
     done
     run_wrk "upstream-direct" "http://127.0.0.1:$up_port/pass"
 done
@@ -170,6 +175,7 @@ range() { # name
 }
 rp=$(median recourse-pass); np=$(median nginx-pass)
 rh=$(median recourse-hit); nh=$(median nginx-hit)
+rh=${rh:-0}; nh=${nh:-1}
 ud=$(median upstream-direct)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { # ratio goal
@@ -178,16 +184,20 @@ verdict() { # ratio goal
 pass_ratio=$(ratio "$rp" "$np")
 hit_ratio=$(ratio "$rh" "$nh")
 
-cat <<EOF
-recourse-proxy vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk -t1 -c$CONNS, $ROUNDS interleaved rounds of ${SECS} s, body $BODY_BYTES bytes;
-requests/s, median (min–max). $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg).
-recourse-proxy: TOKIO_WORKER_THREADS=$PROXY_THREADS, default options (shared cache, retry); nginx: worker_processes 1.
-
-| scenario | recourse-proxy | nginx | recourse / nginx | goal | met |
-|---|---|---|---|---|---|
-| pass-through (no-store) | $(printf %.0f "$rp") ($(range recourse-pass)) | $(printf %.0f "$np") ($(range nginx-pass)) | $pass_ratio | ≥ 1.00 | $(verdict "$pass_ratio" 1.0) |
-| cache hit (max-age) | $(printf %.0f "$rh") ($(range recourse-hit)) | $(printf %.0f "$nh") ($(range nginx-hit)) | $hit_ratio | ≥ 1.50 | $(verdict "$hit_ratio" 1.5) |
-| upstream alone (for scale) | $(printf %.0f "$ud") ($(range upstream-direct)) | | | | |
-
-Upstream requests to /cached during the measured rounds: $((cached_after - cached_before)) (0: every hit came from a cache).
-EOF
+{
+    echo "recourse-proxy vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk -t1 -c$CONNS, $ROUNDS interleaved rounds of ${SECS} s, body $BODY_BYTES bytes;"
+    echo "requests/s, median (min–max). $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "recourse-proxy: TOKIO_WORKER_THREADS=$PROXY_THREADS, options: ${PROXY_ARGS:-defaults (shared cache, retry)}; nginx: worker_processes 1."
+    echo
+    echo "| scenario | recourse-proxy | nginx | recourse / nginx | goal | met |"
+    echo "|---|---|---|---|---|---|"
+    echo "| pass-through (no-store) | $(printf %.0f "$rp") ($(range recourse-pass)) | $(printf %.0f "$np") ($(range nginx-pass)) | $pass_ratio | ≥ 1.00 | $(verdict "$pass_ratio" 1.0) |"
+    if [ -n "$hits" ]; then
+        echo "| cache hit (max-age) | $(printf %.0f "$rh") ($(range recourse-hit)) | $(printf %.0f "$nh") ($(range nginx-hit)) | $hit_ratio | ≥ 1.50 | $(verdict "$hit_ratio" 1.5) |"
+    fi
+    echo "| upstream alone (for scale) | $(printf %.0f "$ud") ($(range upstream-direct)) | | | | |"
+    if [ -n "$hits" ]; then
+        echo
+        echo "Upstream requests to /cached during the measured rounds: $((cached_after - cached_before)) (0: every hit came from a cache)."
+    fi
+}
