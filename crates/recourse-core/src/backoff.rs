@@ -176,7 +176,7 @@ impl Backoff {
         if !delay.is_finite() || delay >= cap {
             self.cap
         } else {
-            Duration::from_secs_f64(delay.max(0.0))
+            Duration::try_from_secs_f64(delay.max(0.0)).map_or(self.cap, |d| d.min(self.cap))
         }
     }
 
@@ -189,13 +189,19 @@ impl Backoff {
         };
         match self.jitter {
             Jitter::None => ceiling,
-            Jitter::Full => ceiling.mul_f64(draw(rng)),
+            Jitter::Full => scale(ceiling, draw(rng)),
             Jitter::Equal => {
                 let half = ceiling / 2;
-                half + (ceiling - half).mul_f64(draw(rng))
+                half.saturating_add(scale(ceiling - half, draw(rng)))
             }
         }
     }
+}
+
+/// `d * f` for `f` in `[0, 1]`, never above `d` and never panicking (`Duration::mul_f64`
+/// panics when rounding carries `Duration::MAX * 1.0` past the largest duration).
+fn scale(d: Duration, f: f64) -> Duration {
+    Duration::try_from_secs_f64(d.as_secs_f64() * f).map_or(d, |scaled| scaled.min(d))
 }
 
 #[cfg(test)]
@@ -222,6 +228,20 @@ mod tests {
         let b = Backoff::exponential(Duration::MAX, Duration::MAX).with_factor(f64::MAX);
         assert_eq!(b.ceiling(u32::MAX), Duration::MAX);
         assert!(b.delay(3, &mut || 0.5) <= Duration::MAX);
+        // "No cap" spelled Duration::MAX, with every draw a source may give.
+        let uncapped = Backoff::exponential(Duration::from_secs(1), Duration::MAX);
+        for draw in [0.0, 0.5, 0.999_999, 1.0, 2.0, f64::NAN, f64::INFINITY, -1.0] {
+            for jitter in [Jitter::None, Jitter::Full, Jitter::Equal] {
+                for attempt in [1, 64, 100, u32::MAX] {
+                    let d = uncapped.with_jitter(jitter).delay(attempt, &mut || draw);
+                    assert!(d <= Duration::MAX);
+                }
+            }
+        }
+        assert_eq!(
+            uncapped.with_jitter(Jitter::Full).delay(100, &mut || 1.0),
+            Duration::MAX
+        );
         let zero = Backoff::exponential(Duration::ZERO, Duration::from_secs(1));
         assert_eq!(zero.delay(50, &mut || 0.9), Duration::ZERO);
         let nan = Backoff::default().with_factor(f64::NAN);
