@@ -37,6 +37,16 @@ pub type ClientStack<
 
 /// A [`Layer`] that builds the recommended [`ClientStack`], each part configurable.
 ///
+/// # One user per client
+///
+/// The default cache is a *private* cache (RFC 9111 §1): it stores `Cache-Control: private`
+/// responses and responses to requests with `Authorization`, keyed by URL, because it
+/// assumes that everything sent through this client is for one user. A process that sends
+/// requests on behalf of many users (a backend-for-frontend, a multi-tenant worker) must
+/// not share one private cache between them: give each user their own stack, or use a
+/// shared cache (`.cache(CacheLayer::shared())`), which never stores or serves what
+/// belongs to one user.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
