@@ -14,7 +14,10 @@ pub enum Mode {
     /// A cache shared by many users, as in a proxy: `private` responses are not stored,
     /// `s-maxage` takes precedence over `max-age` and implies `proxy-revalidate`, and a
     /// response to a request with `Authorization` is stored only when `public`,
-    /// `must-revalidate` or `s-maxage` allows it (RFC 9111 §3.5).
+    /// `must-revalidate` or `s-maxage` allows it (RFC 9111 §3.5). A response that sets a
+    /// cookie is stored only when `public` or `immutable`, and never with its
+    /// `Set-Cookie` / `Set-Cookie2` fields: one user's cookie never reaches another
+    /// (RFC 9111 §7.3; see the crate docs).
     Shared,
 }
 

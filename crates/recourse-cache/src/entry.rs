@@ -32,6 +32,8 @@ pub struct Entry {
     variant: Box<[u8]>,
     directives: ResponseDirectives,
     validators: bool,
+    /// Whether the stored fields set a cookie (never in entries a shared cache stored).
+    sets_cookie: bool,
 }
 
 /// The plain data of an [`Entry`]: what a store must keep to rebuild it.
@@ -97,6 +99,7 @@ impl Entry {
         let directives = ResponseDirectives::parse(&parts.headers);
         let validators = parts.headers.contains_key(header::ETAG)
             || parts.headers.contains_key(header::LAST_MODIFIED);
+        let sets_cookie = crate::semantics::sets_cookie(&parts.headers);
         let mut served = HeaderMap::with_capacity(parts.headers.len() + 1);
         for (name, value) in &parts.headers {
             served.append(name.clone(), value.clone());
@@ -109,6 +112,7 @@ impl Entry {
             variant,
             directives,
             validators,
+            sets_cookie,
         })
     }
 
@@ -204,6 +208,11 @@ impl Entry {
     /// The fields to serve: the stored ones and an `Age` to overwrite.
     pub(crate) fn served_headers(&self) -> &HeaderMap {
         &self.served
+    }
+
+    /// Whether the stored fields include `Set-Cookie` or `Set-Cookie2`.
+    pub(crate) fn sets_cookie(&self) -> bool {
+        self.sets_cookie
     }
 
     pub(crate) fn directives(&self) -> &ResponseDirectives {

@@ -525,6 +525,12 @@ where
             // The stored fields with an `Age` placeholder: replacing it below does not
             // grow the map.
             *res.headers_mut() = entry.served_headers().clone();
+            // A shared cache never stores cookie fields; an entry that has them came from
+            // elsewhere (a private cache sharing the store, an older version): they are
+            // another user's, never served (RFC 9111 §7.3).
+            if entry.sets_cookie() && self.is_shared() {
+                semantics::strip_cookie_setters(res.headers_mut());
+            }
             res
         };
         // RFC 9111 §4: a response served from storage carries its current Age (§5.1).
@@ -801,12 +807,17 @@ where
         ) {
             Ok(updated) => {
                 let updated = Arc::new(updated);
-                let response = self.serve(
+                let mut response = self.serve(
                     &updated,
                     updated.age(ex.response_time),
                     CacheOutcome::Revalidated,
                     false,
                 );
+                if self.is_shared() && semantics::sets_cookie(res.headers()) {
+                    // The 304 answered this user's request: its cookies are theirs (and
+                    // were not stored).
+                    semantics::own_cookies(response.headers_mut(), res.headers());
+                }
                 self.store_then_respond(Some(updated), response)
             }
             Err(merged) => {
@@ -815,6 +826,9 @@ where
                 *response.status_mut() = entry.status();
                 *response.headers_mut() = merged;
                 response.headers_mut().remove(header::AGE);
+                if self.is_shared() {
+                    semantics::own_cookies(response.headers_mut(), res.headers());
+                }
                 self.decorate(&mut response, CacheOutcome::Revalidated);
                 self.store_then_respond(None, response)
             }

@@ -59,6 +59,18 @@
 //!   `public`, `must-revalidate` or `s-maxage` allows (§3.5). Hop-by-hop fields and the
 //!   fields named by a qualified `no-cache` (and, shared, `private`) are not stored
 //!   (§3.1, §5.2.2.4, §5.2.2.7).
+//! - **Cookies in a shared cache**: `Set-Cookie` does not by itself prevent caching
+//!   (RFC 9111 §7.3), but a cookie is addressed to one user (RFC 2965 §3.2.3: a cookie
+//!   meant for one user is not cached). In [`Mode::Shared`] a response with `Set-Cookie`
+//!   or `Set-Cookie2` is stored only when `public` or `immutable` says it suits everyone
+//!   (as `http-cache-semantics` gives it a freshness lifetime only then), and even then
+//!   without those fields, as if a qualified `no-cache` named them (§5.2.2.4): the user
+//!   whose request fetched it gets the cookie, nobody else does, whether served fresh,
+//!   stale (`max-stale`, `stale-if-error`, `stale-while-revalidate`), to a HEAD request,
+//!   to a coalesced request or after a 304. A 304's own `Set-Cookie` goes to the user
+//!   whose request it answers and is not stored, and cookie fields found in the store (put
+//!   there by a private cache sharing it) are never served. [`Mode::Private`] stores and
+//!   serves them: the cache is that user's own.
 //! - **Freshness** (§4.2): the lifetime from `s-maxage`, `max-age`, `Expires` or the
 //!   `Last-Modified` heuristic (§4.2.2), as computed by `http-cache-semantics`; the age
 //!   per §4.2.3, apparent age from `Date` included. Served responses carry `Age` and keep

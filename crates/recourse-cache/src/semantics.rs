@@ -12,7 +12,9 @@
 //! - it builds the stored header fields (§3.1: hop-by-hop and qualified `no-cache` /
 //!   `private` fields removed, `Date` added when missing) and never rewrites `Date` when
 //!   serving (the crate's `cached_response` does);
-//! - it merges a 304's fields per §3.2 (the crate drops new fields and repeated ones).
+//! - it merges a 304's fields per §3.2 (the crate drops new fields and repeated ones);
+//! - in a shared cache it keeps one user's cookies from another (`check`,
+//!   `stored_headers`, `own_cookies`).
 
 use std::time::{Duration, SystemTime};
 
@@ -43,6 +45,8 @@ pub(crate) enum NotStored {
     RequestNoStore,
     NoStore,
     Private,
+    /// Shared mode: `Set-Cookie` without `public` or `immutable`.
+    SetCookie,
     VaryStar,
     /// Never fresh and no validator: it could never be used without a full request.
     Useless,
@@ -66,6 +70,36 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
     header::TRAILER,
 ];
+
+/// The fields that set cookies: `Set-Cookie` (RFC 6265) and the obsolete `Set-Cookie2`
+/// (RFC 2965). Each is addressed to the one user whose request the response answers.
+const COOKIE_SETTERS: [HeaderName; 2] =
+    [header::SET_COOKIE, HeaderName::from_static("set-cookie2")];
+
+/// Whether `headers` set a cookie.
+pub(crate) fn sets_cookie(headers: &HeaderMap) -> bool {
+    !headers.is_empty() && COOKIE_SETTERS.iter().any(|name| headers.contains_key(name))
+}
+
+/// Removes the fields that set cookies: a shared cache never hands one user's cookie to
+/// another (RFC 9111 §7.3; RFC 2965 §3.2.3: a cookie meant for one user is not cached).
+pub(crate) fn strip_cookie_setters(headers: &mut HeaderMap) {
+    for name in &COOKIE_SETTERS {
+        headers.remove(name);
+    }
+}
+
+/// Gives a response served by a shared cache exactly the cookie fields of `own`, the
+/// origin's answer to this user's own request (a 304 that revalidated a stored response):
+/// none that were stored.
+pub(crate) fn own_cookies(res: &mut HeaderMap, own: &HeaderMap) {
+    strip_cookie_setters(res);
+    for name in &COOKIE_SETTERS {
+        for value in own.get_all(name) {
+            res.append(name.clone(), value.clone());
+        }
+    }
+}
 
 /// Decides whether a response may be stored, and if so builds its entry (without body).
 pub(crate) fn prepare(
@@ -123,6 +157,14 @@ pub(crate) fn check(
     }
     if shared && d.private.is_all() {
         return Err(NotStored::Private);
+    }
+    // A response that sets a cookie is often personal (a login page, a session start),
+    // and `Set-Cookie` does not itself prevent caching (RFC 9111 §7.3). A shared cache
+    // stores it only when the origin says it suits every user (`public`, or `immutable`
+    // as `http-cache-semantics` also accepts), and even then without the cookie fields
+    // (see `stored_headers`).
+    if shared && !d.public && !d.immutable && sets_cookie(headers) {
+        return Err(NotStored::SetCookie);
     }
     let names = vary::nominated(headers).map_err(|()| NotStored::VaryStar)?;
     let validators =
@@ -259,6 +301,9 @@ fn stored_headers(
         for name in d.private.fields() {
             out.remove(name);
         }
+        // The cookie went to the user whose request fetched the response; a shared cache
+        // stores it for nobody (as if named by a qualified `no-cache`, §5.2.2.4).
+        strip_cookie_setters(&mut out);
     }
     ensure_date(&mut out, response_time);
     out
@@ -596,6 +641,53 @@ mod tests {
             );
         }
         assert!(run(Mode::Private, &auth, 200, &[("cache-control", "max-age=5")]).is_ok());
+    }
+
+    #[test]
+    fn cookies_in_a_shared_cache() {
+        let cookie = [
+            ("cache-control", "max-age=60"),
+            ("set-cookie", "id=1"),
+            ("etag", "\"x\""),
+        ];
+        assert_eq!(
+            run(Mode::Shared, &[], 200, &cookie).unwrap_err(),
+            NotStored::SetCookie
+        );
+        let cookie2 = [("cache-control", "max-age=60"), ("set-cookie2", "id=1")];
+        assert_eq!(
+            run(Mode::Shared, &[], 200, &cookie2).unwrap_err(),
+            NotStored::SetCookie
+        );
+        for cc in ["public, max-age=60", "max-age=60, immutable"] {
+            let p = run(
+                Mode::Shared,
+                &[],
+                200,
+                &[
+                    ("cache-control", cc),
+                    ("set-cookie", "id=1"),
+                    ("set-cookie2", "id=1"),
+                    ("x", "kept"),
+                ],
+            )
+            .unwrap();
+            assert!(!p.headers.contains_key("set-cookie"), "{cc}");
+            assert!(!p.headers.contains_key("set-cookie2"), "{cc}");
+            assert_eq!(p.headers["x"], "kept");
+            assert_eq!(p.lifetime, Duration::from_secs(60), "{cc}");
+        }
+        // A private cache is one user's: cookies are stored.
+        let p = run(Mode::Private, &[], 200, &cookie).unwrap();
+        assert_eq!(p.headers["set-cookie"], "id=1");
+
+        let mut res = headers(&[("set-cookie", "a=stored"), ("set-cookie2", "b=stored")]);
+        own_cookies(&mut res, &headers(&[("set-cookie", "c=own")]));
+        assert_eq!(
+            res.get_all("set-cookie").iter().collect::<Vec<_>>(),
+            ["c=own"]
+        );
+        assert!(!res.contains_key("set-cookie2"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod coalesce;
 mod conditional;
+mod cookies;
 mod directives;
 mod freshness;
 mod invalidation;
