@@ -30,6 +30,7 @@ impl Mode {
 /// The defaults of [`CacheLayer`](crate::CacheLayer).
 pub(crate) const DEFAULT_COALESCE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_PASS_TTL: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_REFRESH_TIMEOUT: Duration = DEFAULT_COALESCE_TIMEOUT;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -40,6 +41,8 @@ pub(crate) struct Config {
     pub(crate) cache_status: Option<HeaderValue>,
     pub(crate) coalesce: bool,
     pub(crate) coalesce_timeout: Duration,
+    /// How long a background refresh may take, response body included.
+    pub(crate) refresh_timeout: Duration,
     /// How long a key whose response was not storable skips coalescing.
     pub(crate) pass_ttl: Duration,
     /// A stale-if-error window granted when neither response nor request gives one.
@@ -57,6 +60,7 @@ impl Default for Config {
             cache_status: None,
             coalesce: true,
             coalesce_timeout: DEFAULT_COALESCE_TIMEOUT,
+            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
             pass_ttl: DEFAULT_PASS_TTL,
             stale_if_error: Duration::ZERO,
             stale_while_revalidate: true,

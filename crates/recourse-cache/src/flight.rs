@@ -4,7 +4,10 @@
 //! The first request that must go to the origin for a key leads a flight; later ones
 //! wait for it (bounded), then read the store. The leader's [`FlightGuard`] ends the
 //! flight when the response is stored, turns out not to be storable, fails, or is
-//! dropped, so waiters never wait longer than that or their timeout. A key whose response
+//! dropped, so waiters never wait longer than that or their timeout. A flight older than
+//! the coalescing timeout (an origin that never answers) is taken over by the next
+//! request, which leads a new one: nobody joins a flight its own waiters would already
+//! have given up on. A key whose response
 //! was not storable is remembered for a while ("hit-for-pass") so that concurrent
 //! requests to an uncacheable resource are not serialised behind each other.
 
@@ -42,10 +45,11 @@ enum Slot {
     Pass(Instant),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Flight {
     notify: Notify,
     done: AtomicBool,
+    started: Instant,
 }
 
 /// The result of [`Flights::join`].
@@ -66,27 +70,42 @@ impl Flights {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn join(self: &Arc<Self>, key: &CacheKey) -> Join {
+    /// Joins the flight for `key`, or leads a new one when none runs or the one running
+    /// started `take_over_after` ago or more.
+    pub(crate) fn join(self: &Arc<Self>, key: &CacheKey, take_over_after: Duration) -> Join {
         let mut inner = self.lock();
         match inner.slots.get(key) {
-            Some(Slot::Active(flight)) => return Join::Follower(flight.clone()),
+            Some(Slot::Active(flight)) if flight.started.elapsed() < take_over_after => {
+                return Join::Follower(flight.clone());
+            }
             Some(Slot::Pass(until)) if *until > Instant::now() => return Join::Pass,
             _ => {}
         }
         Join::Leader(self.lead_locked(&mut inner, key))
     }
 
-    /// Leads a flight for `key` unless one is running (for background refreshes).
-    pub(crate) fn try_lead(self: &Arc<Self>, key: &CacheKey) -> Option<FlightGuard> {
+    /// Leads a flight for `key` unless one is running, younger than `take_over_after` (for
+    /// background refreshes).
+    pub(crate) fn try_lead(
+        self: &Arc<Self>,
+        key: &CacheKey,
+        take_over_after: Duration,
+    ) -> Option<FlightGuard> {
         let mut inner = self.lock();
-        if matches!(inner.slots.get(key), Some(Slot::Active(_))) {
+        if let Some(Slot::Active(flight)) = inner.slots.get(key)
+            && flight.started.elapsed() < take_over_after
+        {
             return None;
         }
         Some(self.lead_locked(&mut inner, key))
     }
 
     fn lead_locked(self: &Arc<Self>, inner: &mut Inner, key: &CacheKey) -> FlightGuard {
-        let flight = Arc::new(Flight::default());
+        let flight = Arc::new(Flight {
+            notify: Notify::new(),
+            done: AtomicBool::new(false),
+            started: Instant::now(),
+        });
         let key = key.clone();
         if let Some(Slot::Pass(_)) = inner
             .slots
@@ -195,6 +214,8 @@ impl Drop for FlightGuard {
 mod tests {
     use super::*;
 
+    const LONG: Duration = Duration::from_secs(60);
+
     fn key(s: &str) -> CacheKey {
         CacheKey::from_uri(&s.parse().unwrap()).unwrap()
     }
@@ -203,13 +224,13 @@ mod tests {
     async fn leader_followers_and_release() {
         let flights = Arc::new(Flights::default());
         let k = key("http://a.test/");
-        let Join::Leader(guard) = flights.join(&k) else {
+        let Join::Leader(guard) = flights.join(&k, LONG) else {
             panic!("first must lead")
         };
-        let Join::Follower(flight) = flights.join(&k) else {
+        let Join::Follower(flight) = flights.join(&k, LONG) else {
             panic!("second must follow")
         };
-        assert!(flights.try_lead(&k).is_none());
+        assert!(flights.try_lead(&k, LONG).is_none());
         let waiter = tokio::spawn(flight.wait(Duration::from_secs(60)));
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
@@ -218,15 +239,15 @@ mod tests {
         waiter.await.unwrap();
         assert_eq!(Instant::now(), start, "woken at once, not by the timeout");
         assert_eq!(flights.active(), 0);
-        assert!(matches!(flights.join(&k), Join::Leader(_)));
+        assert!(matches!(flights.join(&k, LONG), Join::Leader(_)));
     }
 
     #[tokio::test(start_paused = true)]
     async fn wait_is_bounded() {
         let flights = Arc::new(Flights::default());
         let k = key("http://a.test/");
-        let _guard = flights.join(&k);
-        let Join::Follower(flight) = flights.join(&k) else {
+        let _guard = flights.join(&k, LONG);
+        let Join::Follower(flight) = flights.join(&k, LONG) else {
             panic!()
         };
         let start = Instant::now();
@@ -238,10 +259,10 @@ mod tests {
     async fn ended_flight_does_not_block() {
         let flights = Arc::new(Flights::default());
         let k = key("http://a.test/");
-        let Join::Leader(guard) = flights.join(&k) else {
+        let Join::Leader(guard) = flights.join(&k, LONG) else {
             panic!()
         };
-        let Join::Follower(flight) = flights.join(&k) else {
+        let Join::Follower(flight) = flights.join(&k, LONG) else {
             panic!()
         };
         drop(guard);
@@ -254,7 +275,8 @@ mod tests {
     async fn hit_for_pass_memory_is_bounded() {
         let flights = Arc::new(Flights::default());
         for i in 0..PASS_CAPACITY + 10 {
-            let Join::Leader(guard) = flights.join(&key(&format!("http://a.test/{i}"))) else {
+            let Join::Leader(guard) = flights.join(&key(&format!("http://a.test/{i}")), LONG)
+            else {
                 panic!("fresh keys lead")
             };
             guard.uncacheable(Duration::from_secs(60));
@@ -266,7 +288,7 @@ mod tests {
         }
         // Once they expire, room is made again.
         tokio::time::advance(Duration::from_secs(60)).await;
-        let Join::Leader(guard) = flights.join(&key("http://b.test/")) else {
+        let Join::Leader(guard) = flights.join(&key("http://b.test/"), LONG) else {
             panic!()
         };
         guard.uncacheable(Duration::from_secs(60));
@@ -279,17 +301,48 @@ mod tests {
     async fn hit_for_pass_expires() {
         let flights = Arc::new(Flights::default());
         let k = key("http://a.test/");
-        let Join::Leader(guard) = flights.join(&k) else {
+        let Join::Leader(guard) = flights.join(&k, LONG) else {
             panic!()
         };
         guard.uncacheable(Duration::from_secs(5));
-        assert!(matches!(flights.join(&k), Join::Pass));
+        assert!(matches!(flights.join(&k, LONG), Join::Pass));
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert!(matches!(flights.join(&k), Join::Leader(_)));
+        assert!(matches!(flights.join(&k, LONG), Join::Leader(_)));
         // Other keys are unaffected.
         assert!(matches!(
-            flights.join(&key("http://b.test/")),
+            flights.join(&key("http://b.test/"), LONG),
             Join::Leader(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_old_flight_is_taken_over() {
+        let flights = Arc::new(Flights::default());
+        let k = key("http://a.test/");
+        let Join::Leader(hung) = flights.join(&k, LONG) else {
+            panic!()
+        };
+        let Join::Follower(old) = flights.join(&k, Duration::from_secs(10)) else {
+            panic!("a young flight is followed")
+        };
+        let waiter = tokio::spawn(old.wait(Duration::from_secs(10)));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        // The hung leader is ten seconds old: the next request leads a new flight (and a
+        // background refresh may start), and the ones after it follow the new one.
+        assert!(flights.try_lead(&k, Duration::from_secs(10)).is_some());
+        let Join::Leader(new) = flights.join(&k, Duration::from_secs(10)) else {
+            panic!("an old flight is taken over")
+        };
+        assert!(matches!(
+            flights.join(&k, Duration::from_secs(10)),
+            Join::Follower(_)
+        ));
+        waiter.await.unwrap();
+        // The hung leader ending does not end the new flight.
+        drop(hung);
+        assert!(matches!(flights.join(&k, LONG), Join::Follower(_)));
+        assert_eq!(flights.active(), 1);
+        drop(new);
+        assert_eq!(flights.active(), 0);
     }
 }

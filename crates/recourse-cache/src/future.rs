@@ -15,7 +15,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::clock::system_now;
 use recourse_core::headers::{resolve_location, same_origin};
-use recourse_core::{History, Step};
+use recourse_core::{Deadline, History, Step};
 use tower::util::Oneshot;
 use tower_service::Service;
 
@@ -449,7 +449,11 @@ where
             // Waiting is bounded with tokio's timer.
             && tokio::runtime::Handle::try_current().is_ok();
         if coalescable && let Some(key) = &self.key {
-            match self.shared.flights.join(key) {
+            match self
+                .shared
+                .flights
+                .join(key, self.shared.config.coalesce_timeout)
+            {
                 Join::Leader(guard) => self.guard = Some(guard),
                 Join::Follower(flight) => {
                     return Next::State(State::Wait {
@@ -586,7 +590,18 @@ where
     /// is already running for the key.
     fn refresh_in_background(&mut self, entry: Arc<Entry>, mut request: Request<ReqBody>) {
         let Some(key) = self.key.clone() else { return };
-        let Some(guard) = self.shared.flights.try_lead(&key) else {
+        let config = &self.shared.config;
+        // Bounded by the refresh timeout and the caller's deadline: a refresh that never
+        // ends would hold the key's flight, and every request needing the origin would
+        // wait for it.
+        let timeout = match Deadline::of(&request) {
+            Some(deadline) => deadline.remaining().min(config.refresh_timeout),
+            None => config.refresh_timeout,
+        };
+        if timeout.is_zero() {
+            return;
+        }
+        let Some(guard) = self.shared.flights.try_lead(&key, config.coalesce_timeout) else {
             return;
         };
         let Some(svc) = self.svc.take() else {
@@ -604,6 +619,7 @@ where
             entry,
             guard,
             no_store: self.directives.no_store,
+            timeout,
         }
         .spawn();
     }

@@ -106,8 +106,22 @@ impl<St> CacheLayer<St> {
 
     /// How long a coalesced request waits for the one in flight before going to the
     /// origin itself (default 10 s).
+    ///
+    /// A request in flight for longer than this no longer holds the others back: the next
+    /// request for its URI goes to the origin itself, and the requests after that wait for
+    /// it instead.
     pub fn coalesce_timeout(mut self, timeout: Duration) -> Self {
         self.config.coalesce_timeout = timeout;
+        self
+    }
+
+    /// How long a background `stale-while-revalidate` refresh may take, response body
+    /// included (default 10 s), and at most until the triggering request's
+    /// [`Deadline`](recourse_core::Deadline) when it has one. A refresh that runs out of
+    /// time is abandoned: the stale response stays stored, the URI is free again for the
+    /// next request that needs the origin, and a later stale hit starts a new refresh.
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.config.refresh_timeout = timeout;
         self
     }
 
@@ -170,6 +184,7 @@ impl<St: fmt::Debug> fmt::Debug for CacheLayer<St> {
             .field("mode", &self.config.mode)
             .field("store", &self.store)
             .field("coalesce", &self.config.coalesce)
+            .field("refresh_timeout", &self.config.refresh_timeout)
             .finish()
     }
 }

@@ -94,13 +94,16 @@
 //!   unknown method removes the target URI and same-origin `Location` /
 //!   `Content-Location` URIs.
 //! - **Serving stale** (§4.2.4, RFC 5861): within `stale-while-revalidate` the stale
-//!   response is served and one background task revalidates; within `stale-if-error`
+//!   response is served and one background task revalidates, bounded by
+//!   [`CacheLayer::refresh_timeout`] and the request's
+//!   [`Deadline`](recourse_core::Deadline); within `stale-if-error`
 //!   (from the response, the request or [`CacheLayer::stale_if_error`]) a stale response
 //!   replaces a 5xx or a transport error. Never against `must-revalidate`, `no-cache`,
 //!   or (shared) `proxy-revalidate` / `s-maxage`.
 //! - **Coalescing**: concurrent misses for one URI make one origin request; the others
 //!   wait (bounded by [`CacheLayer::coalesce_timeout`]) and read the stored response, or
-//!   go to the origin themselves when it was not stored.
+//!   go to the origin themselves when it was not stored. A request in flight for longer
+//!   than the timeout (an origin that hangs) is taken over by the next one.
 //! - **Stores**: the [`Store`] trait (get, put, remove; bodies as [`Bytes`](bytes::Bytes);
 //!   entries are plain data, see [`EntryParts`]), [`MemoryStore`] on `moka`, bounded
 //!   by total size with a per-entry limit, and, with the `redis` feature, `RedisStore`

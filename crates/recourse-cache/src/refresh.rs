@@ -1,6 +1,7 @@
 //! Background revalidation for `stale-while-revalidate` (RFC 5861 §3).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Buf;
 use http::{Method, Request, Response, StatusCode};
@@ -30,6 +31,8 @@ pub(crate) struct Refresh<S, St, ReqBody> {
     pub(crate) entry: Arc<Entry>,
     pub(crate) guard: FlightGuard,
     pub(crate) no_store: bool,
+    /// How long the refresh may take, body included.
+    pub(crate) timeout: Duration,
 }
 
 impl<S, St, ReqBody, ResBody> Refresh<S, St, ReqBody>
@@ -44,9 +47,17 @@ where
     ResBody::Error: Send,
 {
     /// Runs the refresh on the current tokio runtime. The flight it leads keeps a second
-    /// refresh of the same key from starting, and ends when the refresh does.
+    /// refresh of the same key from starting, and ends when the refresh does, or when its
+    /// timeout fires: the refresh is then dropped, origin call and body with it, and the
+    /// stale response stays.
     pub(crate) fn spawn(self) {
-        tokio::spawn(self.run());
+        let timeout = self.timeout;
+        let key = self.key.clone();
+        tokio::spawn(async move {
+            if tokio::time::timeout(timeout, self.run()).await.is_err() {
+                tracing::debug!(%key, ?timeout, "background revalidation timed out; the stale response stays");
+            }
+        });
     }
 
     async fn run(self) {
@@ -58,6 +69,7 @@ where
             entry,
             guard,
             no_store,
+            timeout: _,
         } = self;
         let uri = request.uri().clone();
         let headers = request.headers().clone();

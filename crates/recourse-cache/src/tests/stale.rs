@@ -201,3 +201,91 @@ async fn never_stale_against_the_response() {
     advance(3).await;
     assert_eq!(cache.get(URI).await.status, StatusCode::OK);
 }
+
+/// An origin that answers with its request count; `delay` makes it hang.
+fn hanging_refresh_origin() -> Origin {
+    Origin::new(|_, n| {
+        Ok(response(
+            200,
+            &[
+                ("cache-control", "max-age=1, stale-while-revalidate=5"),
+                ("etag", &format!("\"v{n}\"")),
+            ],
+            format!("v{n}"),
+        ))
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_refresh_times_out_and_frees_the_uri() {
+    let origin = hanging_refresh_origin();
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(2).await;
+    // Stale: served at once, and a refresh starts that never gets an answer.
+    origin.delay(Duration::from_secs(1_000_000));
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    assert_eq!(origin.calls(), 2);
+    origin.delay(Duration::ZERO);
+    // The refresh times out after the default 10 s; past the stale-while-revalidate
+    // window, the next request leads a new origin request at once, without waiting
+    // for the abandoned refresh.
+    advance(10).await;
+    settle().await;
+    let start = tokio::time::Instant::now();
+    let res = cache.get(URI).await;
+    assert_eq!(
+        tokio::time::Instant::now(),
+        start,
+        "no wait for the hung refresh"
+    );
+    assert_eq!(res.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(res.body, "v3");
+    assert_eq!(origin.calls(), 3);
+    // Stored, and refreshed again when stale.
+    advance(2).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    assert_eq!(origin.calls(), 4, "a new background refresh");
+    assert_eq!(cache.get(URI).await.body, "v4");
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_timeout_and_deadline_bound_the_refresh() {
+    let origin = hanging_refresh_origin();
+    let cache = origin.cache_with(CacheLayer::new().refresh_timeout(Duration::from_secs(2)));
+    cache.get(URI).await;
+    advance(2).await;
+    origin.delay(Duration::from_secs(1_000_000));
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    assert_eq!(origin.calls(), 2);
+    // Within the window, while the refresh runs, stale hits start no other refresh.
+    advance(1).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    assert_eq!(origin.calls(), 2);
+    // After the configured 2 s, the next stale hit starts a new refresh.
+    advance(1).await;
+    settle().await;
+    let mut req = get(URI);
+    recourse_core::Deadline::after(Duration::from_millis(500)).insert_into(&mut req);
+    assert_eq!(cache.fetch(req).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    assert_eq!(origin.calls(), 3);
+    // That one was bounded by the request's deadline (500 ms), not by the 2 s timeout.
+    tokio::time::advance(Duration::from_millis(500)).await;
+    settle().await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    assert_eq!(origin.calls(), 4);
+    // A request whose deadline has passed starts no refresh at all.
+    advance(1).await;
+    settle().await;
+    let mut req = get(URI);
+    recourse_core::Deadline::after(Duration::ZERO).insert_into(&mut req);
+    assert_eq!(cache.fetch(req).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    assert_eq!(origin.calls(), 4);
+}
