@@ -26,6 +26,16 @@ use crate::key::{BuildKeyHasher, CacheKey};
 /// How many hit-for-pass keys are remembered at most.
 const PASS_CAPACITY: usize = 4096;
 
+/// `now + d`, or, when that cannot be represented (`uncacheable_ttl(Duration::MAX)`),
+/// about thirty years from now, as tokio's timers do: configuration never makes the
+/// cache panic.
+pub(crate) fn far_future(now: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    now.checked_add(d)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
     inner: Mutex<Inner>,
@@ -193,7 +203,8 @@ impl Drop for FlightGuard {
                             inner.passes = passes;
                         }
                         if inner.passes < PASS_CAPACITY {
-                            inner.slots.insert(self.key.clone(), Slot::Pass(now + ttl));
+                            let until = far_future(now, ttl);
+                            inner.slots.insert(self.key.clone(), Slot::Pass(until));
                             inner.passes += 1;
                         } else {
                             inner.slots.remove(&self.key);
@@ -344,5 +355,31 @@ mod tests {
         assert_eq!(flights.active(), 1);
         drop(new);
         assert_eq!(flights.active(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn huge_durations_do_not_panic() {
+        let flights = Arc::new(Flights::default());
+        let k = key("http://a.test/");
+        let Join::Leader(guard) = flights.join(&k, Duration::MAX) else {
+            panic!()
+        };
+        let Join::Follower(flight) = flights.join(&k, Duration::MAX) else {
+            panic!()
+        };
+        let waiter = tokio::spawn(flight.wait(Duration::MAX));
+        tokio::task::yield_now().await;
+        // `uncacheable_ttl(Duration::MAX)`: a pass for as long as can be represented.
+        guard.uncacheable(Duration::MAX);
+        waiter.await.unwrap();
+        assert!(matches!(flights.join(&k, Duration::MAX), Join::Pass));
+        tokio::time::advance(Duration::from_secs(10 * 365 * 24 * 60 * 60)).await;
+        assert!(matches!(flights.join(&k, Duration::MAX), Join::Pass));
+        let now = Instant::now();
+        assert_eq!(
+            far_future(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+        assert!(far_future(now, Duration::MAX) > now);
     }
 }

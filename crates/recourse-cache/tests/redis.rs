@@ -448,6 +448,47 @@ async fn each_key_expires_with_the_freshness_and_stale_windows() {
     server.shutdown().await;
 }
 
+/// `Duration::MAX` settings store entries with the longest expiry Redis takes (about a
+/// century), never a panic nor an expiry Redis rejects.
+#[tokio::test]
+async fn duration_max_settings_are_bounded() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    server.fallback(
+        "/forever",
+        Reply::ok()
+            .header("cache-control", "max-age=100")
+            .header("etag", "\"f\"")
+            .body("f"),
+    );
+    let store = store(&redis)
+        .with_max_ttl(Duration::MAX)
+        .with_stale_window(Duration::MAX)
+        .with_revalidation_window(Duration::MAX);
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let cache = CacheLayer::shared()
+        .store(store)
+        .uncacheable_ttl(Duration::MAX)
+        .coalesce_timeout(Duration::MAX)
+        .refresh_timeout(Duration::MAX)
+        .stale_if_error(Duration::MAX)
+        .layer(client);
+    let uri = server.uri("/forever");
+    assert_eq!(fetch(&cache, &uri).await.outcome, Some(CacheOutcome::Miss));
+    assert!(
+        until_hit(&cache, &uri).await,
+        "stored despite the huge expiry"
+    );
+    let (h, _) = keys(&uri);
+    let mut c = redis.connection().await;
+    let pttl: i64 = query(&mut c, &cmd("PTTL", &[h.as_bytes()])).await;
+    let century: i64 = 100 * 365 * 24 * 60 * 60 * 1000;
+    assert!(pttl > century - 60_000 && pttl <= century, "PTTL {pttl}");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn entries_over_the_size_limit_are_not_stored() {
     let Some(redis) = RedisServer::start().await else {

@@ -174,6 +174,10 @@ struct Connection {
     retry_at: Mutex<Option<Instant>>,
 }
 
+/// The longest expiry sent to Redis (about a century, in milliseconds): Redis and its Lua
+/// numbers hold it exactly, whatever `with_max_ttl` says.
+const MAX_TTL_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
+
 /// Stores one variant, bounds the variants, sets the expiry. Keys that hold another type
 /// (garbage) are replaced.
 ///
@@ -619,7 +623,11 @@ impl Store for RedisStore {
             return Box::pin(ready(Err(StoreError::new(RedisStoreError::Unencodable))));
         };
         let ttl = self.ttl(&entry, system_now());
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        // Redis takes expiry times as signed 64-bit milliseconds from now: a ceiling of
+        // about a century keeps `with_max_ttl(Duration::MAX)` within them.
+        let ttl_ms = u64::try_from(ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_TTL_MS);
         // Encoding succeeded, so the response time is after the epoch.
         let score = entry
             .response_time()
@@ -699,7 +707,8 @@ impl Connection {
 
     fn down(&self, delay: Duration) {
         if !delay.is_zero() {
-            *self.retry_at() = Some(Instant::now() + delay);
+            let now = Instant::now();
+            *self.retry_at() = Some(crate::flight::far_future(now, delay));
         }
     }
 
@@ -825,6 +834,18 @@ mod tests {
         let err = err.downcast::<RedisStoreError>().unwrap();
         assert!(matches!(*err, RedisStoreError::Unavailable { .. }), "{err}");
         assert!(s.ping().await.unwrap_err().is_unreachable());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_delay_of_duration_max_does_not_panic() {
+        let s = store().with_retry_delay(Duration::MAX);
+        let key = CacheKey::from_uri(&"http://a.test/".parse().unwrap()).unwrap();
+        let err = s.get(&key).await.unwrap_err().into_inner();
+        assert!(err.downcast::<RedisStoreError>().unwrap().is_unreachable());
+        // Failed for as long as can be represented: not tried again.
+        let err = s.get(&key).await.unwrap_err().into_inner();
+        let err = err.downcast::<RedisStoreError>().unwrap();
+        assert!(matches!(*err, RedisStoreError::Unavailable { .. }), "{err}");
     }
 
     /// Garbage found by a read is deleted later; whatever replaced it meanwhile stays.

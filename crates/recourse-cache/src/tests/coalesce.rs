@@ -163,7 +163,7 @@ async fn coalescing_can_be_turned_off_and_skips_directives() {
             let cache = cache.clone();
             tokio::spawn(async move {
                 cache
-                    .fetch(get_with(URI, &[("cache-control", "no-cache")]))
+                    .fetch(get_with(URI, &[("cache-control", "max-age=0")]))
                     .await
             })
         })
@@ -172,4 +172,62 @@ async fn coalescing_can_be_turned_off_and_skips_directives() {
         t.await.unwrap();
     }
     assert_eq!(origin.calls(), 3);
+}
+
+/// `Duration::MAX` anywhere in the configuration: no arithmetic overflows, no panic.
+#[tokio::test(start_paused = true)]
+async fn duration_max_settings_never_panic() {
+    let origin = Origin::new(|req, n| {
+        if req.uri().path() == "/pass" {
+            return Ok(response(200, &[("cache-control", "no-store")], "pass"));
+        }
+        if n > 5 {
+            return Ok(response(503, &[("x", "down")], "down"));
+        }
+        Ok(response(
+            200,
+            &[(
+                "cache-control",
+                "max-age=1, stale-while-revalidate=2147483648",
+            )],
+            format!("v{n}"),
+        ))
+    });
+    let cache = origin.cache_with(
+        CacheLayer::new()
+            .uncacheable_ttl(Duration::MAX)
+            .coalesce_timeout(Duration::MAX)
+            .refresh_timeout(Duration::MAX)
+            .stale_if_error(Duration::MAX),
+    );
+    // Not storable: the URI is exempt from coalescing for as long as can be represented.
+    for _ in 0..2 {
+        assert_eq!(cache.get("http://origin.test/pass").await.body, "pass");
+    }
+    let (a, b) = tokio::join!(
+        cache.get("http://origin.test/pass"),
+        cache.get("http://origin.test/pass")
+    );
+    assert_eq!((a.body, b.body), ("pass".into(), "pass".into()));
+    assert_eq!(origin.calls(), 4, "never coalesced");
+    // Stale-while-revalidate with an unbounded refresh timeout, then stale-if-error with
+    // an unbounded window.
+    assert_eq!(cache.get(URI).await.body, "v5");
+    advance(2).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Stale));
+    settle().await;
+    let res = cache.get(URI).await;
+    assert_eq!(res.outcome, Some(CacheOutcome::Stale));
+    assert_eq!(
+        res.body, "v5",
+        "the refresh failed with a 503; the stale response stays"
+    );
+    assert_eq!(
+        cache
+            .fetch(get_with(URI, &[("cache-control", "max-age=0")]))
+            .await
+            .outcome,
+        Some(CacheOutcome::Stale),
+        "stale-if-error"
+    );
 }
