@@ -768,7 +768,14 @@ where
                 if let Some(guard) = self.guard.take() {
                     guard.uncacheable(self.shared.config.pass_ttl);
                 }
-                Next::Ready(Ok(self.origin(res, CacheBody::origin, CacheOutcome::Miss)))
+                let response = self.origin(res, CacheBody::origin, CacheOutcome::Miss);
+                if self.stale.is_some() && !status.is_server_error() {
+                    // RFC 9111 §4.3.3: a full response to a validation request supersedes
+                    // the stored one. It may not be stored (`no-store`, too large, ...),
+                    // so the stored response goes: it must not be served (stale) again.
+                    return self.store_then_respond(None, response);
+                }
+                Next::Ready(Ok(response))
             }
         }
     }

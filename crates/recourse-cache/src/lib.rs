@@ -78,7 +78,9 @@
 //! - **Validation** (§4.3): a stale response with an `ETag` or `Last-Modified` is
 //!   revalidated with `If-None-Match` / `If-Modified-Since`; a 304 updates the stored
 //!   fields (§3.2, §4.3.4) and the stored body is returned as the stored status; a full
-//!   response replaces the entry. A caller's own `If-None-Match` / `If-Modified-Since`
+//!   response replaces the entry, or, when it may not be stored (`no-store`, too large,
+//!   ...), removes it so that it is never served stale again (§4.3.3; a 5xx keeps it for
+//!   `stale-if-error`). A caller's own `If-None-Match` / `If-Modified-Since`
 //!   gets a 304 from a fresh stored response, and is forwarded otherwise (§4.3.2);
 //!   `If-Match`, `If-Unmodified-Since`, `If-Range` and `Range` requests bypass the cache.
 //!   A HEAD request is answered from a fresh stored GET response (§4); HEAD responses

@@ -110,7 +110,7 @@ where
         }
         let limit = store.max_entry_size();
         match semantics::prepare(config, &ex, res.status(), res.headers(), no_store) {
-            Ok(parts) if !record::declared_too_large(&res, limit) => {
+            Ok(parts) if limit > 0 && !record::declared_too_large(&res, limit) => {
                 let recorder = record::recorder(store, &key, parts, Some(guard));
                 let mut body = Box::pin(CacheBody::recording(res.into_body(), recorder));
                 // Read only while the entry still needs the body: recording stops at the
@@ -122,7 +122,14 @@ where
                     }
                 }
             }
-            _ => {}
+            _ => {
+                // RFC 9111 §4.3.3: the full response supersedes the stored one, and may
+                // not be stored: remove the stored one rather than serve it stale again.
+                if let Err(error) = store.remove(&key).await {
+                    tracing::warn!(%error, %key, "cache store failed to remove a superseded response");
+                }
+                drop(guard);
+            }
         }
     }
 }

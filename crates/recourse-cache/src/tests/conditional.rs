@@ -372,3 +372,81 @@ async fn must_understand_overrides_no_store_for_known_statuses() {
     assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
     assert_eq!(origin.calls(), 1);
 }
+
+/// RFC 9111 §4.3.3: a full response to a validation request that may not be stored
+/// removes the stored response, which is then never served again, not even stale.
+#[tokio::test(start_paused = true)]
+async fn an_unstorable_full_response_removes_the_stored_one() {
+    for background in [false, true] {
+        let cc = if background {
+            "max-age=1, stale-if-error=600, stale-while-revalidate=600"
+        } else {
+            "max-age=1, stale-if-error=600"
+        };
+        let origin = Origin::new(move |_, n| match n {
+            1 => Ok(response(
+                200,
+                &[("etag", "\"v1\""), ("cache-control", cc)],
+                "v1",
+            )),
+            // The validation request gets a new response that may not be stored.
+            2 => Ok(response(200, &[("cache-control", "no-store")], "v2")),
+            _ => Ok(response(503, &[("x", "down")], "down")),
+        });
+        let cache = origin.cache();
+        cache.get(URI).await;
+        advance(2).await;
+        let res = cache.get(URI).await;
+        settle().await;
+        assert_eq!(origin.calls(), 2);
+        assert_eq!(origin.last()["if-none-match"], "\"v1\"");
+        if background {
+            assert_eq!(res.outcome, Some(CacheOutcome::Stale));
+            assert_eq!(res.body, "v1");
+        } else {
+            assert_eq!(res.outcome, Some(CacheOutcome::Miss));
+            assert_eq!(res.body, "v2");
+        }
+        // Nothing stored any more: max-stale and stale-if-error find nothing to serve.
+        let res = cache
+            .fetch(get_with(URI, &[("cache-control", "max-stale")]))
+            .await;
+        assert_eq!(
+            res.outcome,
+            Some(CacheOutcome::Miss),
+            "background: {background}"
+        );
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(origin.calls(), 3);
+        assert!(
+            !origin.last().contains_key("if-none-match"),
+            "nothing left to validate"
+        );
+    }
+}
+
+/// A 5xx to a validation request leaves the stored response for stale-if-error (RFC 9111
+/// §4.3.3 lets a cache act as if the server had not answered).
+#[tokio::test(start_paused = true)]
+async fn a_server_error_keeps_the_stored_response() {
+    let origin = Origin::new(|_, n| match n {
+        1 => Ok(response(
+            200,
+            &[("etag", "\"v1\""), ("cache-control", "max-age=1")],
+            "v1",
+        )),
+        _ => Ok(response(500, &[("x", "down")], "down")),
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(2).await;
+    assert_eq!(
+        cache.get(URI).await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let res = cache
+        .fetch(get_with(URI, &[("cache-control", "max-stale")]))
+        .await;
+    assert_eq!(res.outcome, Some(CacheOutcome::Stale));
+    assert_eq!(res.body, "v1");
+}
