@@ -146,6 +146,12 @@ impl<St> CacheLayer<St> {
     /// Whether to honour `stale-while-revalidate` (RFC 5861 §3) by serving stale and
     /// refreshing in a background task (default: on). The refresh is spawned on the
     /// current tokio runtime; without one, the cache revalidates in the foreground.
+    ///
+    /// The refresh resends the request that found the response stale, its header fields
+    /// (`Authorization`, `Cookie`) included, so the origin sees it as that caller's. In
+    /// [`Mode::Shared`] its response is stored only if a shared cache may store it (RFC
+    /// 9111 §3.5; cookies never), as for a foreground miss. See
+    /// [`refresh_timeout`](Self::refresh_timeout) for its bound.
     pub fn stale_while_revalidate(mut self, on: bool) -> Self {
         self.config.stale_while_revalidate = on;
         self

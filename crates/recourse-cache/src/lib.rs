@@ -98,7 +98,10 @@
 //! - **Serving stale** (§4.2.4, RFC 5861): within `stale-while-revalidate` the stale
 //!   response is served and one background task revalidates, bounded by
 //!   [`CacheLayer::refresh_timeout`] and the request's
-//!   [`Deadline`](recourse_core::Deadline); within `stale-if-error`
+//!   [`Deadline`](recourse_core::Deadline). The refresh resends the triggering request
+//!   with its header fields (`Authorization`, `Cookie`): the origin answers that caller,
+//!   and in [`Mode::Shared`] the answer is stored only if a shared cache may store it
+//!   (§3.5, and the cookie rule above), as for a foreground miss. Within `stale-if-error`
 //!   (from the response, the request or [`CacheLayer::stale_if_error`]) a stale response
 //!   replaces a 5xx or a transport error. Never against `must-revalidate`, `no-cache`,
 //!   or (shared) `proxy-revalidate` / `s-maxage`.

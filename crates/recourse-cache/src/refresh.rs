@@ -1,4 +1,19 @@
 //! Background revalidation for `stale-while-revalidate` (RFC 5861 §3).
+//!
+//! The refresh sends the request that found the response stale, with the stored
+//! validators in place of the caller's own: its header fields, `Authorization` and
+//! `Cookie` included, go to the origin again, on that caller's behalf, after the caller
+//! already has its (stale) answer. What comes back is judged like any response to that
+//! request: in a shared cache, a full response is stored only if a shared cache may store
+//! it (with `Authorization` only when `public`, `must-revalidate` or `s-maxage` allow,
+//! RFC 9111 §3.5; with `Set-Cookie` only when `public` or `immutable`, and never its
+//! cookie fields), and a 304 only refreshes the stored fields (never with its cookies).
+//! A response personal to that caller that the origin fails to mark `private` would be
+//! stored, exactly as if the caller had missed in the foreground.
+//!
+//! The refresh is bounded by the layer's refresh timeout and the caller's
+//! [`Deadline`](recourse_core::Deadline); when the time runs out it is dropped, which
+//! ends the flight it leads, so no request waits for a refresh that never ends.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -289,3 +289,40 @@ async fn refresh_timeout_and_deadline_bound_the_refresh() {
     settle().await;
     assert_eq!(origin.calls(), 4);
 }
+
+/// The background refresh resends the caller's fields; in a shared cache its answer is
+/// stored only if a shared cache may store a response to that request (RFC 9111 §3.5).
+#[tokio::test(start_paused = true)]
+async fn a_shared_refresh_with_authorization_stores_only_what_may_be_shared() {
+    for (cc, stored) in [
+        ("max-age=1, stale-while-revalidate=60", false),
+        ("public, max-age=1, stale-while-revalidate=60", true),
+    ] {
+        let origin =
+            Origin::new(move |_, n| Ok(response(200, &[("cache-control", cc)], format!("v{n}"))));
+        let cache = origin.cache_with(CacheLayer::shared());
+        cache.get(URI).await;
+        advance(2).await;
+        let res = cache
+            .fetch(get_with(
+                URI,
+                &[("authorization", "Bearer bob"), ("cookie", "id=bob")],
+            ))
+            .await;
+        assert_eq!(res.outcome, Some(CacheOutcome::Stale));
+        assert_eq!(res.body, "v1");
+        settle().await;
+        assert_eq!(origin.calls(), 2);
+        assert_eq!(origin.last()["authorization"], "Bearer bob");
+        assert_eq!(origin.last()["cookie"], "id=bob");
+        let res = cache.get(URI).await;
+        if stored {
+            assert_eq!(res.outcome, Some(CacheOutcome::Hit), "{cc}");
+            assert_eq!(res.body, "v2");
+        } else {
+            // Bob's answer was not stored (and superseded the stale one, RFC 9111 §4.3.3).
+            assert_eq!(res.outcome, Some(CacheOutcome::Miss), "{cc}");
+            assert_eq!(res.body, "v3");
+        }
+    }
+}
