@@ -443,7 +443,12 @@ async fn each_key_expires_with_the_freshness_and_stale_windows() {
             "{path}: PTTL {pttl} ms, want ~{max}"
         );
         let order_pttl: i64 = query(&mut c, &cmd("PTTL", &[z.as_bytes()])).await;
-        assert!(order_pttl > 0 && order_pttl <= pttl, "{path}: {order_pttl}");
+        // Set from the hash's expiry inside the PUT script, where Redis's clock can read a
+        // millisecond or two behind the one PTTL used above.
+        assert!(
+            order_pttl > 0 && order_pttl <= pttl + 5,
+            "{path}: {order_pttl} ms, hash {pttl} ms"
+        );
     }
     server.shutdown().await;
 }
