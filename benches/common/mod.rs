@@ -692,23 +692,39 @@ pub(crate) fn payload(len: usize) -> Bytes {
     Bytes::from((0..len).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>())
 }
 
-/// Sends one request through `svc` so that the next ones are hits.
-fn primed<S, R>(rt: &Runtime, mut svc: S) -> S
+/// Sends one request through `svc` so that the next ones are hits, and checks that the
+/// next one is a hit (by `is_hit`) with the whole body: a bench of hits that were not
+/// would measure something else.
+fn primed<S, R>(rt: &Runtime, mut svc: S, len: usize, is_hit: fn(&Response<R>) -> bool) -> S
 where
     S: Service<Request<Empty<Bytes>>, Response = Response<R>, Error: Debug>,
     R: Body<Error: Debug>,
 {
     rt.block_on(async {
-        let res = svc
-            .ready()
-            .await
-            .expect("ready")
-            .call(get())
-            .await
-            .expect("the priming request");
-        read_body(res.into_body()).await;
+        for attempt in 0..2 {
+            let res = svc
+                .ready()
+                .await
+                .expect("ready")
+                .call(get())
+                .await
+                .expect("the priming request");
+            let hit = is_hit(&res);
+            assert_eq!(read_body(res.into_body()).await, len, "the whole body");
+            assert!(attempt == 0 || hit, "the second request must be a hit");
+        }
     });
     svc
+}
+
+fn recourse_hit<B>(res: &Response<B>) -> bool {
+    recourse::cache::CacheOutcome::of(res) == Some(recourse::cache::CacheOutcome::Hit)
+}
+
+fn http_cache_tower_hit<B>(res: &Response<B>) -> bool {
+    res.headers()
+        .get(http_cache::XCACHE)
+        .is_some_and(|v| v == "HIT")
 }
 
 /// Section 2: fresh hits of 4 KiB and 64 KiB, body collected.
@@ -745,14 +761,24 @@ pub(crate) fn cache_hits(rt: &Runtime) -> Vec<Variant> {
             "cache hit 4 KiB",
             Who::Recourse,
             Some("baseline: 4 KiB"),
-            primed(rt, CacheLayer::new().layer(backend(small))),
+            primed(
+                rt,
+                CacheLayer::new().layer(backend(small)),
+                4096,
+                recourse_hit,
+            ),
         )
         .goal(500.0),
         hit(
             "cache hit 64 KiB",
             Who::Recourse,
             Some("baseline: 64 KiB"),
-            primed(rt, CacheLayer::new().layer(backend(large))),
+            primed(
+                rt,
+                CacheLayer::new().layer(backend(large)),
+                65536,
+                recourse_hit,
+            ),
         )
         .goal(500.0),
         Variant::new(
@@ -760,7 +786,12 @@ pub(crate) fn cache_hits(rt: &Runtime) -> Vec<Variant> {
             Section::CacheHit,
             Who::Peer,
             Some("baseline: 4 KiB"),
-            primed(rt, http_cache_tower().layer(backend(small))),
+            primed(
+                rt,
+                http_cache_tower().layer(backend(small)),
+                4096,
+                http_cache_tower_hit,
+            ),
             get,
         ),
         Variant::new(
@@ -768,14 +799,45 @@ pub(crate) fn cache_hits(rt: &Runtime) -> Vec<Variant> {
             Section::CacheHit,
             Who::Peer,
             Some("baseline: 64 KiB"),
-            primed(rt, http_cache_tower().layer(backend(large))),
+            primed(
+                rt,
+                http_cache_tower().layer(backend(large)),
+                65536,
+                http_cache_tower_hit,
+            ),
             get,
         ),
     ]
 }
 
+/// Sends one request made by `make` through `svc` and checks its response with `ok`.
+fn checked<S, B, R>(
+    rt: &Runtime,
+    mut svc: S,
+    make: &mut impl FnMut() -> Request<B>,
+    ok: fn(&Response<R>) -> bool,
+    what: &str,
+) -> S
+where
+    S: Service<Request<B>, Response = Response<R>, Error: Debug>,
+    R: Body<Error: Debug>,
+{
+    rt.block_on(async {
+        let res = svc
+            .ready()
+            .await
+            .expect("ready")
+            .call(make())
+            .await
+            .expect("the checked request");
+        assert!(ok(&res), "{what}: unexpected {}", res.status());
+        read_body(res.into_body()).await;
+    });
+    svc
+}
+
 /// Section 3: one retry after a 503 with a 1 KiB and a 1 MiB in-memory request body.
-pub(crate) fn retry_bodies() -> Vec<Variant> {
+pub(crate) fn retry_bodies(rt: &Runtime) -> Vec<Variant> {
     let mut out = Vec::new();
     for (size, label) in [(1024, "1 KiB"), (1024 * 1024, "1 MiB")] {
         let body = payload(size);
@@ -791,35 +853,60 @@ pub(crate) fn retry_bodies() -> Vec<Variant> {
                 "tower Retry: 503 then 200, 1 MiB",
             ],
         };
-        let b = body.clone();
+        let mut make = {
+            let body = body.clone();
+            move || put(&body)
+        };
+        let bare = checked(
+            rt,
+            flaky_backend::<Full<Bytes>>(),
+            &mut make,
+            |res| res.status() == StatusCode::SERVICE_UNAVAILABLE,
+            names[0],
+        );
         out.push(Variant::new(
             names[0],
             Section::RetryBody,
             Who::Baseline,
             None,
-            flaky_backend::<Full<Bytes>>(),
-            move || put(&b),
+            bare,
+            make.clone(),
         ));
-        let b = body.clone();
+        let ours = checked(
+            rt,
+            RetryLayer::new()
+                .no_budget()
+                .backoff(Backoff::constant(Duration::ZERO))
+                .layer(flaky_backend()),
+            &mut make,
+            |res| {
+                res.status() == StatusCode::OK
+                    && recourse::retry::RetryInfo::of(res).is_some_and(|i| i.attempts == 2)
+            },
+            names[1],
+        );
         out.push(Variant::new(
             names[1],
             Section::RetryBody,
             Who::Recourse,
             Some(names[0]),
-            RetryLayer::new()
-                .no_budget()
-                .backoff(Backoff::constant(Duration::ZERO))
-                .layer(flaky_backend()),
-            move || put(&b),
+            ours,
+            make.clone(),
         ));
-        let b = body;
+        let tower = checked(
+            rt,
+            tower::retry::RetryLayer::new(RetryOnce { used: false }).layer(flaky_backend()),
+            &mut make,
+            |res| res.status() == StatusCode::OK,
+            names[2],
+        );
         out.push(Variant::new(
             names[2],
             Section::RetryBody,
             Who::Peer,
             Some(names[0]),
-            tower::retry::RetryLayer::new(RetryOnce { used: false }).layer(flaky_backend()),
-            move || put(&b),
+            tower,
+            make,
         ));
     }
     out
@@ -829,7 +916,7 @@ pub(crate) fn retry_bodies() -> Vec<Variant> {
 pub(crate) fn all(rt: &Runtime) -> Vec<Variant> {
     let mut v = pass_through();
     v.extend(cache_hits(rt));
-    v.extend(retry_bodies());
+    v.extend(retry_bodies(rt));
     v
 }
 
