@@ -67,8 +67,19 @@ fn pass_through_allocates_nothing() {
         let warm = PollLayer::new().layer(service_fn(backend));
         count(warm, requests(4)).await;
 
-        let bare = count(service_fn(backend), requests(100)).await;
-        let layered = count(PollLayer::new().layer(service_fn(backend)), requests(100)).await;
+        // The counter is global to the process: a stray allocation elsewhere (the test
+        // harness, a moment of heavy load) can land in one round, but a per-request
+        // allocation shows up in every round. Keep the best of up to five.
+        let mut bare = usize::MAX;
+        let mut layered = usize::MAX;
+        for _ in 0..5 {
+            bare = bare.min(count(service_fn(backend), requests(100)).await);
+            layered = layered
+                .min(count(PollLayer::new().layer(service_fn(backend)), requests(100)).await);
+            if bare == 0 && layered == 0 {
+                break;
+            }
+        }
         assert_eq!(bare, 0, "the baseline itself allocates");
         assert_eq!(layered, 0, "the poll layer allocated on pass-through");
 

@@ -77,8 +77,18 @@ fn pass_through_allocates_nothing() {
     // Warm up (lazy initialisations, if any), then measure.
     allocations(&mut bare, requests(10));
     allocations(&mut redirect, requests(10));
-    let baseline = allocations(&mut bare, requests(1000));
-    let layered = allocations(&mut redirect, requests(1000));
+    // The counter is global to the process: a stray allocation elsewhere (the test
+    // harness, a moment of heavy load) can land in one round, but a per-request
+    // allocation shows up in every round. Keep the best of up to five.
+    let mut baseline = usize::MAX;
+    let mut layered = usize::MAX;
+    for _ in 0..5 {
+        baseline = baseline.min(allocations(&mut bare, requests(1000)));
+        layered = layered.min(allocations(&mut redirect, requests(1000)));
+        if baseline == 0 && layered == 0 {
+            break;
+        }
+    }
     assert_eq!(baseline, 0, "the bare service_fn allocates nothing");
     assert_eq!(
         layered, 0,
