@@ -69,6 +69,8 @@ pub(crate) struct Config {
     pub(crate) field: Option<StatusField>,
     pub(crate) final_state: FinalState,
     pub(crate) fetch_created: bool,
+    /// Whether a URL named by a response to an `https` request may be `http`.
+    pub(crate) allow_downgrade: bool,
     pub(crate) drain_limit: u64,
     pub(crate) on_progress: Option<Callback>,
 }
@@ -103,6 +105,7 @@ impl Default for Config {
             field: None,
             final_state: FinalState::StatusResource,
             fetch_created: false,
+            allow_downgrade: false,
             drain_limit: 64 * 1024,
             on_progress: None,
         }
@@ -156,6 +159,7 @@ impl fmt::Debug for Config {
             .field("field", &self.field)
             .field("final_state", &self.final_state)
             .field("fetch_created", &self.fetch_created)
+            .field("allow_downgrade", &self.allow_downgrade)
             .field("on_progress", &self.on_progress.as_ref().map(|_| ".."))
             .finish()
     }

@@ -1,4 +1,5 @@
-//! Errors: [`PollError`] (keeps the inner service's error) and [`PollTimeout`].
+//! Errors: [`PollError`] (keeps the inner service's error), [`PollTimeout`] and
+//! [`Downgrade`].
 
 use std::fmt;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use recourse_core::headers::LocationError;
 use crate::Resume;
 
 /// The error of [`AsyncPoll`](crate::AsyncPoll): the inner service's error, a typed
-/// [`PollTimeout`], or a status/result URL that cannot be followed.
+/// [`PollTimeout`], a status/result URL that cannot be followed, or one that is refused
+/// because it would leave `https` for `http` ([`Downgrade`]).
 ///
 /// Opaque, with `is_*` predicates and accessors. Every error raised after polling started
 /// carries the status URL ([`status_url`](Self::status_url)) so that the caller can resume
@@ -25,6 +27,7 @@ enum Kind<E> {
     },
     Timeout(Box<PollTimeout>),
     Location(Box<LocationFailure>),
+    Downgrade(Box<Downgrade>),
 }
 
 struct LocationFailure {
@@ -63,6 +66,12 @@ impl<E> PollError<E> {
         }
     }
 
+    pub(crate) fn downgrade(downgrade: Downgrade) -> Self {
+        Self {
+            kind: Kind::Downgrade(Box::new(downgrade)),
+        }
+    }
+
     /// Whether the inner service failed (on the original request, a poll or a result
     /// fetch).
     pub fn is_inner(&self) -> bool {
@@ -77,6 +86,20 @@ impl<E> PollError<E> {
     /// Whether a status URL, or the `Location` of a result, could not be resolved.
     pub fn is_location(&self) -> bool {
         matches!(self.kind, Kind::Location(_))
+    }
+
+    /// Whether a status or result URL was refused because it would take a job started
+    /// over `https` to `http`: see [`Downgrade`].
+    pub fn is_downgrade(&self) -> bool {
+        matches!(self.kind, Kind::Downgrade(_))
+    }
+
+    /// The refused downgrade, if that is what this is.
+    pub fn get_downgrade(&self) -> Option<&Downgrade> {
+        match &self.kind {
+            Kind::Downgrade(d) => Some(d),
+            _ => None,
+        }
     }
 
     /// The inner service's error, if that is what this is.
@@ -134,6 +157,7 @@ impl<E> PollError<E> {
             Kind::Inner { status_url, .. } => status_url.as_deref(),
             Kind::Location(l) => l.status_url.as_ref(),
             Kind::Timeout(t) => Some(&t.status_url),
+            Kind::Downgrade(d) => d.status_url.as_ref(),
         }
     }
 }
@@ -153,6 +177,7 @@ impl<E: fmt::Debug> fmt::Debug for PollError<E> {
                 .field("header", &l.header)
                 .field("status_url", &l.status_url)
                 .finish(),
+            Kind::Downgrade(d) => f.debug_tuple("PollError::Downgrade").field(d).finish(),
         }
     }
 }
@@ -172,6 +197,7 @@ impl<E: fmt::Display> fmt::Display for PollError<E> {
             Kind::Location(l) => {
                 write!(f, "cannot follow the `{}` header: {}", l.header, l.error)
             }
+            Kind::Downgrade(d) => fmt::Display::fmt(d, f),
         }
     }
 }
@@ -185,9 +211,59 @@ where
             Kind::Inner { error, .. } => Some(error),
             Kind::Timeout(t) => Some(&**t),
             Kind::Location(l) => Some(&l.error),
+            Kind::Downgrade(d) => Some(&**d),
         }
     }
 }
+
+// === Downgrade ===
+
+/// A status URL or result URL named by a response to an `https` request was an `http`
+/// URL, and was not requested.
+///
+/// Following it would carry the job (its status, its result, and any forwarded
+/// headers) in clear text, where anyone on the path can read and forge it: the
+/// protection `https` gave the original request would be silently lost (RFC 9110 §4.2.2;
+/// the Fetch standard blocks such mixed content). The redirect layer refuses `https` to
+/// `http` the same way. [`PollLayer::allow_downgrade`](crate::PollLayer::allow_downgrade)
+/// lifts the refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Downgrade {
+    pub(crate) from: Uri,
+    pub(crate) to: Uri,
+    pub(crate) header: HeaderName,
+    pub(crate) status_url: Option<Uri>,
+}
+
+impl Downgrade {
+    /// The `https` URI whose response named the refused URL (the original request's
+    /// URI, or the status URL).
+    pub fn from(&self) -> &Uri {
+        &self.from
+    }
+
+    /// The refused `http` URL.
+    pub fn to(&self) -> &Uri {
+        &self.to
+    }
+
+    /// The response header that named it (`Location`, or the status header).
+    pub fn header(&self) -> &HeaderName {
+        &self.header
+    }
+}
+
+impl fmt::Display for Downgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "refused to follow the `{}` header from https to http (clear text): {} -> {}",
+            self.header, self.from, self.to
+        )
+    }
+}
+
+impl std::error::Error for Downgrade {}
 
 /// Which limit stopped polling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,5 +414,25 @@ mod tests {
         assert!(e.to_string().contains("`location`"));
         assert_eq!(e.location_error().unwrap().0, &LocationError::Empty);
         assert!(e.into_inner().is_err());
+
+        let e: PollError<std::io::Error> = PollError::downgrade(Downgrade {
+            from: Uri::from_static("https://a.test/jobs/1"),
+            to: Uri::from_static("http://a.test/result"),
+            header: http::header::LOCATION,
+            status_url: Some(Uri::from_static("https://a.test/jobs/1")),
+        });
+        assert!(e.is_downgrade() && !e.is_location() && !e.is_inner() && !e.is_timeout());
+        assert_eq!(
+            e.to_string(),
+            "refused to follow the `location` header from https to http (clear text): \
+             https://a.test/jobs/1 -> http://a.test/result"
+        );
+        assert_eq!(e.status_url().unwrap(), "https://a.test/jobs/1");
+        let d = e.get_downgrade().unwrap();
+        assert_eq!(d.from(), "https://a.test/jobs/1");
+        assert_eq!(d.to(), "http://a.test/result");
+        assert_eq!(d.header(), http::header::LOCATION);
+        assert!(e.source().is_some());
+        assert!(format!("{e:?}").contains("Downgrade"));
     }
 }

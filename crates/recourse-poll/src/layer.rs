@@ -26,6 +26,7 @@ use crate::{AsyncPoll, Credentials, FinalState, Policy, Standard, StatusField};
 /// | [`status_field`](Self::status_field) | none (status code only) |
 /// | [`final_state`](Self::final_state) | [`FinalState::StatusResource`] |
 /// | [`fetch_created`](Self::fetch_created) | off |
+/// | [`allow_downgrade`](Self::allow_downgrade) | off: `https` to `http` is an error |
 /// | [`credentials`](Self::credentials) | [`Credentials::SameOrigin`] |
 /// | [`sensitive_headers`](Self::sensitive_headers) | `Authorization`, `Cookie`, `Proxy-Authorization` |
 /// | [`forward_headers`](Self::forward_headers) | none |
@@ -210,6 +211,21 @@ impl<P> PollLayer<P> {
     /// resource: a `GET` of its `Location` (RFC 9110 §15.3.2). Default: off.
     pub fn fetch_created(mut self, fetch: bool) -> Self {
         self.config().fetch_created = fetch;
+        self
+    }
+
+    /// Whether a status URL or result URL named by a response to an `https` request may
+    /// be an `http` URL. Default: off: such a URL is not requested, and the response
+    /// future fails with a [`Downgrade`](crate::Downgrade) error
+    /// ([`PollError::is_downgrade`](crate::PollError::is_downgrade)), as the redirect
+    /// layer does for a redirect from `https` to `http`.
+    ///
+    /// Following one would carry the job's status and result in clear text, where they
+    /// can be read and forged on the path (RFC 9110 §4.2.2; the Fetch standard's
+    /// mixed-content rule). Turn this on only for a status service known to be reachable
+    /// over `http` alone, on a network you trust. `http` to `https` is always followed.
+    pub fn allow_downgrade(mut self, allow: bool) -> Self {
+        self.config().allow_downgrade = allow;
         self
     }
 

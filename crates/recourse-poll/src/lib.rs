@@ -63,7 +63,8 @@
 //!   the [status headers](PollLayer::status_headers) (`Location` by default; Azure uses
 //!   `Azure-AsyncOperation` and `Operation-Location`). The URL is resolved against the
 //!   request URI (RFC 3986 §5, [`recourse_core::headers::resolve_location`]); only
-//!   `http`/`https` URLs are followed, anything else is a typed error. Every other
+//!   `http`/`https` URLs are followed, anything else is a typed error; so is an `http`
+//!   URL named by a response to an `https` request ([`Downgrade`], below). Every other
 //!   response passes through untouched, with no allocation and no copy.
 //! - **Interval.** Before each poll the layer waits the `Retry-After` of the last 202 or
 //!   status response (delay-seconds or an HTTP-date, RFC 9110 §10.2.3), shortened to
@@ -102,7 +103,7 @@
 //!   outcome).
 //! - **Errors.** [`PollError<E>`] keeps the inner service's error `E`
 //!   ([`is_inner`](PollError::is_inner), [`into_inner`](PollError::into_inner)) next to
-//!   the timeout and unfollowable-`Location` cases.
+//!   the timeout, unfollowable-`Location` and refused-[`Downgrade`] cases.
 //!
 //! # Hostile status services
 //!
@@ -112,8 +113,20 @@
 //! cannot make a tight loop (250 ms floor). A status body is read only up to the field's
 //! limit (64 KiB); a longer one, a malformed one or one nested 100,000 levels deep simply
 //! does not decide (`serde_json` bounds recursion; other keys are skipped without being
-//! built). Status URLs on other origins never receive the credentials by default. The
-//! bodies of discarded responses are drained (at most 64 KiB) only while waiting anyway,
+//! built). Status URLs on other origins never receive the credentials by default.
+//!
+//! A job started over `https` never continues in clear text by default: a status URL
+//! (from the 202's `Location` or another status header, or a running 202 that moves it),
+//! a 303's `Location`, a [`FinalState`] result URL or a 201's `Location` that is `http`
+//! while the response naming it came over `https` is not requested, and the response
+//! future fails with [`PollError::is_downgrade`] ([`Downgrade`] carries the `https` URI,
+//! the refused `http` URL and the header). Following it would let anyone on the path read
+//! and forge the job's status and result, losing what `https` promised the caller (RFC
+//! 9110 §4.2.2; the Fetch standard's mixed-content rule blocks the same). The redirect
+//! layer refuses `https` to `http` redirects the same way;
+//! [`PollLayer::allow_downgrade`] opts out. `http` to `https` is always followed.
+//!
+//! The bodies of discarded responses are drained (at most 64 KiB) only while waiting anyway,
 //! so that the connection can be reused.
 //!
 //! # Compared with other pollers
@@ -158,7 +171,7 @@ mod uri;
 
 pub use body::PollBody;
 pub use config::{Credentials, FinalState};
-pub use error::{PollError, PollTimeout, TimeoutReason};
+pub use error::{Downgrade, PollError, PollTimeout, TimeoutReason};
 pub use field::{DEFAULT_FIELD_LIMIT, StatusField};
 pub use future::ResponseFuture;
 pub use info::{Outcome, PollInfo, Resume};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::header::LOCATION;
 use http::response::Parts;
-use http::{Request, Response, StatusCode, Uri};
+use http::{HeaderName, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use recourse_core::backoff::FastRand;
 use recourse_core::body::Drain;
@@ -17,7 +17,8 @@ use tower::util::Oneshot;
 use tower_service::Service;
 
 use crate::body::Prefix;
-use crate::config::FinalState;
+use crate::config::{Config, FinalState};
+use crate::error::Downgrade;
 use crate::service::Ctx;
 use crate::{
     Credentials, Decision, JobStatus, Outcome, Policy, PollBody, PollError, PollInfo, PollProgress,
@@ -169,6 +170,10 @@ where
             Err(error) => {
                 return Begun::Done(Err(PollError::location(error, header.clone(), None)));
             }
+        };
+        let status_url = match follow(&ctx.config, &original_uri, status_url, header, None) {
+            Ok(uri) => uri,
+            Err(e) => return Begun::Done(Err(e)),
         };
         let initial_location = if *header == LOCATION {
             None
@@ -633,7 +638,10 @@ impl<S, P: Policy> Job<S, P> {
                 self.progress(status, decision, elapsed, None);
                 match parts.headers.get(LOCATION) {
                     Some(value) => match headers::resolve_location(&self.status_url, value) {
-                        Ok(r) => Next::Fetch(r.into_uri()),
+                        Ok(r) => match self.follow(&self.status_url, r.into_uri(), &LOCATION) {
+                            Ok(uri) => Next::Fetch(uri),
+                            Err(e) => Next::Finish(Err(e)),
+                        },
                         Err(e) => Next::Finish(Err(self.location_error(e))),
                     },
                     None => Next::Finish(Err(self.location_error(headers::LocationError::Empty))),
@@ -645,16 +653,25 @@ impl<S, P: Policy> Job<S, P> {
                     FinalState::StatusResource => None,
                     FinalState::StatusLocation => match parts.headers.get(LOCATION) {
                         Some(value) => match headers::resolve_location(&self.status_url, value) {
-                            Ok(r) => Some(r.into_uri()),
+                            Ok(r) => Some((&self.status_url, r.into_uri())),
                             Err(e) => return Next::Finish(Err(self.location_error(e))),
                         },
                         None => None,
                     },
-                    FinalState::InitialLocation => self.initial_location.clone(),
-                    FinalState::OriginalUri => Some(self.original_uri.clone()),
+                    // Named by the original 202, the response to the original request.
+                    FinalState::InitialLocation => self
+                        .initial_location
+                        .clone()
+                        .map(|uri| (&self.original_uri, uri)),
+                    FinalState::OriginalUri => {
+                        Some((&self.original_uri, self.original_uri.clone()))
+                    }
                 };
                 match target {
-                    Some(uri) => Next::Fetch(uri),
+                    Some((from, uri)) => match self.follow(from, uri, &LOCATION) {
+                        Ok(uri) => Next::Fetch(uri),
+                        Err(e) => Next::Finish(Err(e)),
+                    },
                     None => Next::Finish(Ok(self.finish(parts, body, None))),
                 }
             }
@@ -669,11 +686,20 @@ impl<S, P: Policy> Job<S, P> {
             .status_headers
             .iter()
             .find_map(|name| parts.headers.get(name).map(|v| (name, v)))?;
-        Some(
-            headers::resolve_location(&self.status_url, value)
-                .map(|r| r.into_uri())
-                .map_err(|e| PollError::location(e, header.clone(), Some(self.status_url.clone()))),
-        )
+        let next = match headers::resolve_location(&self.status_url, value) {
+            Ok(r) => r.into_uri(),
+            Err(e) => {
+                let status_url = Some(self.status_url.clone());
+                return Some(Err(PollError::location(e, header.clone(), status_url)));
+            }
+        };
+        Some(self.follow(&self.status_url, next, header))
+    }
+
+    /// `to`, named in `header` of the response to `from`, unless that is a refused
+    /// downgrade (see [`follow`]).
+    fn follow<E>(&self, from: &Uri, to: Uri, header: &HeaderName) -> Result<Uri, PollError<E>> {
+        follow(&self.ctx.config, from, to, header, Some(&self.status_url))
     }
 
     fn location_error<E>(&self, error: headers::LocationError) -> PollError<E> {
@@ -778,6 +804,39 @@ fn standard_decision(parts: &Parts, by_field: Option<Decision>) -> Decision {
         Class::Success | Class::NotModified => Decision::Succeeded,
         _ => Decision::Failed,
     }
+}
+
+/// `to`, named in `header` of the response to `from`, or a [`Downgrade`] error when
+/// `from` is `https` and `to` is `http` and downgrades are not allowed: a job started over
+/// a secured connection is never continued in clear text (RFC 9110 §4.2.2; the Fetch
+/// standard's mixed-content rule). `status_url`: the status URL being polled, if any.
+fn follow<E>(
+    config: &Config,
+    from: &Uri,
+    to: Uri,
+    header: &HeaderName,
+    status_url: Option<&Uri>,
+) -> Result<Uri, PollError<E>> {
+    let is = |uri: &Uri, scheme: &str| {
+        uri.scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    };
+    if config.allow_downgrade || !is(from, "https") || !is(&to, "http") {
+        return Ok(to);
+    }
+    tracing::warn!(
+        target: "recourse_poll",
+        from = %from,
+        to = %to,
+        header = %header,
+        "refused to follow a URL from https to http"
+    );
+    Err(PollError::downgrade(Downgrade {
+        from: from.clone(),
+        to,
+        header: header.clone(),
+        status_url: status_url.cloned(),
+    }))
 }
 
 /// About thirty years after `now`: "never", without overflowing.
