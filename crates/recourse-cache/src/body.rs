@@ -19,10 +19,13 @@ pin_project! {
     /// storable.
     ///
     /// Data frames are [`Bytes`]; the origin's frames are converted with
-    /// [`Buf::copy_to_bytes`], which takes `Bytes` as they are. A recorded body keeps
-    /// references to the chunks it passed on (no copy while streaming); past the store's
-    /// per-entry limit, or on a trailer or an error, recording stops and the rest streams
-    /// through. The entry is stored when the body ends, before the end is reported.
+    /// [`Buf::copy_to_bytes`], which takes `Bytes` as they are. Every frame is passed on
+    /// unchanged as soon as it arrives. While recording, large frames (8 KiB or more) are
+    /// kept by reference (no copy), and smaller ones are copied into 16 KiB blocks, so a
+    /// body that arrives in tiny frames (each a slice of a larger read buffer) holds
+    /// about its own size, never one read buffer per frame. Past the store's per-entry
+    /// limit, or on a trailer or an error, recording stops and the rest streams through.
+    /// The entry is stored when the body ends, before the end is reported.
     pub struct CacheBody<B> {
         #[pin]
         kind: Kind<B>,
@@ -34,7 +37,8 @@ pin_project! {
     enum Kind<B> {
         Stored { data: Option<Bytes> },
         Origin { #[pin] body: B },
-        Recording { #[pin] body: B, recorder: Recorder },
+        // Boxed: a miss allocates anyway, and this keeps every response small.
+        Recording { #[pin] body: B, recorder: Box<Recorder> },
     }
 }
 
@@ -43,8 +47,17 @@ pub(crate) trait Sink: Send + Sync + 'static {
     fn finish(self: Box<Self>, body: Bytes) -> Finish;
 }
 
+/// Frames at least this long are recorded by reference; shorter ones are copied.
+const KEEP_MIN: usize = 8 * 1024;
+
+/// Small frames are copied into blocks of about this size.
+const BLOCK: usize = 16 * 1024;
+
 pub(crate) struct Recorder {
+    /// Recorded data before `small`: large frames and full blocks of small ones.
     chunks: Vec<Bytes>,
+    /// Small frames copied since the last entry of `chunks`.
+    small: BytesMut,
     len: usize,
     limit: usize,
     sink: Option<Box<dyn Sink>>,
@@ -84,6 +97,7 @@ impl Recorder {
     pub(crate) fn new(limit: usize, sink: Box<dyn Sink>) -> Recorder {
         Recorder {
             chunks: Vec::new(),
+            small: BytesMut::new(),
             len: 0,
             limit,
             sink: Some(sink),
@@ -104,20 +118,50 @@ impl Recorder {
             return;
         }
         self.len += chunk.len();
-        if !chunk.is_empty() {
+        if chunk.len() >= KEEP_MIN {
+            self.flush_small();
             self.chunks.push(chunk.clone());
+        } else if !chunk.is_empty() {
+            // A small frame may be a slice of a much larger buffer: keeping it would keep
+            // the whole buffer alive.
+            self.small.extend_from_slice(chunk);
+            if self.small.len() >= BLOCK {
+                self.flush_small();
+            }
         }
+    }
+
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.chunks.push(std::mem::take(&mut self.small).freeze());
+        }
+    }
+
+    /// The recorded body, as one `Bytes`.
+    fn take_body(&mut self) -> Bytes {
+        if self.chunks.is_empty() {
+            // Only small frames: one buffer, trimmed of its spare capacity.
+            let small = std::mem::take(&mut self.small);
+            return if small.len() == small.capacity() {
+                small.freeze()
+            } else {
+                Bytes::copy_from_slice(&small)
+            };
+        }
+        self.flush_small();
+        concat(std::mem::take(&mut self.chunks), self.len)
     }
 
     fn abandon(&mut self) {
         self.sink = None;
         self.chunks = Vec::new();
+        self.small = BytesMut::new();
     }
 
     /// Hands the complete body to the sink and drives the store.
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(sink) = self.sink.take() {
-            let body = concat(std::mem::take(&mut self.chunks), self.len);
+            let body = self.take_body();
             self.finishing = Some(Finishing(Mutex::new(Some(sink.finish(body)))));
         }
         match self.finishing.as_mut() {
@@ -174,7 +218,10 @@ impl<B> CacheBody<B> {
 
     pub(crate) fn recording(body: B, recorder: Recorder) -> Self {
         CacheBody {
-            kind: Kind::Recording { body, recorder },
+            kind: Kind::Recording {
+                body,
+                recorder: Box::new(recorder),
+            },
         }
     }
 
@@ -311,13 +358,15 @@ mod tests {
         use super::*;
         pub(super) struct Iter(std::vec::IntoIter<Bytes>);
         pub(super) fn iter(parts: &[&'static str]) -> Iter {
-            Iter(
+            frames(
                 parts
                     .iter()
                     .map(|p| Bytes::from_static(p.as_bytes()))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
+                    .collect(),
             )
+        }
+        pub(super) fn frames(frames: Vec<Bytes>) -> Iter {
+            Iter(frames.into_iter())
         }
         impl futures_core::Stream for Iter {
             type Item = Result<Frame<Bytes>, Infallible>;
@@ -345,7 +394,7 @@ mod tests {
     #[tokio::test]
     async fn single_chunk_is_not_copied() {
         let (tx, rx) = oneshot::channel();
-        let data = Bytes::from(vec![7u8; 4096]);
+        let data = Bytes::from(vec![7u8; 64 * 1024]);
         let ptr = data.as_ptr();
         let body = CacheBody::recording(
             Full::new(data),
@@ -354,6 +403,83 @@ mod tests {
         let out = body.collect().await.unwrap().to_bytes();
         assert_eq!(out.as_ptr(), ptr);
         assert_eq!(rx.await.unwrap().as_ptr(), ptr);
+    }
+
+    #[tokio::test]
+    async fn tiny_frames_do_not_pin_their_buffers() {
+        // Each 1-byte frame is a slice of its own 16 KiB buffer, as hyper gives a body
+        // dribbled byte by byte. The client gets each frame as it is, at once; the
+        // recorder copies them, so no buffer stays alive once the client drops its frame.
+        const FRAMES: usize = 1000;
+        let buffers: Vec<Bytes> = (0..FRAMES)
+            .map(|i| Bytes::from(vec![(i % 251) as u8; 16 * 1024]))
+            .collect();
+        let expected: Vec<u8> = buffers.iter().map(|b| b[0]).collect();
+        let (tx, rx) = oneshot::channel();
+        let mut body = CacheBody::recording(
+            StreamBody::new(futures_util_stream::frames(
+                buffers.iter().map(|b| b.slice(0..1)).collect(),
+            )),
+            Recorder::new(1 << 20, Box::new(Capture(tx))),
+        );
+        for buffer in &buffers {
+            let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(frame.len(), 1);
+            assert_eq!(
+                frame.as_ptr(),
+                buffer.as_ptr(),
+                "the frame is passed on as is"
+            );
+            drop(frame);
+            assert!(
+                buffer.is_unique(),
+                "the recorder keeps a slice of the buffer"
+            );
+        }
+        assert!(body.frame().await.is_none());
+        assert_eq!(rx.await.unwrap(), expected);
+    }
+
+    #[test]
+    fn small_frames_are_kept_in_few_blocks() {
+        struct Discard;
+        impl Sink for Discard {
+            fn finish(self: Box<Self>, _body: Bytes) -> Finish {
+                Box::pin(std::future::ready(()))
+            }
+        }
+        let mut recorder = Recorder::new(1 << 20, Box::new(Discard));
+        for i in 0..40_000u32 {
+            let buffer = Bytes::from(vec![i as u8; 4096]);
+            recorder.push(&buffer.slice(0..1));
+        }
+        let held = recorder.chunks.len() + usize::from(!recorder.small.is_empty());
+        assert!(held <= 40_000 / BLOCK + 1, "{held} chunks");
+        let capacity: usize =
+            recorder.chunks.iter().map(Bytes::len).sum::<usize>() + recorder.small.capacity();
+        assert!(capacity <= 2 * 40_000, "{capacity} bytes held");
+        let body = recorder.take_body();
+        assert_eq!(body.len(), 40_000);
+        assert!(body.iter().enumerate().all(|(i, b)| *b == i as u8));
+    }
+
+    #[tokio::test]
+    async fn small_and_large_frames_keep_their_order() {
+        let (tx, rx) = oneshot::channel();
+        let large = Bytes::from(vec![b'x'; KEEP_MIN]);
+        let frames = vec![
+            Bytes::from_static(b"ab"),
+            large.clone(),
+            Bytes::from_static(b"c"),
+            large.clone(),
+        ];
+        let expected: Vec<u8> = frames.iter().flatten().copied().collect();
+        let body = CacheBody::recording(
+            StreamBody::new(futures_util_stream::frames(frames)),
+            Recorder::new(1 << 20, Box::new(Capture(tx))),
+        );
+        assert_eq!(body.collect().await.unwrap().to_bytes(), expected);
+        assert_eq!(rx.await.unwrap(), expected);
     }
 
     #[tokio::test]
