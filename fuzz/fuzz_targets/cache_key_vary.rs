@@ -112,22 +112,6 @@ fn check_key(uri: &[u8], host: &[u8]) {
         return;
     };
     let text = key.as_str();
-    let empty_host = match (uri.scheme(), uri.authority()) {
-        (Some(_), Some(authority)) => authority.host().is_empty(),
-        _ => req
-            .headers()
-            .get("host")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.trim().parse::<http::uri::Authority>().ok())
-            .is_some_and(|a| a.host().is_empty()),
-    };
-    if empty_host {
-        // Known, reported to recourse-cache's owner: a target whose authority has an
-        // empty host (`Host: @:`, `x://@/`) gets a key like `http:///`, which is not a
-        // URI; such a request has no target to cache under (RFC 9110 §7.2 does not allow
-        // userinfo in `Host`), and `from_request` should return `None`.
-        return;
-    }
     let parsed: Uri = text
         .parse()
         .unwrap_or_else(|e| panic!("key {text:?} is not a URI: {e}"));

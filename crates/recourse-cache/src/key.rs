@@ -40,25 +40,31 @@ impl CacheKey {
     /// The key of a request's target: its absolute URI, or for an origin-form request
     /// (`GET /path` at a proxy) `http://` plus the `Host` header plus the path.
     ///
-    /// Returns `None` when the target cannot be determined (no authority and no valid
-    /// `Host`); the cache then passes the request through.
+    /// Returns `None` when the target cannot be determined: an absolute target with an
+    /// empty host, or no authority and no valid `Host` (`Host = uri-host [ ":" port ]`,
+    /// RFC 9110 §7.2: a `Host` with userinfo or an empty host, such as `@:`, is invalid);
+    /// the cache then passes the request through.
     pub fn from_request<B>(req: &Request<B>) -> Option<CacheKey> {
         let uri = req.uri();
         if uri.scheme().is_some() && uri.authority().is_some() {
             return CacheKey::from_uri(uri);
         }
-        let host = req.headers().get(header::HOST)?.to_str().ok()?;
-        let authority: Authority = host.trim().parse().ok()?;
+        let host = req.headers().get(header::HOST)?.to_str().ok()?.trim();
+        if host.contains('@') {
+            return None;
+        }
+        let authority: Authority = host.parse().ok()?;
         let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        Some(build("http", &authority, pq))
+        build("http", &authority, pq)
     }
 
-    /// The key of an absolute URI; `None` when it has no scheme or no authority.
+    /// The key of an absolute URI; `None` when it has no scheme, no authority or an
+    /// empty host (such as `http://@:80/`, which names no origin).
     pub fn from_uri(uri: &Uri) -> Option<CacheKey> {
         let scheme = uri.scheme_str()?;
         let authority = uri.authority()?;
         let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        Some(build(scheme, authority, pq))
+        build(scheme, authority, pq)
     }
 
     fn new(text: Box<str>) -> CacheKey {
@@ -128,8 +134,9 @@ impl Hasher for KeyHasher {
 /// Builds [`KeyHasher`]s.
 pub(crate) type BuildKeyHasher = BuildHasherDefault<KeyHasher>;
 
-/// Builds the key string with one exact allocation (this runs on every lookup).
-fn build(scheme: &str, authority: &Authority, pq: &str) -> CacheKey {
+/// Builds the key string with one exact allocation (this runs on every lookup); `None`
+/// when the authority's host is empty.
+fn build(scheme: &str, authority: &Authority, pq: &str) -> Option<CacheKey> {
     let raw = authority.as_str();
     // One backwards scan: the userinfo ends at the last '@'; the port starts at the last
     // ':' that is not inside an IPv6 literal (no ']' after it).
@@ -152,6 +159,9 @@ fn build(scheme: &str, authority: &Authority, pq: &str) -> CacheKey {
         Some(colon) if colon >= start => (&raw[start..colon], &raw[colon + 1..]),
         _ => (&raw[start..], ""),
     };
+    if host.is_empty() {
+        return None;
+    }
     let default_port = if scheme.eq_ignore_ascii_case("http") {
         "80"
     } else if scheme.eq_ignore_ascii_case("https") {
@@ -179,7 +189,7 @@ fn build(scheme: &str, authority: &Authority, pq: &str) -> CacheKey {
         s.push('/');
     }
     s.push_str(pq);
-    CacheKey::new(s.into_boxed_str())
+    Some(CacheKey::new(s.into_boxed_str()))
 }
 
 /// Appends `part` lower-cased: scheme and host are case-insensitive (RFC 3986 §6.2.2.1).
@@ -271,6 +281,23 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_host_has_no_key() {
+        // The fuzz seed `cache_key_vary/empty-host`: `Host: @:` on an origin-form
+        // request once gave the key `http:///p`, which is not a URI.
+        let req = Request::get("M").header("host", "@:").body(()).unwrap();
+        assert!(CacheKey::from_request(&req).is_none());
+        let req = Request::get("/p").header("host", "@:").body(()).unwrap();
+        assert!(CacheKey::from_request(&req).is_none());
+        for host in ["", ":", " ", ":8080"] {
+            let req = Request::get("/p").header("host", host).body(()).unwrap();
+            assert!(CacheKey::from_request(&req).is_none(), "{host:?}");
+        }
+        assert_eq!(key("http://@:80/p"), None);
+        let req = Request::get("http://u@:1/p").body(()).unwrap();
+        assert!(CacheKey::from_request(&req).is_none());
+    }
+
+    #[test]
     fn queries_are_distinct() {
         assert_ne!(key("http://a.test/p?x=1"), key("http://a.test/p?x=2"));
     }
@@ -289,6 +316,11 @@ mod tests {
         assert!(CacheKey::from_request(&no_host).is_none());
         let bad_host = Request::get("/p").header("host", "a b").body(()).unwrap();
         assert!(CacheKey::from_request(&bad_host).is_none());
+        let userinfo = Request::get("/p")
+            .header("host", "u@a.test")
+            .body(())
+            .unwrap();
+        assert!(CacheKey::from_request(&userinfo).is_none());
         let k = CacheKey::from_request(&req).unwrap();
         assert_eq!(k.to_uri().unwrap(), "http://a.test/p?q");
         assert_eq!(format!("{k}"), "http://a.test/p?q");
