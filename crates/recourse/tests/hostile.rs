@@ -203,6 +203,68 @@ async fn an_https_to_http_redirect_is_refused() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_job_started_over_https_is_never_polled_over_http() {
+    // A service_fn plays the https origin: /render names an http status URL; /render2
+    // an https one whose 303 names an http result.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let backend = {
+        let asked = asked.clone();
+        tower::service_fn(move |req: Request<support::WireBody>| {
+            asked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(req.uri().to_string());
+            let res = match req.uri().path() {
+                "/render" => http::Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .header("location", "http://api.test/jobs/1"),
+                "/render2" => http::Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .header("location", "/jobs/2")
+                    .header("retry-after", "1"),
+                "/jobs/2" => http::Response::builder()
+                    .status(StatusCode::SEE_OTHER)
+                    .header("location", "http://api.test/result"),
+                _ => http::Response::builder(),
+            };
+            let res = res.body(Full::<Bytes>::from("forged?"));
+            async move { res }
+        })
+    };
+    let stack = recourse::client(backend);
+    // The status URL itself is the poll layer's to refuse; the 303 from the status
+    // resource reaches the redirect layer below it first, which refuses it the same way.
+    for (path, refused_by, requests) in [
+        ("/render", ErrorKind::PollDowngrade, 1),
+        ("/render2", ErrorKind::Downgrade, 2),
+    ] {
+        asked.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        let uri = format!("https://api.test{path}").parse().unwrap();
+        let req = with_credentials(Method::POST, uri, "{}");
+        let err = timeout(HANG, stack.clone().oneshot(req))
+            .await
+            .expect("answers")
+            .expect_err("refused");
+        assert_eq!(kind(&err), refused_by, "{path}: {err}");
+        let poll = err.into_inner().unwrap();
+        if let Some(downgrade) = poll.get_downgrade() {
+            assert_eq!(downgrade.to(), "http://api.test/jobs/1");
+        } else {
+            assert_eq!(
+                poll.status_url(),
+                Some(&"https://api.test/jobs/2".parse().unwrap())
+            );
+        }
+        let asked = asked.lock().unwrap_or_else(PoisonError::into_inner);
+        assert_eq!(asked.len(), requests, "{path}: {asked:?}");
+        assert!(
+            asked.iter().all(|uri| uri.starts_with("https://")),
+            "{asked:?}"
+        );
+    }
+}
+
 // === redirect chains ===
 
 /// `/hop/N` redirects to `/hop/N+1` up to `/hop/1000`, which answers.
@@ -813,6 +875,51 @@ async fn dribbled_body() {
     // The caller still gets the whole body, and may stop whenever it likes.
     let (bytes, _) = drain_counting(res.into_body(), Some(2_000)).await;
     assert!(bytes >= 2_000);
+}
+
+#[test]
+fn a_cacheable_body_dribbled_byte_by_byte_is_not_hoarded() {
+    run_alone(dribbled_cacheable_body());
+}
+
+async fn dribbled_cacheable_body() {
+    // The cache records a storable response while it streams to the caller. It used to
+    // keep every frame, and each 1-byte frame from hyper pins a read buffer: about
+    // 400 MiB for these 100,000 bytes, under the store's 1 MiB entry limit.
+    const BYTES: usize = 100_000;
+    let server = TestServer::start().await;
+    let one = Bytes::from_static(b"x");
+    server.fallback(
+        "/dribble",
+        Reply::ok()
+            .header("cache-control", "max-age=600")
+            .chunked(vec![one; BYTES], Duration::from_millis(1)),
+    );
+    let store = MemoryStore::new(8 * 1024 * 1024);
+    let stack = stack_with(
+        ClientStackLayer::new()
+            .deadline(Duration::from_secs(3600))
+            .cache(CacheLayer::new().store(store.clone())),
+    );
+    let before = rss_bytes();
+    let res = send(stack.clone(), get(server.uri("/dribble")))
+        .await
+        .unwrap();
+    let (bytes, peak) = drain_counting(res.into_body(), None).await;
+    assert_eq!(bytes, BYTES as u64);
+    if let Some(before) = before {
+        let grew = peak.saturating_sub(before);
+        assert!(
+            grew < 32 * 1024 * 1024,
+            "RSS grew by {:.1} MiB while the cache recorded 100,000 1-byte frames",
+            mib(grew)
+        );
+    }
+    // And it was stored whole: the next request is a hit with the same bytes.
+    let res = send(stack, get(server.uri("/dribble"))).await.unwrap();
+    assert_eq!(CacheOutcome::of(&res), Some(CacheOutcome::Hit));
+    assert_eq!(text(res).await.unwrap().len(), BYTES);
+    assert_eq!(server.count("/dribble"), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -81,6 +81,8 @@ pub(crate) enum ErrorKind {
     PollTimeout,
     /// A status URL could not be followed.
     PollLocation,
+    /// A status or result URL would have taken an `https` job to `http`.
+    PollDowngrade,
     /// The redirect limit.
     TooManyRedirects,
     /// A redirect loop.
@@ -96,7 +98,7 @@ pub(crate) enum ErrorKind {
 }
 
 /// Sorts an error of the whole stack; every error must be one of these typed kinds.
-pub(crate) fn kind(error: &StackError) -> ErrorKind {
+pub(crate) fn kind<E>(error: &DeadlineError<PollError<RedirectError<E>>>) -> ErrorKind {
     let poll = match error {
         DeadlineError::Elapsed => return ErrorKind::Deadline,
         DeadlineError::Inner(poll) => poll,
@@ -107,8 +109,11 @@ pub(crate) fn kind(error: &StackError) -> ErrorKind {
     if poll.is_location() {
         return ErrorKind::PollLocation;
     }
+    if poll.is_downgrade() {
+        return ErrorKind::PollDowngrade;
+    }
     let Some(redirect) = poll.get_inner() else {
-        unreachable!("a PollError is inner, timeout or location: {poll}")
+        unreachable!("a PollError of a kind these tests do not know")
     };
     if redirect.is_too_many_redirects() {
         ErrorKind::TooManyRedirects
