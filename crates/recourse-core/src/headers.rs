@@ -94,6 +94,9 @@ pub enum LocationError {
     /// The resolved URI does not fit in an [`http::Uri`] (for example it is longer than the
     /// 64 KiB `http` allows).
     TooLong,
+    /// The response carries several `Location` fields with different values, so which one
+    /// the server meant cannot be known (RFC 9110 §10.2.2 allows one URI reference).
+    Conflicting,
 }
 
 impl fmt::Display for LocationError {
@@ -113,6 +116,9 @@ impl fmt::Display for LocationError {
             ),
             LocationError::NoHost => f.write_str("the Location header names no host"),
             LocationError::TooLong => f.write_str("the resolved Location is too long for a URI"),
+            LocationError::Conflicting => {
+                f.write_str("the response has several Location fields with different values")
+            }
         }
     }
 }
@@ -142,6 +148,41 @@ impl ResolvedLocation {
     pub fn fragment(&self) -> Option<&str> {
         self.fragment.as_deref()
     }
+}
+
+/// The one value of the `Location` field of `headers` (or of another field that names a
+/// URI, such as a status monitor's), by the rule every layer follows: no field is
+/// `Ok(None)`; repeated fields with identical values are one value; repeated fields with
+/// different values are [`LocationError::Conflicting`], never a guess at the first.
+///
+/// ```
+/// use http::{HeaderMap, header::LOCATION};
+/// use recourse_core::headers::{LocationError, location_value};
+///
+/// let mut h = HeaderMap::new();
+/// assert_eq!(location_value(&h, &LOCATION), Ok(None));
+/// h.append(LOCATION, "/a".parse().unwrap());
+/// h.append(LOCATION, "/a".parse().unwrap());
+/// assert_eq!(location_value(&h, &LOCATION).unwrap().unwrap(), "/a");
+/// h.append(LOCATION, "/b".parse().unwrap());
+/// assert_eq!(location_value(&h, &LOCATION), Err(LocationError::Conflicting));
+/// ```
+///
+/// # Errors
+///
+/// [`LocationError::Conflicting`] when the values differ.
+pub fn location_value<'h>(
+    headers: &'h HeaderMap,
+    name: &header::HeaderName,
+) -> Result<Option<&'h HeaderValue>, LocationError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.any(|other| other != first) {
+        return Err(LocationError::Conflicting);
+    }
+    Ok(Some(first))
 }
 
 /// Resolves a `Location` header value against the request URI `base`.
@@ -207,31 +248,9 @@ pub fn resolve_location_with_fragment(
     Ok(ResolvedLocation { uri, fragment })
 }
 
-/// The origin of a URI (scheme, host, port with the scheme's default filled in), for
-/// same-origin checks (RFC 6454 §4).
-///
-/// Returns `None` when the URI has no scheme or no host.
-pub fn origin(uri: &Uri) -> Option<(&str, &str, u16)> {
-    let scheme = uri.scheme_str()?;
-    let host = uri.host()?;
-    let port = uri.port_u16().or(match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
-    })?;
-    Some((scheme, host, port))
-}
-
-/// Whether two URIs have the same origin (scheme, host and port; host compared
-/// ASCII-case-insensitively). URIs without an origin are never the same origin.
-pub fn same_origin(a: &Uri, b: &Uri) -> bool {
-    match (origin(a), origin(b)) {
-        (Some((sa, ha, pa)), Some((sb, hb, pb))) => {
-            sa.eq_ignore_ascii_case(sb) && ha.eq_ignore_ascii_case(hb) && pa == pb
-        }
-        _ => false,
-    }
-}
+// Moved to `crate::origin`; re-exported here while the layers move over.
+#[doc(hidden)]
+pub use crate::origin::{origin, same_origin};
 
 #[cfg(test)]
 mod tests {
@@ -392,18 +411,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.uri(), "http://a.test/caf%C3%A9%20au%20lait");
-    }
-
-    #[test]
-    fn origins() {
-        let a: Uri = "http://A.test/x".parse().unwrap();
-        let b: Uri = "http://a.test:80/y".parse().unwrap();
-        let c: Uri = "https://a.test/y".parse().unwrap();
-        let d: Uri = "http://a.test:8080/".parse().unwrap();
-        assert!(same_origin(&a, &b));
-        assert!(!same_origin(&a, &c));
-        assert!(!same_origin(&a, &d));
-        assert!(!same_origin(&"/rel".parse().unwrap(), &a));
-        assert_eq!(origin(&c), Some(("https", "a.test", 443)));
     }
 }

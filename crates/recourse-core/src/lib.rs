@@ -2,10 +2,19 @@
 //!
 //! This crate holds what several layers need and nothing else:
 //!
-//! - [`ReplayBody`](body::ReplayBody): a request body that can be sent again (redirects,
-//!   retries), bounded and lazily buffered, with O(1) clones of bodies already in memory;
-//!   and [`Drain`](body::Drain), the bounded discarding of a response body.
-//! - [`headers`]: `Retry-After` and `Location` parsing, origin checks.
+//! - [`body`]: [`ReplayBody`](body::ReplayBody), a request body that can be sent again
+//!   (redirects, retries), bounded and lazily buffered, with O(1) clones of bodies already
+//!   in memory; [`Peek`](body::Peek), a bounded look at a response body that hands it on
+//!   unchanged; [`Drain`](body::Drain), the bounded discarding of a response body.
+//! - [`json`]: values at paths in a JSON body, in one pass, one rule for duplicate keys.
+//! - [`headers`]: `Retry-After`, and `Location` read and resolved by one rule.
+//! - [`origin`]: origins, credential headers and the `https` to `http` [`Downgrade`](origin::Downgrade).
+//! - [`hop`]: hop-by-hop fields, for the cache and the proxy.
+//! - [`limits`]: the one default of each shared limit.
+//! - [`policy`]: the [`And`](policy::And) and [`Or`](policy::Or) combinators every layer's
+//!   policy trait implements.
+//! - [`FinalUri`]: where a request really went, after redirects; [`Live`]: a request that
+//!   must see the origin's current state; [`InlineUri`]: a request URI kept cheaply.
 //! - [`Deadline`]: one deadline for the whole request, in its extensions.
 //! - [`Class`]: the coarse verdict on a response that classify writes and the others read.
 //! - [`History`], [`Step`], [`Attempt`]: what the layers did, in extensions.
@@ -32,18 +41,27 @@
 //! ```
 
 pub mod backoff;
+pub mod body;
 pub mod clock;
 pub mod headers;
-
-pub mod body;
+pub mod hop;
+pub mod json;
+pub mod limits;
+pub mod origin;
+pub mod policy;
 
 mod class;
 mod deadline;
 mod history;
+mod live;
+mod macros;
+mod uri;
 
 pub use class::Class;
 pub use deadline::Deadline;
 pub use history::{Attempt, History, Step};
+pub use live::Live;
+pub use uri::{FinalUri, InlineUri};
 
 /// The boxed error type used where errors of different sources meet (body errors).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -231,7 +231,12 @@ where
                 Begun::Polling(Self {
                     step: StepState::Wait {
                         sleep: tokio::time::sleep(wait),
-                        drain: Some(Drain::new(PollBody::plain(body), drain_limit)),
+                        drain: Some(Drain::new(
+                            PollBody::plain(body),
+                            drain_limit,
+                            Duration::MAX,
+                            None,
+                        )),
                     },
                     limit,
                     job,
@@ -374,7 +379,7 @@ where
                     this.job.waiting(wait);
                     this.step.set(StepState::Wait {
                         sleep: tokio::time::sleep(wait),
-                        drain: Some(Drain::new(body, drain_limit)),
+                        drain: Some(Drain::new(body, drain_limit, Duration::MAX, None)),
                     });
                 }
                 Next::Fetch(uri) => {

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 /// The default cap on the bytes of a streamed request body kept for replay on 307/308:
-/// [`recourse_core::body::DEFAULT_LIMIT`] (64 KiB). Bodies already in memory are not
+/// [`recourse_core::limits::DEFAULT_REPLAY_LIMIT`] (64 KiB). Bodies already in memory are not
 /// subject to it.
-pub const DEFAULT_REPLAY_LIMIT: usize = recourse_core::body::DEFAULT_LIMIT;
+pub const DEFAULT_REPLAY_LIMIT: usize = recourse_core::limits::DEFAULT_REPLAY_LIMIT;
 
 /// The default number of bytes of a 3xx body read and discarded before following it: 64 KiB.
 pub const DEFAULT_DRAIN_LIMIT: u64 = 64 * 1024;

@@ -476,7 +476,12 @@ where
                             drain: Box::pin(Draining {
                                 drain: tokio::time::timeout(
                                     wait,
-                                    Drain::new(body, config.drain_limit),
+                                    Drain::new(
+                                        body,
+                                        config.drain_limit,
+                                        std::time::Duration::MAX,
+                                        None,
+                                    ),
                                 ),
                                 next: request,
                             }),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method, request};
 use recourse_core::BoxError;
 use recourse_core::backoff::{Backoff, FastRand, RandomSource};
-use recourse_core::body::DEFAULT_LIMIT;
+use recourse_core::limits::DEFAULT_REPLAY_LIMIT;
 use tower::retry::budget::Budget;
 
 use crate::budget::RetryBudget;
@@ -60,7 +60,7 @@ impl Default for Config {
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             time_limit: None,
             budget: Some(Arc::new(RetryBudget::default())),
-            replay_limit: DEFAULT_LIMIT,
+            replay_limit: DEFAULT_REPLAY_LIMIT,
             drain_limit: DEFAULT_DRAIN_LIMIT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             key_headers: Arc::from([IDEMPOTENCY_KEY]),

@@ -146,7 +146,8 @@ where
                                 Some(failed)
                                     if config.drain_limit > 0 && !failed.is_end_stream() =>
                                 {
-                                    let drain = Drain::new(failed, config.drain_limit);
+                                    let drain =
+                                        Drain::new(failed, config.drain_limit, Duration::MAX, None);
                                     this.state.set(State::Draining {
                                         drain: Box::pin(tokio::time::timeout(
                                             config.drain_timeout,

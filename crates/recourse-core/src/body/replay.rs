@@ -1,43 +1,6 @@
-//! Request bodies that can be sent more than once, and bounded draining of responses.
-//!
-//! [`ReplayBody`] wraps any [`http_body::Body`] so that the redirect and retry layers can
-//! resend it:
-//!
-//! - An empty body (one whose [`Body::is_end_stream`] is already true) costs nothing: no
-//!   allocation, and clones are free.
-//! - A body that is already in memory (one whose first poll yields all of it at once, such
-//!   as `Full<Bytes>` or `String`) is held as [`Bytes`]: clones are O(1) and share the same
-//!   memory, whatever the size. Nothing is copied and the buffering cap does not apply,
-//!   since holding it costs no memory that is not already held.
-//! - A streaming body is buffered lazily, chunk by chunk (as reference-counted `Bytes`,
-//!   never copied), while the first attempt streams it, up to a cap ([`DEFAULT_LIMIT`] by
-//!   default). Past the cap buffering stops, the attempt that is streaming goes on
-//!   unharmed, and [`ReplayBody::try_clone`] reports [`NotReplayable::TooLarge`]: a clone
-//!   never yields an empty or partial body in its place.
-//! - Trailers are replayed; an error of the inner body is passed on to the attempt that
-//!   met it, and later clones fail with [`ReplayError`] rather than send part of the body.
-//!
-//! A clone made while an earlier attempt is still streaming (for example a connection that
-//! failed halfway) replays what was buffered and then continues reading the inner body
-//! where the earlier attempt stopped.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! use bytes::Bytes;
-//! use http_body_util::{BodyExt, Full};
-//! use recourse_core::body::{DEFAULT_LIMIT, ReplayBody};
-//!
-//! let body = ReplayBody::new(Full::new(Bytes::from_static(b"hello")), DEFAULT_LIMIT);
-//! let again = body.try_clone().expect("in-memory bodies always replay");
-//!
-//! assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
-//! assert_eq!(again.collect().await.unwrap().to_bytes(), "hello");
-//! # }
-//! ```
+//! [`ReplayBody`]: a request body that can be sent more than once.
 
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -47,9 +10,6 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::BoxError;
-
-/// The default cap on the bytes a [`ReplayBody`] buffers from a streaming body: 64 KiB.
-pub const DEFAULT_LIMIT: usize = 64 * 1024;
 
 // === NotReplayable ===
 
@@ -612,84 +572,6 @@ mod never {
 
 pub use never::Never;
 
-// === Drain ===
-
-/// What [`Drain`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Drained {
-    /// The body ended within the limit (the connection can be reused).
-    Complete {
-        /// Bytes discarded.
-        bytes: u64,
-    },
-    /// The limit was reached first; the rest of the body was dropped unread.
-    LimitReached,
-    /// The body failed.
-    Error,
-}
-
-pin_project_lite::pin_project! {
-    /// A future that reads and discards a response body, up to a byte limit, so that an
-    /// HTTP/1.1 connection can go back to the pool before the next attempt.
-    ///
-    /// Bound its time with [`tokio::time::timeout`]: a body that never ends is cut off
-    /// there.
-    pub struct Drain<B> {
-        #[pin]
-        body: B,
-        limit: u64,
-        read: u64,
-    }
-}
-
-impl<B> Drain<B> {
-    /// Drains `body`, reading at most `limit` bytes.
-    pub fn new(body: B, limit: u64) -> Self {
-        Self {
-            body,
-            limit,
-            read: 0,
-        }
-    }
-}
-
-impl<B: fmt::Debug> fmt::Debug for Drain<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Drain")
-            .field("body", &self.body)
-            .field("limit", &self.limit)
-            .field("read", &self.read)
-            .finish()
-    }
-}
-
-impl<B: Body> Future for Drain<B> {
-    type Output = Drained;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Drained> {
-        let mut this = self.project();
-        loop {
-            if this.body.is_end_stream() {
-                return Poll::Ready(Drained::Complete { bytes: *this.read });
-            }
-            match this.body.as_mut().poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => return Poll::Ready(Drained::Complete { bytes: *this.read }),
-                Poll::Ready(Some(Err(_))) => return Poll::Ready(Drained::Error),
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        *this.read = this.read.saturating_add(data.remaining() as u64);
-                        if *this.read > *this.limit {
-                            return Poll::Ready(Drained::LimitReached);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -889,18 +771,5 @@ mod tests {
         let s = String::from("text body");
         let body = ReplayBody::new(Full::new(Bytes::from(s)), 4);
         assert_eq!(collect(body).await.unwrap().0, "text body");
-    }
-
-    #[tokio::test]
-    async fn drain_reads_up_to_the_limit() {
-        let out = Drain::new(Full::new(Bytes::from_static(b"abc")), 10).await;
-        assert_eq!(out, Drained::Complete { bytes: 3 });
-        let out = Drain::new(Full::new(Bytes::from(vec![0u8; 100])), 10).await;
-        assert_eq!(out, Drained::LimitReached);
-        let out = Drain::new(Empty::<Bytes>::new(), 10).await;
-        assert_eq!(out, Drained::Complete { bytes: 0 });
-        let (tx, rx) = channel();
-        tx.send(Err(std::io::Error::other("x"))).await.unwrap();
-        assert_eq!(Drain::new(rx, 10).await, Drained::Error);
     }
 }
