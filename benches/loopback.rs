@@ -20,7 +20,7 @@ use http_body::Body;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use recourse::DeadlineLayer;
+use recourse::SetDeadlineLayer;
 use recourse::cache::CacheLayer;
 use recourse::classify::ClassifyLayer;
 use recourse::poll::PollLayer;
@@ -180,7 +180,7 @@ fn main() {
         clients.extend([
             (
                 "deadline",
-                measure(DeadlineLayer::new(Duration::from_secs(30)).layer(client().build_http())),
+                measure(SetDeadlineLayer::new(Duration::from_secs(30)).layer(client().build_http())),
             ),
             (
                 "poll",

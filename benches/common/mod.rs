@@ -20,7 +20,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Empty, Full};
-use recourse::DeadlineLayer;
+use recourse::SetDeadlineLayer;
 use recourse::cache::CacheLayer;
 use recourse::classify::ClassifyLayer;
 use recourse::poll::PollLayer;
@@ -486,7 +486,7 @@ where
     B: Body<Data = Bytes, Error = Infallible> + Default + Send + 'static,
 {
     ServiceBuilder::new()
-        .layer(DeadlineLayer::new(Duration::from_secs(30)))
+        .layer(SetDeadlineLayer::new(Duration::from_secs(30)))
         .layer(PollLayer::new())
         .layer(RedirectLayer::new())
         .layer(CacheLayer::new())
@@ -631,7 +631,7 @@ pub(crate) fn pass_through() -> Vec<Variant> {
             "deadline (pending once)",
             Recourse,
             "baseline: pending once, no-store",
-            DeadlineLayer::new(Duration::from_secs(30)).layer(yielding_backend(no_store)),
+            SetDeadlineLayer::new(Duration::from_secs(30)).layer(yielding_backend(no_store)),
             get,
         ),
         pass(

@@ -1,4 +1,4 @@
-//! [`DeadlineLayer`]: one deadline for the whole request, set and enforced.
+//! [`SetDeadlineLayer`]: one deadline for the whole request, set and enforced.
 
 use std::fmt;
 use std::future::Future;
@@ -21,18 +21,18 @@ use tower_service::Service;
 /// end past it, so that what comes back at the deadline is a typed outcome rather than a
 /// cancelled wait. A request that already carries an earlier deadline keeps it.
 #[derive(Clone, Copy, Debug)]
-pub struct DeadlineLayer {
+pub struct SetDeadlineLayer {
     timeout: Duration,
 }
 
-impl DeadlineLayer {
+impl SetDeadlineLayer {
     /// A deadline `timeout` after each request starts.
     pub fn new(timeout: Duration) -> Self {
         Self { timeout }
     }
 }
 
-impl<S> Layer<S> for DeadlineLayer {
+impl<S> Layer<S> for SetDeadlineLayer {
     type Service = SetDeadline<S>;
 
     fn layer(&self, inner: S) -> SetDeadline<S> {
@@ -43,7 +43,7 @@ impl<S> Layer<S> for DeadlineLayer {
     }
 }
 
-/// The service of [`DeadlineLayer`].
+/// The service of [`SetDeadlineLayer`].
 #[derive(Clone, Debug)]
 pub struct SetDeadline<S> {
     inner: S,
@@ -56,20 +56,12 @@ impl<S> SetDeadline<S> {
         Self { inner, timeout }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
+    /// A [`SetDeadlineLayer`] that gives every request `timeout`.
+    pub fn layer(timeout: Duration) -> SetDeadlineLayer {
+        SetDeadlineLayer::new(timeout)
     }
 
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Takes the inner service out.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    recourse_core::inner_service_accessors!();
 }
 
 impl<S, B> Service<Request<B>> for SetDeadline<S>
@@ -144,11 +136,35 @@ impl<E> DeadlineError<E> {
         matches!(self, DeadlineError::Elapsed)
     }
 
+    /// Whether the inner service failed.
+    pub fn is_inner(&self) -> bool {
+        matches!(self, DeadlineError::Inner(_))
+    }
+
     /// The inner service's error, if that is what this is.
-    pub fn into_inner(self) -> Option<E> {
+    pub fn inner(&self) -> Option<&E> {
         match self {
             DeadlineError::Inner(e) => Some(e),
             DeadlineError::Elapsed => None,
+        }
+    }
+
+    /// The inner service's error, or this error back when it is not one.
+    pub fn into_inner(self) -> Result<E, Self> {
+        match self {
+            DeadlineError::Inner(e) => Ok(e),
+            elapsed @ DeadlineError::Elapsed => Err(elapsed),
+        }
+    }
+
+    /// A boxed error: the inner service's own error (not wrapped again), or this one.
+    pub fn into_box_error(self) -> recourse_core::BoxError
+    where
+        E: Into<recourse_core::BoxError>,
+    {
+        match self {
+            DeadlineError::Inner(e) => e.into(),
+            DeadlineError::Elapsed => Box::new(DeadlineError::<std::convert::Infallible>::Elapsed),
         }
     }
 }

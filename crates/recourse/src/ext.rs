@@ -5,7 +5,7 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower::layer::util::Stack;
 
-use crate::deadline::DeadlineLayer;
+use crate::deadline::SetDeadlineLayer;
 
 /// Adds one method per Recourse layer to [`ServiceBuilder`], each with the layer's
 /// defaults (use `.layer(XxxLayer::new()...)` to configure one).
@@ -33,8 +33,8 @@ use crate::deadline::DeadlineLayer;
 /// # }
 /// ```
 pub trait ServiceBuilderExt<L>: Sized {
-    /// One [`Deadline`](crate::Deadline) for the whole request ([`DeadlineLayer`]).
-    fn deadline(self, timeout: Duration) -> ServiceBuilder<Stack<DeadlineLayer, L>>;
+    /// One [`Deadline`](crate::Deadline) for the whole request ([`SetDeadlineLayer`]).
+    fn deadline(self, timeout: Duration) -> ServiceBuilder<Stack<SetDeadlineLayer, L>>;
 
     /// Classify every response ([`ClassifyLayer`](crate::classify::ClassifyLayer)).
     #[cfg(feature = "classify")]
@@ -58,8 +58,8 @@ pub trait ServiceBuilderExt<L>: Sized {
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
-    fn deadline(self, timeout: Duration) -> ServiceBuilder<Stack<DeadlineLayer, L>> {
-        self.layer(DeadlineLayer::new(timeout))
+    fn deadline(self, timeout: Duration) -> ServiceBuilder<Stack<SetDeadlineLayer, L>> {
+        self.layer(SetDeadlineLayer::new(timeout))
     }
 
     #[cfg(feature = "classify")]

@@ -11,7 +11,7 @@
 //! | `cache` | [`cache`] | `CacheLayer` | 304 |
 //! | `poll` | [`poll`] | `PollLayer` | 202 (and 201's `Location`) |
 //!
-//! plus [`DeadlineLayer`], one deadline for the whole request that every layer honours.
+//! plus [`SetDeadlineLayer`], one deadline for the whole request that every layer honours.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -19,7 +19,7 @@
 //! use std::convert::Infallible;
 //! use std::time::Duration;
 //! use http::{Request, Response};
-//! use recourse::{Class, Deadline, DeadlineLayer};
+//! use recourse::{Class, Deadline, SetDeadlineLayer};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! let backend = tower::service_fn(|req: Request<()>| async move {
@@ -28,7 +28,7 @@
 //!     Ok::<_, Infallible>(Response::builder().status(503).body(()).unwrap())
 //! });
 //! let client = ServiceBuilder::new()
-//!     .layer(DeadlineLayer::new(Duration::from_secs(10)))
+//!     .layer(SetDeadlineLayer::new(Duration::from_secs(10)))
 //!     .service(backend);
 //! let res = client.oneshot(Request::new(())).await.unwrap();
 //! assert!(Class::of(&res).is_retryable());
@@ -46,7 +46,7 @@ mod ext;
 ))]
 mod stack;
 
-pub use deadline::{DeadlineError, DeadlineFuture, DeadlineLayer, SetDeadline};
+pub use deadline::{DeadlineError, DeadlineFuture, SetDeadlineLayer, SetDeadline};
 pub use ext::ServiceBuilderExt;
 pub use recourse_core as core;
 pub use recourse_core::body::ReplayBody;

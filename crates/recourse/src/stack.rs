@@ -6,7 +6,7 @@ use tower_layer::Layer;
 
 use crate::cache::{Cache, CacheLayer, MemoryStore, Store};
 use crate::classify::{Classify, ClassifyLayer, StatusTable};
-use crate::deadline::{DeadlineLayer, SetDeadline};
+use crate::deadline::{SetDeadlineLayer, SetDeadline};
 use crate::poll::{AsyncPoll, PollLayer};
 use crate::redirect::{Redirect, RedirectLayer};
 use crate::retry::{Retry, RetryLayer};
@@ -184,7 +184,7 @@ where
         let service = self.cache.layer(service);
         let service = self.redirect.layer(service);
         let service = self.poll.layer(service);
-        DeadlineLayer::new(self.deadline).layer(service)
+        SetDeadlineLayer::new(self.deadline).layer(service)
     }
 }
 
