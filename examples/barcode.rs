@@ -1,7 +1,7 @@
 //! The demo: every row of the barcode service's response-code table, end to end.
 //!
-//! Starts the testkit's simulator of the service in `seeds/response-codes.txt` on
-//! 127.0.0.1, sends requests for each row of the table through the full Recourse client
+//! Starts the testkit's simulator of the barcode service (its response-code table is in
+//! `docs/BEHAVIOUR.md`) on 127.0.0.1, sends requests for each row of the table through the full Recourse client
 //! stack (deadline, poll, redirect, cache, retry, classify) around hyper-util's client,
 //! and prints what the server did, what the stack did, and the final outcome.
 //!

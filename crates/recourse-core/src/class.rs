@@ -3,8 +3,8 @@
 //! The classify layer (`recourse-classify`) stores a [`Class`] in each response's
 //! extensions; retry, poll, cache and metrics read it with [`Class::of`] instead of deciding
 //! again. When the classify layer is absent, [`Class::of`] falls back to
-//! [`Class::from_status`], the standard meaning of the status code as the source table
-//! (`seeds/response-codes.txt`) and RFC 9110 §15 give it.
+//! [`Class::from_status`], the standard meaning of the status code as the project's
+//! response-code table (`docs/BEHAVIOUR.md` in the repository) and RFC 9110 §15 give it.
 //!
 //! ```
 //! use http::{Response, StatusCode};
