@@ -2,16 +2,7 @@
 
 use std::time::Duration;
 
-/// The default cap on the bytes of a streamed request body kept for replay on 307/308:
-/// [`recourse_core::limits::DEFAULT_REPLAY_LIMIT`] (64 KiB). Bodies already in memory are not
-/// subject to it.
-pub const DEFAULT_REPLAY_LIMIT: usize = recourse_core::limits::DEFAULT_REPLAY_LIMIT;
-
-/// The default number of bytes of a 3xx body read and discarded before following it: 64 KiB.
-pub const DEFAULT_DRAIN_LIMIT: u64 = 64 * 1024;
-
-/// The default time spent draining a 3xx body before following it anyway: 1 second.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+use recourse_core::limits::{DEFAULT_DRAIN_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_REPLAY_LIMIT};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Config {
@@ -38,7 +29,7 @@ impl Default for Config {
 macro_rules! config_methods {
     () => {
         /// The most bytes of a streamed request body kept to resend it on 307/308
-        /// ([`DEFAULT_REPLAY_LIMIT`](crate::DEFAULT_REPLAY_LIMIT) by default). Past it the
+        /// ([`DEFAULT_REPLAY_LIMIT`](recourse_core::limits::DEFAULT_REPLAY_LIMIT) by default). Past it the
         /// body is sent once and a 307/308 is returned as it is, with
         /// [`NotFollowed::BodyNotReplayable`](crate::NotFollowed::BodyNotReplayable) in its
         /// extensions. Bodies already in memory (`Full<Bytes>`, `String`) are never copied
@@ -50,7 +41,7 @@ macro_rules! config_methods {
 
         /// How many bytes of a 3xx body to read and discard before following it, so that
         /// its HTTP/1.1 connection goes back to the pool
-        /// ([`DEFAULT_DRAIN_LIMIT`](crate::DEFAULT_DRAIN_LIMIT) by default). A longer body
+        /// ([`DEFAULT_DRAIN_LIMIT`](recourse_core::limits::DEFAULT_DRAIN_LIMIT) by default). A longer body
         /// is dropped unread past that point. 0 never drains (and needs no timer).
         pub fn drain_limit(mut self, bytes: u64) -> Self {
             self.config.drain_limit = bytes;
@@ -58,7 +49,7 @@ macro_rules! config_methods {
         }
 
         /// How long to spend draining a 3xx body before following anyway
-        /// ([`DEFAULT_DRAIN_TIMEOUT`](crate::DEFAULT_DRAIN_TIMEOUT) by default), never past
+        /// ([`DEFAULT_DRAIN_TIMEOUT`](recourse_core::limits::DEFAULT_DRAIN_TIMEOUT) by default), never past
         /// the request's [`Deadline`](recourse_core::Deadline).
         pub fn drain_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.config.drain_timeout = timeout;
@@ -92,7 +83,7 @@ macro_rules! standard_methods {
         /// Follow at most `max` redirects per request (10 by default); the next one fails
         /// with [`TooManyRedirects`](crate::TooManyRedirects).
         pub fn max_redirects(mut self, max: usize) -> Self {
-            let limited = &mut self.policy.first.first;
+            let limited = self.policy.first_mut().first_mut();
             *limited = crate::policy::Limited::new(max).return_last(limited.returns_last());
             self
         }
@@ -102,7 +93,7 @@ macro_rules! standard_methods {
         /// extensions) instead of failing with
         /// [`TooManyRedirects`](crate::TooManyRedirects).
         pub fn return_last_redirect(mut self, enable: bool) -> Self {
-            let limited = &mut self.policy.first.first;
+            let limited = self.policy.first_mut().first_mut();
             *limited = limited.return_last(enable);
             self
         }
@@ -110,8 +101,8 @@ macro_rules! standard_methods {
         /// Also remove `name` from requests when a redirect changes the origin, besides
         /// `Authorization`, `Cookie` and `Proxy-Authorization`.
         pub fn remove_on_origin_change(mut self, name: http::header::HeaderName) -> Self {
-            let filter = std::mem::take(&mut self.policy.first.second);
-            self.policy.first.second = filter.also_remove(name);
+            let filter = std::mem::take(self.policy.first_mut().second_mut());
+            *self.policy.first_mut().second_mut() = filter.also_remove(name);
             self
         }
     };

@@ -2,8 +2,13 @@
 //!
 //! [`RedirectError<E>`] is one opaque error that either carries the inner service's error
 //! `E` unchanged ([`RedirectError::into_inner`]) or says why the layer stopped a chain:
-//! [`TooManyRedirects`], [`RedirectLoop`], [`Downgrade`], [`DeadlineExpired`], or a custom
-//! policy's error.
+//! [`TooManyRedirects`], [`RedirectLoop`], a [`Downgrade`] (the one type of
+//! [`recourse_core::origin`]), [`DeadlineExpired`], or a custom policy's error.
+//!
+//! Every kind has a predicate `is_<kind>()` and, when it carries data, an accessor named
+//! like the predicate without `is_` ([`is_downgrade`](RedirectError::is_downgrade) /
+//! [`downgrade`](RedirectError::downgrade)); [`RedirectError::chain`] gives the hops
+//! received before any of them.
 //!
 //! # Why one generic error rather than `Box<dyn Error>`
 //!
@@ -19,6 +24,7 @@ use std::fmt;
 
 use http::{Method, Uri};
 use recourse_core::BoxError;
+use recourse_core::origin::Downgrade;
 
 use crate::extensions::Hop;
 
@@ -36,13 +42,13 @@ enum Kind<E> {
     // `Result<Response, RedirectError<E>>` as small as `E` plus a `Vec`.
     TooMany(Box<TooManyRedirects>),
     Loop(Box<RedirectLoop>),
-    Downgrade(Box<Downgrade>),
+    Downgrade(Box<(Downgrade, Vec<Hop>)>),
     Deadline(Box<DeadlineExpired>),
     Policy(Box<(BoxError, Vec<Hop>)>),
 }
 
 impl<E> RedirectError<E> {
-    pub(crate) fn inner(error: E, chain: Vec<Hop>) -> Self {
+    pub(crate) fn from_inner(error: E, chain: Vec<Hop>) -> Self {
         Self {
             kind: Kind::Inner { error, chain },
         }
@@ -51,6 +57,12 @@ impl<E> RedirectError<E> {
     pub(crate) fn policy(error: BoxError, chain: Vec<Hop>) -> Self {
         Self {
             kind: Kind::Policy(Box::new((error, chain))),
+        }
+    }
+
+    pub(crate) fn downgrade_refused(downgrade: Downgrade, chain: Vec<Hop>) -> Self {
+        Self {
+            kind: Kind::Downgrade(Box::new((downgrade, chain))),
         }
     }
 
@@ -65,7 +77,7 @@ impl<E> RedirectError<E> {
     }
 
     /// Whether a redirect led back to a request already made.
-    pub fn is_loop(&self) -> bool {
+    pub fn is_redirect_loop(&self) -> bool {
         matches!(self.kind, Kind::Loop(_))
     }
 
@@ -81,12 +93,13 @@ impl<E> RedirectError<E> {
     }
 
     /// Whether a custom policy refused the redirect with its own error.
-    pub fn is_policy(&self) -> bool {
+    pub fn is_policy_error(&self) -> bool {
         matches!(self.kind, Kind::Policy(_))
     }
 
-    /// The inner service's error, if that is what this is.
-    pub fn get_inner(&self) -> Option<&E> {
+    /// The inner service's error, if that is what this is (by reference; see
+    /// [`into_inner`](Self::into_inner) to take it).
+    pub fn inner(&self) -> Option<&E> {
         match &self.kind {
             Kind::Inner { error, .. } => Some(error),
             _ => None,
@@ -121,10 +134,11 @@ impl<E> RedirectError<E> {
         }
     }
 
-    /// The details, if an `https` to `http` redirect was refused.
+    /// The refused move (from, to, and the `Location` header that named it), if an `https`
+    /// to `http` redirect was refused. The hops are in [`chain`](Self::chain).
     pub fn downgrade(&self) -> Option<&Downgrade> {
         match &self.kind {
-            Kind::Downgrade(e) => Some(e),
+            Kind::Downgrade(e) => Some(&e.0),
             _ => None,
         }
     }
@@ -154,7 +168,7 @@ impl<E> RedirectError<E> {
             Kind::Policy(policy) => &policy.1,
             Kind::TooMany(e) => &e.chain,
             Kind::Loop(e) => &e.chain,
-            Kind::Downgrade(e) => &e.chain,
+            Kind::Downgrade(e) => &e.1,
             Kind::Deadline(e) => &e.chain,
         }
     }
@@ -172,7 +186,10 @@ impl<E: Into<BoxError>> RedirectError<E> {
             }),
             Kind::TooMany(e) => e,
             Kind::Loop(e) => e,
-            Kind::Downgrade(e) => e,
+            Kind::Downgrade(e) => {
+                let (downgrade, _chain) = *e;
+                Box::new(downgrade)
+            }
             Kind::Deadline(e) => e,
         }
     }
@@ -190,14 +207,6 @@ impl<E> From<RedirectLoop> for RedirectError<E> {
     fn from(e: RedirectLoop) -> Self {
         Self {
             kind: Kind::Loop(Box::new(e)),
-        }
-    }
-}
-
-impl<E> From<Downgrade> for RedirectError<E> {
-    fn from(e: Downgrade) -> Self {
-        Self {
-            kind: Kind::Downgrade(Box::new(e)),
         }
     }
 }
@@ -220,7 +229,11 @@ impl<E: fmt::Debug> fmt::Debug for RedirectError<E> {
                 .finish(),
             Kind::TooMany(e) => f.debug_tuple("RedirectError").field(e).finish(),
             Kind::Loop(e) => f.debug_tuple("RedirectError").field(e).finish(),
-            Kind::Downgrade(e) => f.debug_tuple("RedirectError").field(e).finish(),
+            Kind::Downgrade(e) => f
+                .debug_struct("RedirectError::Downgrade")
+                .field("downgrade", &e.0)
+                .field("chain", &e.1)
+                .finish(),
             Kind::Deadline(e) => f.debug_tuple("RedirectError").field(e).finish(),
             Kind::Policy(policy) => f
                 .debug_struct("RedirectError::Policy")
@@ -238,7 +251,7 @@ impl<E: fmt::Display> fmt::Display for RedirectError<E> {
             Kind::Inner { error, .. } => fmt::Display::fmt(error, f),
             Kind::TooMany(e) => fmt::Display::fmt(e, f),
             Kind::Loop(e) => fmt::Display::fmt(e, f),
-            Kind::Downgrade(e) => fmt::Display::fmt(e, f),
+            Kind::Downgrade(e) => fmt::Display::fmt(&e.0, f),
             Kind::Deadline(e) => fmt::Display::fmt(e, f),
             Kind::Policy(policy) => match policy.1.last() {
                 Some(hop) => write!(f, "redirect policy refused {hop}: {}", policy.0),
@@ -343,47 +356,6 @@ impl fmt::Display for RedirectLoop {
 
 impl std::error::Error for RedirectLoop {}
 
-// === Downgrade ===
-
-/// A redirect from `https` to `http` was refused: following it would send the request,
-/// and what the server asked for next, in clear text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Downgrade {
-    pub(crate) chain: Vec<Hop>,
-}
-
-impl Downgrade {
-    /// The `https` URI that redirected.
-    pub fn from(&self) -> Option<&Uri> {
-        self.chain.last().map(Hop::from)
-    }
-
-    /// The `http` target that was refused.
-    pub fn to(&self) -> Option<&Uri> {
-        self.chain.last().map(Hop::to)
-    }
-
-    /// Every redirect received, oldest first; the last one was refused.
-    pub fn chain(&self) -> &[Hop] {
-        &self.chain
-    }
-}
-
-impl fmt::Display for Downgrade {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.chain.last() {
-            Some(hop) => write!(
-                f,
-                "refused to follow a redirect from https to http: {} -> {}",
-                hop.from, hop.to
-            ),
-            None => f.write_str("refused to follow a redirect from https to http"),
-        }
-    }
-}
-
-impl std::error::Error for Downgrade {}
-
 // === DeadlineExpired ===
 
 /// The request's [`Deadline`](recourse_core::Deadline) passed before the next hop could
@@ -437,9 +409,9 @@ mod tests {
     #[test]
     fn inner_error_is_transparent_and_recoverable() {
         let io = std::io::Error::other("connection refused");
-        let err = RedirectError::inner(io, vec![hop("http://a/", "http://b/")]);
+        let err = RedirectError::from_inner(io, vec![hop("http://a/", "http://b/")]);
         assert!(err.is_inner());
-        assert!(!err.is_loop());
+        assert!(!err.is_redirect_loop());
         assert_eq!(err.to_string(), "connection refused");
         assert_eq!(err.chain().len(), 1);
         let io = err.into_inner().unwrap();
@@ -449,12 +421,17 @@ mod tests {
     #[test]
     fn typed_errors_have_predicates_and_messages() {
         let chain = vec![hop("https://a/", "http://a/")];
-        let err: RedirectError<std::io::Error> = Downgrade {
-            chain: chain.clone(),
-        }
-        .into();
+        let refused = Downgrade::check(
+            &Uri::from_static("https://a/"),
+            &Uri::from_static("http://a/"),
+            &http::header::LOCATION,
+        )
+        .unwrap_err();
+        let err: RedirectError<std::io::Error> =
+            RedirectError::downgrade_refused(refused, chain.clone());
         assert!(err.is_downgrade());
-        assert_eq!(err.downgrade().unwrap().to().unwrap(), "http://a/");
+        assert_eq!(err.downgrade().unwrap().to(), "http://a/");
+        assert_eq!(err.chain(), &chain[..]);
         assert!(err.to_string().contains("https to http"));
         let err = err.into_inner().unwrap_err();
         assert!(err.is_downgrade());
@@ -474,7 +451,7 @@ mod tests {
             chain: chain.clone(),
         }
         .into();
-        assert!(err.is_loop());
+        assert!(err.is_redirect_loop());
         assert!(err.to_string().contains("GET http://a/"));
 
         let err: RedirectError<std::io::Error> = DeadlineExpired { chain }.into();
@@ -482,12 +459,12 @@ mod tests {
         assert!(err.to_string().contains("deadline"));
 
         let err: RedirectError<std::io::Error> = RedirectError::policy("nope".into(), Vec::new());
-        assert!(err.is_policy());
+        assert!(err.is_policy_error());
         assert_eq!(err.policy_error().unwrap().to_string(), "nope");
         let boxed: BoxError = err.into_box_error();
         assert!(boxed.to_string().contains("nope"));
         let boxed: BoxError =
-            RedirectError::<BoxError>::inner("io".into(), Vec::new()).into_box_error();
+            RedirectError::<BoxError>::from_inner("io".into(), Vec::new()).into_box_error();
         assert_eq!(boxed.to_string(), "io");
     }
 }

@@ -1,6 +1,7 @@
 //! What the layer leaves in the extensions of the response it returns.
 //!
-//! - [`RedirectHistory`] and [`FinalUri`]: present when at least one redirect was
+//! - [`RedirectHistory`] and [`FinalUri`](recourse_core::FinalUri) (the core fact every
+//!   layer resolves a response's URIs against): present when at least one redirect was
 //!   followed. Their absence means the response answers the request URI itself; nothing
 //!   is inserted on the pass-through path, which keeps it free of allocations.
 //! - [`NotFollowed`]: present on a 3xx response the layer returned instead of following
@@ -88,34 +89,6 @@ impl RedirectHistory {
     /// The URI the chain started from.
     pub fn original_uri(&self) -> Option<&Uri> {
         self.hops.first().map(Hop::from)
-    }
-}
-
-/// The URI that produced the response after redirects (a response extension), with the
-/// fragment the target inherited or named (RFC 9110 §10.2.2).
-///
-/// Fragments are never sent to servers, so the URI itself has none.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FinalUri {
-    pub(crate) uri: Uri,
-    pub(crate) fragment: Option<String>,
-}
-
-impl FinalUri {
-    /// The final URI of a response, if the layer followed at least one redirect (otherwise
-    /// the request URI is the final one).
-    pub fn of<B>(res: &Response<B>) -> Option<&FinalUri> {
-        res.extensions().get()
-    }
-
-    /// The URI that answered.
-    pub fn uri(&self) -> &Uri {
-        &self.uri
-    }
-
-    /// The fragment, without `#`, if a `Location` named one.
-    pub fn fragment(&self) -> Option<&str> {
-        self.fragment.as_deref()
     }
 }
 

@@ -13,16 +13,16 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use recourse_core::body::{Drain, NotReplayable, ReplayBody};
-use recourse_core::headers::{resolve_location_with_fragment, same_origin};
-use recourse_core::{Deadline, History, Step};
-use tokio::time::Timeout;
+use recourse_core::headers::{LocationError, location_value, resolve_location_with_fragment};
+use recourse_core::origin::{Downgrade, same_origin};
+use recourse_core::{Deadline, FinalUri, History, Step};
 use tower::util::Oneshot;
 use tower_service::Service;
 
 use crate::body::RedirectBody;
 use crate::config::Config;
-use crate::error::{DeadlineExpired, Downgrade, RedirectError, RedirectLoop, TooManyRedirects};
-use crate::extensions::{FinalUri, Hop, NotFollowed, RedirectHistory};
+use crate::error::{DeadlineExpired, RedirectError, RedirectLoop, TooManyRedirects};
+use crate::extensions::{Hop, NotFollowed, RedirectHistory};
 use crate::head::Head;
 use crate::policy::{ActionKind, Attempt, Policy};
 
@@ -55,15 +55,16 @@ fn rewrites_to_get(status: StatusCode, method: &Method, keep_post: bool) -> bool
     }
 }
 
-/// The one `Location` value of a response: identical repeated fields are tolerated,
-/// different ones are not.
+/// The one `Location` value of a response, by the one rule of
+/// [`location_value`]: identical repeated fields are one value, different ones are not
+/// followed.
 fn location(headers: &HeaderMap) -> Result<&HeaderValue, NotFollowed> {
-    let mut values = headers.get_all(LOCATION).iter();
-    let first = values.next().ok_or(NotFollowed::MissingLocation)?;
-    if values.any(|other| other != first) {
-        return Err(NotFollowed::ConflictingLocations);
+    match location_value(headers, &LOCATION) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(NotFollowed::MissingLocation),
+        Err(LocationError::Conflicting) => Err(NotFollowed::ConflictingLocations),
+        Err(other) => Err(NotFollowed::Location(other)),
     }
-    Ok(first)
 }
 
 fn has_userinfo(uri: &Uri) -> bool {
@@ -158,14 +159,10 @@ impl<S, B, P> Chain<S, B, P> {
         if let Some(mut earlier) = self.carried.take() {
             History::carry(&mut *earlier, &mut res);
         }
-        let extensions = res.extensions_mut();
-        extensions.insert(RedirectHistory {
+        res.extensions_mut().insert(RedirectHistory {
             hops: mem::take(&mut self.hops),
         });
-        extensions.insert(FinalUri {
-            uri: self.head.uri.clone(),
-            fragment: self.fragment.take(),
-        });
+        FinalUri::new(self.head.uri.clone(), self.fragment.take()).insert_into(&mut res);
         res
     }
 
@@ -209,7 +206,7 @@ impl<S, B, P> Chain<S, B, P> {
     }
 
     fn inner_error<E>(&mut self, error: E) -> RedirectError<E> {
-        RedirectError::inner(error, mem::take(&mut self.hops))
+        RedirectError::from_inner(error, mem::take(&mut self.hops))
     }
 }
 
@@ -254,8 +251,18 @@ impl<S, B, P: Policy> Chain<S, B, P> {
                 return Next::Fail(TooManyRedirects { limit, chain }.into());
             }
             ActionKind::Downgrade => {
+                // The one downgrade rule (RFC 9110 §4.2.2); a policy that refuses a hop
+                // that is not a downgrade gets a policy error saying so.
+                let error = match Downgrade::check(&self.head.uri, &target, &LOCATION) {
+                    Err(downgrade) => Ok(downgrade),
+                    Ok(()) => Err("the policy refused as a downgrade a redirect that is not \
+                                   from https to http"),
+                };
                 let chain = self.refused(status, target);
-                return Next::Fail(Downgrade { chain }.into());
+                return Next::Fail(match error {
+                    Ok(downgrade) => RedirectError::downgrade_refused(downgrade, chain),
+                    Err(message) => RedirectError::policy(message.into(), chain),
+                });
             }
             ActionKind::Error(e) => {
                 let chain = self.refused(status, target);
@@ -388,7 +395,7 @@ pin_project_lite::pin_project! {
     /// Discarding a 3xx body (bounded in bytes and time), then sending `next`.
     struct Draining<R, B> {
         #[pin]
-        drain: Timeout<Drain<R>>,
+        drain: Drain<R>,
         next: Request<RedirectBody<B>>,
     }
 }
@@ -468,21 +475,16 @@ where
                             Err(e) => return Poll::Ready(Err(e)),
                         }
                     } else {
-                        let wait = match this.chain.deadline() {
-                            Some(deadline) => config.drain_timeout.min(deadline.remaining()),
-                            None => config.drain_timeout,
-                        };
+                        // Bounded in bytes, in time and by the request's deadline.
+                        let drain = Drain::new(
+                            body,
+                            config.drain_limit,
+                            config.drain_timeout,
+                            this.chain.deadline(),
+                        );
                         this.state.set(State::Draining {
                             drain: Box::pin(Draining {
-                                drain: tokio::time::timeout(
-                                    wait,
-                                    Drain::new(
-                                        body,
-                                        config.drain_limit,
-                                        std::time::Duration::MAX,
-                                        None,
-                                    ),
-                                ),
+                                drain,
                                 next: request,
                             }),
                         });

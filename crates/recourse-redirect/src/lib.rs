@@ -159,10 +159,13 @@ mod layer;
 mod service;
 
 pub use body::RedirectBody;
-pub use config::{DEFAULT_DRAIN_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_REPLAY_LIMIT};
-pub use error::{DeadlineExpired, Downgrade, RedirectError, RedirectLoop, TooManyRedirects};
-pub use extensions::{FinalUri, Hop, NotFollowed, RedirectHistory};
+pub use error::{DeadlineExpired, RedirectError, RedirectLoop, TooManyRedirects};
+pub use extensions::{Hop, NotFollowed, RedirectHistory};
 pub use future::{PAYLOAD_HEADERS, ResponseFuture};
 pub use layer::RedirectLayer;
 pub use policy::Standard;
+/// Where the request really went (re-exported from [`recourse_core`]).
+pub use recourse_core::FinalUri;
+/// A refused `https` to `http` move (re-exported from [`recourse_core::origin`]).
+pub use recourse_core::origin::Downgrade;
 pub use service::Redirect;

@@ -104,7 +104,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner
             .poll_ready(cx)
-            .map_err(|e| RedirectError::inner(e, Vec::new()))
+            .map_err(|e| RedirectError::from_inner(e, Vec::new()))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {

@@ -453,7 +453,7 @@ async fn a_loop_fails_at_once() {
         .oneshot(get("http://a.test/a"))
         .await
         .unwrap_err();
-    assert!(err.is_loop(), "{err}");
+    assert!(err.is_redirect_loop(), "{err}");
     let details = err.redirect_loop().unwrap();
     assert_eq!(details.uri(), "http://a.test/a");
     assert_eq!(details.method(), Method::GET);
@@ -476,7 +476,7 @@ async fn a_loop_fails_at_once() {
         .oneshot(get("http://a.test/self"))
         .await
         .unwrap_err();
-    assert!(err.is_loop());
+    assert!(err.is_redirect_loop());
     assert_eq!(seen(&log).len(), 1);
 }
 
@@ -506,14 +506,8 @@ async fn https_to_http_is_refused_by_default() {
         .await
         .unwrap_err();
     assert!(err.is_downgrade(), "{err}");
-    assert_eq!(
-        err.downgrade().unwrap().from().unwrap(),
-        "https://a.test/secure"
-    );
-    assert_eq!(
-        err.downgrade().unwrap().to().unwrap(),
-        "http://a.test/plain"
-    );
+    assert_eq!(err.downgrade().unwrap().from(), "https://a.test/secure");
+    assert_eq!(err.downgrade().unwrap().to(), "http://a.test/plain");
     assert_eq!(seen(&log).len(), 1);
 
     // A policy without the refusal follows it.
@@ -629,7 +623,7 @@ async fn closure_policies_stop_or_fail() {
         .oneshot(get("http://a.test/1"))
         .await
         .unwrap_err();
-    assert!(err.is_policy());
+    assert!(err.is_policy_error());
     assert_eq!(err.chain().len(), 1);
     assert!(err.to_string().contains("no /2 for you"), "{err}");
 }
@@ -866,7 +860,7 @@ async fn readiness_errors_are_inner_errors() {
         .await
         .unwrap_err();
     assert!(err.is_inner());
-    assert_eq!(err.get_inner().unwrap().to_string(), "overloaded");
+    assert_eq!(err.inner().unwrap().to_string(), "overloaded");
 }
 
 #[test]

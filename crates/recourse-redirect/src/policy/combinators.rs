@@ -1,6 +1,7 @@
-//! [`And`] and [`Or`]: two policies combined.
+//! [`And`] and [`Or`] (from [`recourse_core::policy`]) as redirect policies.
 
 use http::HeaderMap;
+use recourse_core::policy::{And, Or};
 
 use super::{Action, Attempt, Policy};
 
@@ -8,57 +9,19 @@ use super::{Action, Attempt, Policy};
 ///
 /// The first refusal wins and the second policy is not asked. When the redirect is
 /// followed, both policies edit the next request's headers.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct And<A, B> {
-    pub(crate) first: A,
-    pub(crate) second: B,
-}
-
-impl<A, B> And<A, B> {
-    /// Combines two policies.
-    pub fn new(first: A, second: B) -> Self {
-        Self { first, second }
-    }
-
-    /// The first policy.
-    pub fn first(&self) -> &A {
-        &self.first
-    }
-
-    /// The second policy.
-    pub fn second(&self) -> &B {
-        &self.second
-    }
-
-    /// The first policy, mutably.
-    pub fn first_mut(&mut self) -> &mut A {
-        &mut self.first
-    }
-
-    /// The second policy, mutably.
-    pub fn second_mut(&mut self) -> &mut B {
-        &mut self.second
-    }
-
-    /// Splits the combination.
-    pub fn into_parts(self) -> (A, B) {
-        (self.first, self.second)
-    }
-}
-
 impl<A: Policy, B: Policy> Policy for And<A, B> {
     fn redirect(&mut self, attempt: &Attempt<'_>) -> Action {
-        let first = self.first.redirect(attempt);
+        let first = self.first_mut().redirect(attempt);
         if first.is_follow() {
-            self.second.redirect(attempt)
+            self.second_mut().redirect(attempt)
         } else {
             first
         }
     }
 
     fn on_follow(&mut self, attempt: &Attempt<'_>, headers: &mut HeaderMap) {
-        self.first.on_follow(attempt, headers);
-        self.second.on_follow(attempt, headers);
+        self.first_mut().on_follow(attempt, headers);
+        self.second_mut().on_follow(attempt, headers);
     }
 }
 
@@ -67,36 +30,18 @@ impl<A: Policy, B: Policy> Policy for And<A, B> {
 /// The second policy is asked only when the first does not follow, and when neither
 /// follows its answer is the result. When the redirect is followed, both policies edit
 /// the next request's headers (a header filter on either side always applies).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Or<A, B> {
-    pub(crate) first: A,
-    pub(crate) second: B,
-}
-
-impl<A, B> Or<A, B> {
-    /// Combines two policies.
-    pub fn new(first: A, second: B) -> Self {
-        Self { first, second }
-    }
-
-    /// Splits the combination.
-    pub fn into_parts(self) -> (A, B) {
-        (self.first, self.second)
-    }
-}
-
 impl<A: Policy, B: Policy> Policy for Or<A, B> {
     fn redirect(&mut self, attempt: &Attempt<'_>) -> Action {
-        let first = self.first.redirect(attempt);
+        let first = self.first_mut().redirect(attempt);
         if first.is_follow() {
             first
         } else {
-            self.second.redirect(attempt)
+            self.second_mut().redirect(attempt)
         }
     }
 
     fn on_follow(&mut self, attempt: &Attempt<'_>, headers: &mut HeaderMap) {
-        self.first.on_follow(attempt, headers);
-        self.second.on_follow(attempt, headers);
+        self.first_mut().on_follow(attempt, headers);
+        self.second_mut().on_follow(attempt, headers);
     }
 }

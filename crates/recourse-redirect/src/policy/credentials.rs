@@ -3,15 +3,15 @@
 use std::sync::Arc;
 
 use http::HeaderMap;
-use http::header::{AUTHORIZATION, COOKIE, HeaderName, PROXY_AUTHORIZATION};
+use http::header::HeaderName;
+use recourse_core::origin::remove_credentials;
 
 use super::{Action, Attempt, Policy};
 
-/// The headers [`FilterCredentials`] always removes when the origin changes.
-pub const CREDENTIAL_HEADERS: [HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
-
-/// Removes `Authorization`, `Cookie`, `Proxy-Authorization` and the headers you list from
-/// the next request when a redirect changes the origin (scheme, host or port).
+/// Removes `Authorization`, `Cookie`, `Proxy-Authorization` (the
+/// [`CREDENTIAL_HEADERS`](recourse_core::origin::CREDENTIAL_HEADERS)) and the headers you
+/// list from the next request when a redirect changes the origin (scheme, host or port;
+/// [`same_origin`](recourse_core::origin::same_origin)).
 ///
 /// The layer carries the edited headers to every later hop, so once removed they stay
 /// removed for the rest of the chain, even if it comes back to the first origin. RFC 9110
@@ -30,7 +30,8 @@ pub struct FilterCredentials {
 }
 
 impl FilterCredentials {
-    /// Removes the [`CREDENTIAL_HEADERS`] on every change of origin.
+    /// Removes the [`CREDENTIAL_HEADERS`](recourse_core::origin::CREDENTIAL_HEADERS) on
+    /// every change of origin.
     pub fn new() -> Self {
         Self::default()
     }
@@ -51,17 +52,10 @@ impl FilterCredentials {
         self
     }
 
-    /// The headers removed besides the [`CREDENTIAL_HEADERS`].
+    /// The headers removed besides the
+    /// [`CREDENTIAL_HEADERS`](recourse_core::origin::CREDENTIAL_HEADERS).
     pub fn extra_headers(&self) -> &[HeaderName] {
         self.extra.as_deref().unwrap_or(&[])
-    }
-
-    /// Removes every filtered header from `headers`.
-    fn strip(&self, headers: &mut HeaderMap) {
-        for name in CREDENTIAL_HEADERS.iter().chain(self.extra_headers()) {
-            // `remove` drops every value of a repeated field.
-            headers.remove(name);
-        }
     }
 }
 
@@ -72,7 +66,7 @@ impl Policy for FilterCredentials {
 
     fn on_follow(&mut self, attempt: &Attempt<'_>, headers: &mut HeaderMap) {
         if self.every_redirect || !attempt.is_same_origin() {
-            self.strip(headers);
+            remove_credentials(headers, self.extra_headers());
         }
     }
 }
@@ -81,6 +75,7 @@ impl Policy for FilterCredentials {
 mod tests {
     use super::super::test_support::Fixture;
     use super::*;
+    use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 
     fn headers() -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -35,9 +35,10 @@
 
 use std::fmt;
 
+use http::header::LOCATION;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use recourse_core::BoxError;
-use recourse_core::headers::same_origin;
+use recourse_core::origin::{Downgrade, same_origin};
 
 use crate::extensions::{Hop, NotFollowed};
 
@@ -47,10 +48,10 @@ mod downgrade;
 mod limited;
 mod same_origin;
 
-pub use combinators::{And, Or};
-pub use credentials::{CREDENTIAL_HEADERS, FilterCredentials};
+pub use credentials::FilterCredentials;
 pub use downgrade::RefuseDowngrade;
 pub use limited::Limited;
+pub use recourse_core::policy::{And, Or};
 pub use same_origin::SameOriginOnly;
 
 /// The standard policy: at most 10 redirects, then a
@@ -168,14 +169,15 @@ impl<'a> Attempt<'a> {
     }
 
     /// Whether the target has the same origin (scheme, host, port) as the redirected
-    /// request.
+    /// request ([`recourse_core::origin::same_origin`], RFC 6454 §4).
     pub fn is_same_origin(&self) -> bool {
         same_origin(self.previous, self.location)
     }
 
-    /// Whether this redirect goes from `https` to `http`.
+    /// Whether this redirect goes from `https` to `http`
+    /// ([`recourse_core::origin::Downgrade::check`]).
     pub fn is_downgrade(&self) -> bool {
-        self.previous.scheme_str() == Some("https") && self.location.scheme_str() == Some("http")
+        Downgrade::check(self.previous, self.location, &LOCATION).is_err()
     }
 }
 
@@ -222,7 +224,11 @@ impl Action {
         }
     }
 
-    /// Fail with [`Downgrade`](crate::Downgrade), carrying the chain.
+    /// Fail with a [`Downgrade`] error, carrying the chain
+    /// ([`RedirectError::is_downgrade`](crate::RedirectError::is_downgrade)). The layer
+    /// checks the hop itself: when it does not go from `https` to `http`, the refusal is
+    /// reported as a policy error instead
+    /// ([`RedirectError::is_policy_error`](crate::RedirectError::is_policy_error)).
     pub fn refuse_downgrade() -> Self {
         Self {
             kind: ActionKind::Downgrade,
