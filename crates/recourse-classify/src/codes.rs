@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode, header};
 
-use crate::json::{JsonPath, TARGETS};
+use recourse_core::json::JsonPath;
+use recourse_core::limits::DEFAULT_PEEK_LIMIT;
 
-/// The default bound on the body prefix read for codes: 64 KiB.
-pub const DEFAULT_LIMIT: usize = 64 * 1024;
+/// How many paths one scan follows: code, message, errors.
+const TARGETS: usize = 3;
 
 /// Where the classify layer looks for body-level codes, and how much of a body it reads.
 ///
@@ -16,7 +17,7 @@ pub const DEFAULT_LIMIT: usize = 64 * 1024;
 ///
 /// | Setting | Default |
 /// |---|---|
-/// | [`limit`](BodyCodes::limit) | 64 KiB ([`DEFAULT_LIMIT`]) |
+/// | [`peek_limit`](BodyCodes::peek_limit) | 64 KiB ([`DEFAULT_PEEK_LIMIT`]) |
 /// | [`code_statuses`](BodyCodes::code_statuses) | 200 |
 /// | [`code_path`](BodyCodes::code_path) | `Response.Code` |
 /// | [`message_path`](BodyCodes::message_path) | `Response.Message` |
@@ -33,12 +34,13 @@ pub const DEFAULT_LIMIT: usize = 64 * 1024;
 /// clone (one per request) is a reference-count increment.
 ///
 /// ```
+/// use http::StatusCode;
 /// use recourse_classify::BodyCodes;
 ///
 /// let codes = BodyCodes::new()
-///     .limit(16 * 1024)
+///     .peek_limit(16 * 1024)
 ///     .code_path("result.status")
-///     .code_statuses([200, 201]);
+///     .code_statuses([StatusCode::OK, StatusCode::CREATED]);
 /// # let _ = codes;
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -49,19 +51,19 @@ pub struct BodyCodes {
 #[derive(Clone, Debug)]
 struct Config {
     limit: usize,
-    code_statuses: Cow<'static, [u16]>,
+    code_statuses: Cow<'static, [StatusCode]>,
     code_path: JsonPath,
     message_path: JsonPath,
-    errors_statuses: Cow<'static, [u16]>,
+    errors_statuses: Cow<'static, [StatusCode]>,
     errors_path: JsonPath,
 }
 
 static DEFAULT: Config = Config {
-    limit: DEFAULT_LIMIT,
-    code_statuses: Cow::Borrowed(&[200]),
+    limit: DEFAULT_PEEK_LIMIT,
+    code_statuses: Cow::Borrowed(&[StatusCode::OK]),
     code_path: JsonPath::from_static(&[Cow::Borrowed("Response"), Cow::Borrowed("Code")]),
     message_path: JsonPath::from_static(&[Cow::Borrowed("Response"), Cow::Borrowed("Message")]),
-    errors_statuses: Cow::Borrowed(&[400]),
+    errors_statuses: Cow::Borrowed(&[StatusCode::BAD_REQUEST]),
     errors_path: JsonPath::from_static(&[Cow::Borrowed("Errors")]),
 };
 
@@ -69,7 +71,7 @@ static DEFAULT: Config = Config {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Lookup<'c> {
     pub(crate) limit: usize,
-    pub(crate) paths: [Option<&'c [Cow<'static, str>]>; TARGETS],
+    pub(crate) paths: [Option<&'c JsonPath>; TARGETS],
 }
 
 impl BodyCodes {
@@ -95,13 +97,14 @@ impl BodyCodes {
     /// average is not inspected either, because each frame held can pin far more memory
     /// than its bytes (hyper's frames point into its read buffers): without this cap, a
     /// server sending one byte per TCP segment made a 64 KiB prefix hold hundreds of MiB.
-    pub fn limit(mut self, bytes: usize) -> Self {
+    /// This is the rule of [`recourse_core::body::Peek`], which does the reading.
+    pub fn peek_limit(mut self, bytes: usize) -> Self {
         self.config_mut().limit = bytes;
         self
     }
 
-    /// The statuses whose JSON body carries the application code (default: 200).
-    pub fn code_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+    /// The statuses whose JSON body carries the application code (default: 200 OK).
+    pub fn code_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         self.config_mut().code_statuses = statuses.into_iter().collect::<Vec<_>>().into();
         self
     }
@@ -120,8 +123,8 @@ impl BodyCodes {
         self
     }
 
-    /// The statuses whose JSON body carries an `Errors` block (default: 400).
-    pub fn errors_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+    /// The statuses whose JSON body carries an `Errors` block (default: 400 Bad Request).
+    pub fn errors_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         self.config_mut().errors_statuses = statuses.into_iter().collect::<Vec<_>>().into();
         self
     }
@@ -132,8 +135,8 @@ impl BodyCodes {
         self
     }
 
-    /// The configured bound, in bytes.
-    pub fn max_prefix(&self) -> usize {
+    /// The configured bound, in bytes (set with [`peek_limit`](BodyCodes::peek_limit)).
+    pub fn get_peek_limit(&self) -> usize {
         self.config().limit
     }
 
@@ -144,28 +147,27 @@ impl BodyCodes {
     #[inline]
     pub(crate) fn lookup(&self, status: StatusCode, headers: &HeaderMap) -> Option<Lookup<'_>> {
         let config = self.config();
-        let code = status.as_u16();
-        let wants_code = has(&config.code_statuses, code);
-        let wants_errors = has(&config.errors_statuses, code);
+        let wants_code = has(&config.code_statuses, status);
+        let wants_errors = has(&config.errors_statuses, status);
         if !(wants_code || wants_errors) || !is_json(headers) {
             return None;
         }
         Some(Lookup {
             limit: config.limit,
             paths: [
-                wants_code.then(|| config.code_path.keys()),
-                wants_code.then(|| config.message_path.keys()),
-                wants_errors.then(|| config.errors_path.keys()),
+                wants_code.then_some(&config.code_path),
+                wants_code.then_some(&config.message_path),
+                wants_errors.then_some(&config.errors_path),
             ],
         })
     }
 }
 
 /// Whether `set` holds `code`: a plain loop, since these sets hold a status or two and
-/// `<[u16]>::contains` is an out-of-line call here.
+/// `<[StatusCode]>::contains` is an out-of-line call here.
 #[inline]
 #[allow(clippy::manual_contains)]
-fn has(set: &[u16], code: u16) -> bool {
+fn has(set: &[StatusCode], code: StatusCode) -> bool {
     set.iter().any(|c| *c == code)
 }
 
@@ -238,7 +240,7 @@ mod tests {
         let codes = BodyCodes::new();
         let json = ct("application/json");
         let l = codes.lookup(StatusCode::OK, &json).unwrap();
-        assert_eq!(l.limit, DEFAULT_LIMIT);
+        assert_eq!(l.limit, DEFAULT_PEEK_LIMIT);
         assert!(l.paths[0].is_some() && l.paths[1].is_some() && l.paths[2].is_none());
         let l = codes.lookup(StatusCode::BAD_REQUEST, &json).unwrap();
         assert!(l.paths[0].is_none() && l.paths[2].is_some());
@@ -246,15 +248,15 @@ mod tests {
         assert!(codes.lookup(StatusCode::OK, &ct("text/plain")).is_none());
 
         let custom = BodyCodes::new()
-            .code_statuses([201])
-            .errors_statuses([201, 422])
-            .limit(10);
+            .code_statuses([StatusCode::CREATED])
+            .errors_statuses([StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY])
+            .peek_limit(10);
         assert!(custom.lookup(StatusCode::OK, &json).is_none());
         let l = custom.lookup(StatusCode::CREATED, &json).unwrap();
         assert!(l.paths.iter().all(Option::is_some));
         assert_eq!(l.limit, 10);
-        assert_eq!(custom.max_prefix(), 10);
+        assert_eq!(custom.get_peek_limit(), 10);
         // The default is untouched by customizing a copy.
-        assert_eq!(BodyCodes::new().max_prefix(), DEFAULT_LIMIT);
+        assert_eq!(BodyCodes::new().get_peek_limit(), DEFAULT_PEEK_LIMIT);
     }
 }

@@ -216,7 +216,7 @@ impl fmt::Display for ApiError {
 fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::Array(_) | Value::Object(_) => None,
-        scalar => crate::json::text_of(scalar.clone()),
+        scalar => recourse_core::json::text_of(scalar.clone()),
     }
 }
 

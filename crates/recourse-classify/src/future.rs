@@ -1,50 +1,24 @@
-//! [`ResponseFuture`]: waits for the response, reads a bounded body prefix when the
+//! [`ResponseFuture`]: waits for the response, peeks at a bounded body prefix when the
 //! response carries body-level codes, and attaches the verdict.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Buf;
 use http::response::Parts;
 use http::{Extensions, HeaderMap, Response, StatusCode, header};
-use http_body::{Body, Frame};
+use http_body::Body;
 use pin_project_lite::pin_project;
-use recourse_core::Class;
+use recourse_core::body::{Peek, PeekBody, Peeked};
+use recourse_core::{Class, InlineUri, json};
 
-use crate::base::Base;
-use crate::body::{ClassifiedBody, Prefix, data_len};
 use crate::codes::BodyCodes;
 use crate::errors::Errors;
-use crate::json;
 use crate::kind::Kind;
 use crate::outcome::{BodyFindings, Outcome};
 use crate::policy::{Head, Policy};
 use crate::table::StatusTable;
-
-/// How many frames one poll reads before yielding to the executor.
-const FRAMES_PER_POLL: usize = 64;
-
-/// The fewest frames a prefix may hold, whatever the bound.
-const MIN_PREFIX_FRAMES: usize = 64;
-
-/// The bound allows one frame per this many bytes (on average) of the prefix.
-const BYTES_PER_FRAME: usize = 256;
-
-/// How many frames a prefix read under `limit` bytes may hold: `limit / 256`, at least 64
-/// (256 frames for the default 64 KiB).
-///
-/// Each frame held costs more than its bytes: its slot, and for hyper's bodies the read
-/// buffer its `Bytes` points into (a server that dribbles one byte per TCP segment makes
-/// every 1-byte frame pin a buffer of several KiB). Counting bytes alone let such a body
-/// hold hundreds of MiB for a 64 KiB bound; counting frames too keeps what one response
-/// can hold to a small multiple of the bound. A JSON body split into more frames than
-/// this is not inspected (the status decides), and still reaches the caller whole.
-pub(crate) fn max_prefix_frames(limit: usize) -> usize {
-    (limit / BYTES_PER_FRAME).max(MIN_PREFIX_FRAMES)
-}
 
 pin_project! {
     /// The future returned by [`Classify`](crate::Classify): the inner service's response
@@ -58,32 +32,23 @@ pin_project! {
         state: State<F, B>,
         policy: P,
         codes: Option<BodyCodes>,
-        base: Base,
+        base: InlineUri,
     }
 }
 
 pin_project! {
     #[project = StateProj]
+    #[project_replace = StateOwn]
     enum State<F, B: Body> {
         Call { #[pin] future: F },
-        // Reading a body prefix; the response head waits in the box.
-        Read { prefix: Option<Pin<Box<Prefix<B>>>>, limit: usize, kind: Kind },
+        // Peeking at the body (core's bounded read-ahead); the response head waits here.
+        Peek { peek: Peek<B>, head: Parts, kind: Kind },
         Done,
     }
 }
 
-/// How the prefix read ended.
-enum ReadEnd {
-    /// The whole body is buffered.
-    Complete,
-    /// The body is longer than the bound (or came in too many frames).
-    Overflow,
-    /// The body failed; the error waits in the prefix for the caller.
-    Failed,
-}
-
 impl<F, B: Body, P> ResponseFuture<F, B, P> {
-    pub(crate) fn new(future: F, policy: P, codes: Option<BodyCodes>, base: Base) -> Self {
+    pub(crate) fn new(future: F, policy: P, codes: Option<BodyCodes>, base: InlineUri) -> Self {
         ResponseFuture {
             state: State::Call { future },
             policy,
@@ -97,7 +62,7 @@ impl<F, B: Body, P> fmt::Debug for ResponseFuture<F, B, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Call { .. } => "waiting for the response",
-            State::Read { .. } => "reading the body prefix",
+            State::Peek { .. } => "peeking at the body",
             State::Done => "done",
         };
         f.debug_struct("ResponseFuture")
@@ -113,7 +78,7 @@ where
     B: Body,
     P: Policy,
 {
-    type Output = Result<Response<ClassifiedBody<B>>, E>;
+    type Output = Result<Response<PeekBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -147,49 +112,40 @@ where
                     let Some(limit) = limit else {
                         this.state.set(State::Done);
                         attach(&mut res, kind, this.base);
-                        return Poll::Ready(Ok(res.map(ClassifiedBody::new)));
+                        return Poll::Ready(Ok(res.map(PeekBody::new)));
                     };
-                    let (parts, body) = res.into_parts();
-                    this.state.set(State::Read {
-                        prefix: Some(Box::pin(Prefix::new(body, parts))),
-                        limit,
+                    let (head, body) = res.into_parts();
+                    this.state.set(State::Peek {
+                        peek: Peek::new(body, limit),
+                        head,
                         kind,
                     });
                 }
-                StateProj::Read {
-                    prefix: slot,
-                    limit,
-                    kind,
-                } => {
-                    let Some(prefix) = slot.as_mut() else {
-                        panic!("ResponseFuture polled after completion");
-                    };
-                    let end = ready!(poll_prefix(prefix.as_mut(), *limit, cx));
-                    let (Some(mut prefix), mut kind) = (slot.take(), *kind) else {
-                        panic!("ResponseFuture polled after completion");
-                    };
-                    this.state.set(State::Done);
-                    let Some(mut parts) = prefix.as_mut().project().head.take() else {
-                        panic!("ResponseFuture lost the response head");
+                StateProj::Peek { peek, .. } => {
+                    let end = ready!(peek.poll_peek(cx));
+                    let StateOwn::Peek {
+                        peek,
+                        head: mut parts,
+                        mut kind,
+                    } = this.state.as_mut().project_replace(State::Done)
+                    else {
+                        unreachable!("the state was Peek");
                     };
                     let found = match end {
-                        ReadEnd::Complete => {
-                            *prefix.as_mut().project().done = true;
-                            this.codes.as_ref().and_then(|codes| {
-                                inspect(codes, &parts, &prefix.frames, prefix.buffered)
-                            })
-                        }
-                        ReadEnd::Overflow | ReadEnd::Failed => None,
+                        Peeked::Complete => this
+                            .codes
+                            .as_ref()
+                            .and_then(|codes| inspect(codes, &parts, &peek)),
+                        // Over the bound (in bytes or frames), or the body failed: the
+                        // status decides, and the caller gets the error through the body.
+                        _ => None,
                     };
                     if let Some(code) = found.as_ref().and_then(|f| f.code) {
                         let head = Head::new(parts.status, parts.version, &parts.headers);
                         kind = this.policy.classify_code(&head, kind, code);
                     }
                     attach_found(&mut parts, kind, found, this.base);
-                    return Poll::Ready(Ok(Response::from_parts(
-                        parts,
-                        ClassifiedBody::prefixed(prefix),
-                    )));
+                    return Poll::Ready(Ok(Response::from_parts(parts, peek.into_body())));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             }
@@ -197,66 +153,12 @@ where
     }
 }
 
-/// Buffers frames until the body ends, fails, or passes the bound.
-fn poll_prefix<B: Body>(
-    prefix: Pin<&mut Prefix<B>>,
-    limit: usize,
-    cx: &mut Context<'_>,
-) -> Poll<ReadEnd> {
-    let mut prefix = prefix.project();
-    let bound = u64::try_from(limit).unwrap_or(u64::MAX);
-    let max_frames = max_prefix_frames(limit);
-    for _ in 0..FRAMES_PER_POLL {
-        match ready!(prefix.body.as_mut().poll_frame(cx)) {
-            None => return Poll::Ready(ReadEnd::Complete),
-            Some(Err(e)) => {
-                *prefix.error = Some(e);
-                *prefix.done = true;
-                return Poll::Ready(ReadEnd::Failed);
-            }
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    *prefix.buffered = prefix.buffered.saturating_add(data_len(data));
-                }
-                prefix.frames.push_back(frame);
-                if *prefix.buffered > bound || prefix.frames.len() >= max_frames {
-                    return Poll::Ready(ReadEnd::Overflow);
-                }
-            }
-        }
-    }
-    // A long run of ready frames: let other tasks run, then carry on.
-    cx.waker().wake_by_ref();
-    Poll::Pending
-}
-
-/// Parses a complete body prefix and returns what it holds at the configured paths.
-/// `None` when the body is not one well-formed JSON document.
-fn inspect<D: Buf>(
-    codes: &BodyCodes,
-    parts: &Parts,
-    frames: &VecDeque<Frame<D>>,
-    len: u64,
-) -> Option<BodyFindings> {
+/// Parses a complete body and returns what it holds at the configured paths. `None` when
+/// the body is not one well-formed JSON document.
+fn inspect<B: Body>(codes: &BodyCodes, parts: &Parts, peek: &Peek<B>) -> Option<BodyFindings> {
     let lookup = codes.lookup(parts.status, &parts.headers)?;
-    let mut data = frames.iter().filter_map(Frame::data_ref);
-    let copied;
-    let bytes: &[u8] = match (data.next(), data.next()) {
-        (None, _) => &[],
-        // One contiguous chunk (the usual case): parse it in place.
-        (Some(only), None) if only.chunk().len() == only.remaining() => only.chunk(),
-        _ => {
-            let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            for data in frames.iter().filter_map(Frame::data_ref) {
-                if !copy_buf(data, &mut buf) {
-                    return None;
-                }
-            }
-            copied = buf;
-            &copied
-        }
-    };
-    let [code, message, errors] = json::scan(bytes, lookup.paths).ok()?;
+    let bytes = peek.bytes()?;
+    let [code, message, errors] = json::scan(&bytes, lookup.paths).ok()?;
     Some(BodyFindings {
         code: code.as_ref().and_then(json::code_of),
         message: message.and_then(json::text_of),
@@ -264,28 +166,10 @@ fn inspect<D: Buf>(
     })
 }
 
-/// Appends all of `data` to `buf` without consuming it. A `Buf` split in more pieces than
-/// one vectored read returns cannot be read without advancing it; `false` then (the body
-/// is not inspected). `Bytes`, the data of every hyper body, is a single piece.
-fn copy_buf<D: Buf>(data: &D, buf: &mut Vec<u8>) -> bool {
-    if data.chunk().len() == data.remaining() {
-        buf.extend_from_slice(data.chunk());
-        return true;
-    }
-    let mut slices = [std::io::IoSlice::new(&[]); 64];
-    let n = data.chunks_vectored(&mut slices);
-    let mut copied = 0;
-    for slice in &slices[..n] {
-        buf.extend_from_slice(slice);
-        copied += slice.len();
-    }
-    copied == data.remaining()
-}
-
 /// Stores the verdict of a response whose body was not read: only what [`Class::of`] and
 /// [`Outcome::of`] cannot derive from the status and headers (see [`Outcome`]'s docs).
 #[inline]
-fn attach<B>(res: &mut Response<B>, kind: Kind, base: &Base) {
+fn attach<B>(res: &mut Response<B>, kind: Kind, base: &InlineUri) {
     let standard = Kind::standard(res.status());
     // The common case: the standard verdict and nothing to resolve. Nothing to store, and
     // nothing to allocate.
@@ -310,7 +194,7 @@ fn attach<B>(res: &mut Response<B>, kind: Kind, base: &Base) {
 }
 
 /// Stores the verdict of a response whose body prefix was read.
-fn attach_found(parts: &mut Parts, kind: Kind, found: Option<BodyFindings>, base: &Base) {
+fn attach_found(parts: &mut Parts, kind: Kind, found: Option<BodyFindings>, base: &InlineUri) {
     let standard = Kind::standard(parts.status);
     let found = match found {
         Some(found) => found,
@@ -333,7 +217,7 @@ fn verdict(
     kind: Kind,
     standard: Kind,
     found: BodyFindings,
-    base: &Base,
+    base: &InlineUri,
 ) -> (Option<Class>, Option<Outcome>) {
     let class = kind.class();
     let class = (class != standard.class()).then_some(class);

@@ -10,11 +10,16 @@ use crate::table::StatusTable;
 /// A [`Layer`] that wraps services in [`Classify`].
 ///
 /// ```
+/// use http::StatusCode;
 /// use recourse_classify::{BodyCodes, ClassifyLayer, StatusTable};
 ///
 /// let layer = ClassifyLayer::new()
-///     .policy(StatusTable::new().retryable([429, 502, 504]))
-///     .body_codes(BodyCodes::new().limit(16 * 1024).code_path("Response.Code"));
+///     .policy(StatusTable::new().retryable([
+///         StatusCode::TOO_MANY_REQUESTS,
+///         StatusCode::BAD_GATEWAY,
+///         StatusCode::GATEWAY_TIMEOUT,
+///     ]))
+///     .body_codes(BodyCodes::new().peek_limit(16 * 1024).code_path("Response.Code"));
 /// # let _ = layer;
 /// ```
 #[derive(Clone, Debug)]
@@ -84,8 +89,8 @@ impl<P> ClassifyLayer<P> {
     }
 
     /// This layer followed by [`IntoResultLayer`]: failure verdicts become
-    /// [`ClassifiedError::Failure`](crate::ClassifiedError::Failure) errors, with the
-    /// response inside.
+    /// [`ClassifiedError`](crate::ClassifiedError)s holding a
+    /// [`Failure`](crate::Failure), with the response inside.
     pub fn into_result(self) -> Stack<Self, IntoResultLayer> {
         Stack::new(self, IntoResultLayer::new())
     }

@@ -44,8 +44,10 @@
 //!
 //! # The table
 //!
-//! Each row of the source table (`seeds/response-codes.txt`) has its own [`Outcome`]; the
-//! codes it lacks get their nearest standard meaning (RFC 9110 §15).
+//! The response-code table below is the API contract this crate was written for: each of
+//! its rows has its own [`Outcome`], and the codes it does not list get their nearest
+//! standard meaning (RFC 9110 §15). The repository's `docs/BEHAVIOUR.md` describes the
+//! same table and how the other layers act on each verdict.
 //!
 //! | Status | [`Outcome`] | [`Class`] |
 //! |---|---|---|
@@ -68,20 +70,25 @@
 //! | other 5xx, and above 599 | [`ServerError { status }`](Outcome::ServerError) | `ServerError` |
 //! | 1xx | [`Informational { status }`](Outcome::Informational) | `Informational` |
 //!
-//! The table is configurable: [`StatusTable`] remaps codes (`.retryable([429, 502, 504])`,
-//! `.success([404])`, ...), and any [`Policy`] (closures included) can decide instead.
+//! The table is configurable: [`StatusTable`] remaps codes
+//! (`.retryable([StatusCode::TOO_MANY_REQUESTS])`, `.success([StatusCode::NOT_FOUND])`,
+//! `.map_range(first..=last, kind)`, all with [`http::StatusCode`]s), and any [`Policy`]
+//! (closures included) can decide instead.
 //!
 //! # Body-level codes
 //!
 //! For a response whose status carries codes (200 for `Response.Code`, 400 for `Errors`;
 //! see [`BodyCodes`]) and whose `Content-Type` is JSON, the response future reads the body
-//! until it ends or passes a bound (64 KiB by default, in at most one frame per 256 bytes
-//! of the bound and no fewer than 64: see [`BodyCodes::limit`]), then parses it in one
-//! streaming pass that only descends along the configured paths (keys matched
-//! ASCII-case-insensitively; the code may be a JSON integer or a numeric string). The
-//! frames read are kept as they came (no copy for the caller) and the returned
-//! [`ClassifiedBody`] yields them, then streams the rest of the inner body: the caller
-//! receives the body byte for byte, trailers included.
+//! until it ends or passes a bound (64 KiB by default,
+//! [`DEFAULT_PEEK_LIMIT`](recourse_core::limits::DEFAULT_PEEK_LIMIT), in at most one frame
+//! per 256 bytes of the bound and no fewer than 64: see [`BodyCodes::peek_limit`]), then
+//! parses it in one streaming pass that only descends along the configured paths (keys
+//! matched ASCII-case-insensitively, the last of duplicate keys winning; the code may be a
+//! JSON integer or a numeric string). Reading and parsing are Recourse's shared mechanisms,
+//! [`recourse_core::body::Peek`] and [`recourse_core::json::scan`], the same as the poll
+//! layer's status field uses. The frames read are kept as they came (no copy for the
+//! caller) and the returned [`PeekBody`] yields them, then streams the rest of the inner
+//! body: the caller receives the body byte for byte, trailers included.
 //!
 //! Nothing about the body ever fails the request. A body over the bound (in bytes or in
 //! frames), malformed JSON, a captured value nested deeper than serde_json's recursion
@@ -99,23 +106,24 @@
 //! with the default [`StatusTable`]), and stores nothing at all when the verdict is the
 //! standard one for the status: [`Class::of`] and [`Outcome::of`] derive it again from
 //! the status and headers. It allocates nothing, takes no reference count, and never
-//! polls the body, which it passes through behind an enum tag ([`ClassifiedBody`]).
+//! polls the body, which it passes through behind an enum tag ([`PeekBody`]).
 //! Extensions are written only when they add information (a remapped code, a body code,
 //! an `Errors` block, a `Location` resolved against the request URI); see
 //! [`Outcome`'s storage notes](Outcome#storage). The request URI is kept for that
 //! resolution by copying its text inline rather than cloning it
 //! ([`ClassifyLayer::resolve_locations`]).
 //!
-//! Inspecting a JSON body costs two allocations (the prefix box and its frame queue)
-//! plus what the captured values need, and one pass of serde_json over the prefix; the
+//! Inspecting a JSON body costs two allocations (the peeked body's box and its frame
+//! queue) plus what the captured values need, and one pass of serde_json over the prefix; the
 //! body's frames are kept, never copied (except to make a body split over several
 //! frames contiguous for the parser).
 //!
 //! # `Result` semantics
 //!
 //! [`ClassifyLayer::into_result`] (or [`IntoResultLayer`] on its own) turns failure
-//! verdicts into [`ClassifiedError::Failure`], which keeps the [`Outcome`] and the whole
-//! response; errors of the inner service become [`ClassifiedError::Service`].
+//! verdicts into a [`ClassifiedError`] holding a [`Failure`], which keeps the [`Outcome`]
+//! and the whole response; an error of the inner service becomes a [`ClassifiedError`]
+//! that gives it back by value ([`ClassifiedError::into_inner`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -158,22 +166,34 @@
 //! # Examples of configuration
 //!
 //! ```
+//! use http::StatusCode;
 //! use recourse_classify::{BodyCodes, ClassifyLayer, StatusTable};
 //!
 //! let layer = ClassifyLayer::new()
 //!     // 429, 502 and 504 are worth resubmitting; a 404 on this API means "nothing yet".
-//!     .policy(StatusTable::new().retryable([429, 502, 504]).success([404]))
-//!     // This API reports its code at `result.status`, on 200 and 201.
-//!     .body_codes(BodyCodes::new().code_path("result.status").code_statuses([200, 201]));
+//!     .policy(
+//!         StatusTable::new()
+//!             .retryable([
+//!                 StatusCode::TOO_MANY_REQUESTS,
+//!                 StatusCode::BAD_GATEWAY,
+//!                 StatusCode::GATEWAY_TIMEOUT,
+//!             ])
+//!             .success([StatusCode::NOT_FOUND]),
+//!     )
+//!     // This API reports its code at `result.status`, on 200 and 201, and its bodies stay
+//!     // under 16 KiB.
+//!     .body_codes(
+//!         BodyCodes::new()
+//!             .code_path("result.status")
+//!             .code_statuses([StatusCode::OK, StatusCode::CREATED])
+//!             .peek_limit(16 * 1024),
+//!     );
 //! # let _ = layer;
 //! ```
 
-mod base;
-mod body;
 mod codes;
 mod errors;
 mod future;
-mod json;
 mod kind;
 mod layer;
 mod outcome;
@@ -185,16 +205,16 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use body::ClassifiedBody;
-pub use codes::{BodyCodes, DEFAULT_LIMIT};
+pub use codes::BodyCodes;
 pub use errors::{ApiError, Errors};
 pub use future::ResponseFuture;
-pub use json::JsonPath;
 pub use kind::Kind;
 pub use layer::ClassifyLayer;
 pub use outcome::{Location, Outcome};
 pub use policy::{Head, Policy};
 pub use recourse_core::Class;
+pub use recourse_core::body::PeekBody;
+pub use recourse_core::json::JsonPath;
 pub use result::{
     ClassifiedError, Failure, IntoResult, IntoResultFuture, IntoResultLayer, IsFailure,
 };

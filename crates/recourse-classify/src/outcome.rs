@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderMap, Method, Response, StatusCode, Uri, header};
-use recourse_core::headers::{LocationError, resolve_location};
+use recourse_core::headers::{LocationError, location_value, resolve_location};
 use recourse_core::{Class, clock};
 
 use crate::errors::Errors;
@@ -341,6 +341,15 @@ pub(crate) struct BodyFindings {
 /// The classify layer resolves it against the request URI when that URI is absolute
 /// (see [`ClassifyLayer::resolve_locations`](crate::ClassifyLayer::resolve_locations));
 /// otherwise only an absolute `Location` resolves.
+///
+/// The field is read by the rule every Recourse layer follows
+/// ([`recourse_core::headers::location_value`]): repeated fields with one value are that
+/// value; repeated fields with **different** values name no location (RFC 9110 §10.2.2
+/// allows one URI reference). Such a response still has a `Location` in its
+/// [`Outcome`], so that the conflict is visible, but it resolves to nothing:
+/// [`uri`](Location::uri) is `None`, [`resolved`](Location::resolved) is
+/// `Err(`[`LocationError::Conflicting`]`)`, and [`raw`](Location::raw) is the first of
+/// the values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
     raw: http::HeaderValue,
@@ -348,10 +357,16 @@ pub struct Location {
 }
 
 impl Location {
-    /// Reads the first `Location` header of `headers`, resolving it against `base`.
+    /// Reads the `Location` of `headers` (see the type docs for repeated fields), resolving
+    /// it against `base`.
     fn from_headers(headers: &HeaderMap, base: Option<&Uri>) -> Option<Location> {
-        let raw = headers.get(&header::LOCATION)?;
-        Some(Location::new(raw.clone(), base))
+        match location_value(headers, &header::LOCATION) {
+            Ok(raw) => raw.map(|raw| Location::new(raw.clone(), base)),
+            Err(conflict) => headers.get(&header::LOCATION).map(|first| Location {
+                raw: first.clone(),
+                resolved: Err(conflict),
+            }),
+        }
     }
 
     /// A location from a raw header value, resolved against `base` when given, or on its
@@ -384,7 +399,8 @@ impl Location {
 
     /// The resolved URI, or why the location could not be resolved
     /// ([`LocationError::RelativeBase`] when it is relative and the request URI was not
-    /// known or not absolute).
+    /// known or not absolute, [`LocationError::Conflicting`] when the response has several
+    /// `Location` fields with different values).
     pub fn resolved(&self) -> Result<&Uri, &LocationError> {
         self.resolved.as_ref()
     }
@@ -394,6 +410,7 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.resolved {
             Ok(uri) => write!(f, "{uri}"),
+            Err(LocationError::Conflicting) => f.write_str("(conflicting Location fields)"),
             Err(_) => write!(f, "{}", String::from_utf8_lossy(self.raw.as_bytes())),
         }
     }
@@ -478,6 +495,25 @@ mod tests {
             bad.resolved(),
             Err(LocationError::UnsupportedScheme(_))
         ));
+    }
+
+    #[test]
+    fn repeated_locations_follow_the_core_rule() {
+        let base: Uri = "http://a.test/x/y".parse().unwrap();
+        // The same value twice is one value.
+        let same = headers(&[("location", b"/j/1"), ("location", b"/j/1")]);
+        let location = Location::from_headers(&same, Some(&base)).unwrap();
+        assert_eq!(location.uri().unwrap(), "http://a.test/j/1");
+        // Different values name no location, and nothing panics.
+        let conflict = headers(&[("location", b"/j/1"), ("location", b"/j/2")]);
+        let location = Location::from_headers(&conflict, Some(&base)).unwrap();
+        assert_eq!(location.uri(), None);
+        assert_eq!(location.resolved(), Err(&LocationError::Conflicting));
+        assert_eq!(location.raw(), "/j/1");
+        assert_eq!(location.to_string(), "(conflicting Location fields)");
+        let accepted = Outcome::from_head(StatusCode::ACCEPTED, &conflict);
+        assert_eq!(accepted.location().unwrap().uri(), None);
+        assert!(Location::from_headers(&HeaderMap::new(), Some(&base)).is_none());
     }
 
     #[test]

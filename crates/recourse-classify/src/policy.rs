@@ -51,13 +51,14 @@ impl<'a> Head<'a> {
 /// codes. Closures `FnMut(&Head<'_>) -> Kind` are policies too, for anything else:
 ///
 /// ```
+/// use http::StatusCode;
 /// use recourse_classify::{ClassifyLayer, Head, Kind, StatusTable};
 ///
-/// let table = StatusTable::new().retryable([502, 504]);
+/// let table = StatusTable::new().retryable([StatusCode::BAD_GATEWAY, StatusCode::GATEWAY_TIMEOUT]);
 /// // A service that answers 418 while warming up: worth another try.
-/// let layer = ClassifyLayer::with_policy(move |head: &Head<'_>| match head.status().as_u16() {
-///     418 if head.headers().contains_key("x-warming-up") => Kind::Retryable,
-///     _ => table.kind(head.status()),
+/// let layer = ClassifyLayer::with_policy(move |head: &Head<'_>| match head.status() {
+///     StatusCode::IM_A_TEAPOT if head.headers().contains_key("x-warming-up") => Kind::Retryable,
+///     status => table.kind(status),
 /// });
 /// # let _ = layer;
 /// ```

@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
+use recourse_core::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -75,9 +76,9 @@ impl<S, F: Clone> Layer<S> for IntoResultLayer<F> {
     }
 }
 
-/// Turns responses with a failure verdict into [`ClassifiedError::Failure`], keeping the
-/// response (and its body) inside the error; the inner service's own errors become
-/// [`ClassifiedError::Service`].
+/// Turns responses with a failure verdict into a [`ClassifiedError`] that holds a
+/// [`Failure`] (the response, body included); the inner service's own errors become a
+/// [`ClassifiedError`] that gives them back with [`ClassifiedError::into_inner`].
 ///
 /// It reads the verdict with [`Outcome::kind_of`], so it belongs outside a
 /// [`Classify`](crate::Classify) layer; without one, the standard meaning of the status
@@ -100,23 +101,15 @@ impl<S> IntoResult<S> {
             when: is_failure,
         }
     }
+
+    /// An [`IntoResultLayer`] with the default failure test.
+    pub fn layer() -> IntoResultLayer {
+        IntoResultLayer::new()
+    }
 }
 
 impl<S, F> IntoResult<S, F> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Takes the inner service out.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    recourse_core::inner_service_accessors!();
 }
 
 impl<S, F, Req, B> Service<Req> for IntoResult<S, F>
@@ -129,7 +122,9 @@ where
     type Future = IntoResultFuture<S::Future, F>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(ClassifiedError::Service)
+        self.inner
+            .poll_ready(cx)
+            .map_err(ClassifiedError::from_inner)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
@@ -164,12 +159,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = ready!(this.future.poll(cx)).map_err(ClassifiedError::Service)?;
+        let response = ready!(this.future.poll(cx)).map_err(ClassifiedError::from_inner)?;
         if (this.when)(Outcome::kind_of(&response)) {
             let outcome = Outcome::of(&response);
-            return Poll::Ready(Err(ClassifiedError::Failure(Failure {
-                inner: Box::new((outcome, response)),
-            })));
+            return Poll::Ready(Err(ClassifiedError {
+                kind: ErrorKind::Failure(Failure {
+                    inner: Box::new((outcome, response)),
+                }),
+            }));
         }
         Poll::Ready(Ok(response))
     }
@@ -179,30 +176,44 @@ where
 
 /// The error of [`IntoResult`]: a response whose verdict is a failure, or the inner
 /// service's own error.
-#[non_exhaustive]
-pub enum ClassifiedError<E, B> {
+///
+/// It has the shape of every Recourse layer error: `is_*()` for each kind, an accessor for
+/// the kind that carries data ([`failure`](Self::failure)), the inner service's error back
+/// by value with [`into_inner`](Self::into_inner), and [`into_box_error`](Self::into_box_error)
+/// for stacks whose errors are boxed.
+pub struct ClassifiedError<E, B> {
+    kind: ErrorKind<E, B>,
+}
+
+enum ErrorKind<E, B> {
     /// The service answered, and the answer is a failure.
     Failure(Failure<B>),
     /// The inner service failed (connection refused, timeout, ...).
-    Service(E),
+    Inner(E),
 }
 
 impl<E, B> ClassifiedError<E, B> {
-    /// Whether the service answered with a failure.
-    pub fn is_failure(&self) -> bool {
-        matches!(self, ClassifiedError::Failure(_))
+    fn from_inner(error: E) -> Self {
+        ClassifiedError {
+            kind: ErrorKind::Inner(error),
+        }
     }
 
-    /// Whether the inner service failed.
-    pub fn is_service(&self) -> bool {
-        matches!(self, ClassifiedError::Service(_))
+    /// Whether the service answered with a failure.
+    pub fn is_failure(&self) -> bool {
+        matches!(self.kind, ErrorKind::Failure(_))
+    }
+
+    /// Whether the inner service failed (connection refused, timeout, ...).
+    pub fn is_inner(&self) -> bool {
+        matches!(self.kind, ErrorKind::Inner(_))
     }
 
     /// The failed response, if the service answered.
     pub fn failure(&self) -> Option<&Failure<B>> {
-        match self {
-            ClassifiedError::Failure(failure) => Some(failure),
-            ClassifiedError::Service(_) => None,
+        match &self.kind {
+            ErrorKind::Failure(failure) => Some(failure),
+            ErrorKind::Inner(_) => None,
         }
     }
 
@@ -211,37 +222,62 @@ impl<E, B> ClassifiedError<E, B> {
         self.failure().map(Failure::outcome)
     }
 
-    /// Takes the failed response out, if the service answered.
-    pub fn into_failure(self) -> Option<Failure<B>> {
-        match self {
-            ClassifiedError::Failure(failure) => Some(failure),
-            ClassifiedError::Service(_) => None,
+    /// Takes the failed response out, or gives `self` back if the inner service failed.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` when this is the inner service's error.
+    pub fn into_failure(self) -> Result<Failure<B>, Self> {
+        match self.kind {
+            ErrorKind::Failure(failure) => Ok(failure),
+            kind => Err(ClassifiedError { kind }),
         }
     }
 
-    /// Takes the inner service's error out, if it failed.
-    pub fn into_service_error(self) -> Option<E> {
-        match self {
-            ClassifiedError::Failure(_) => None,
-            ClassifiedError::Service(e) => Some(e),
+    /// Takes the inner service's error out, or gives `self` back if the service answered
+    /// with a failure.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` when this is a failed response.
+    pub fn into_inner(self) -> Result<E, Self> {
+        match self.kind {
+            ErrorKind::Inner(error) => Ok(error),
+            kind => Err(ClassifiedError { kind }),
+        }
+    }
+}
+
+impl<E, B> ClassifiedError<E, B>
+where
+    E: Into<BoxError>,
+    B: Send + Sync + 'static,
+{
+    /// Converts into a boxed error, for stacks whose errors are boxed (a `Box<dyn Error>`
+    /// is not itself an `Error`, so `?` cannot do this): the inner error comes out as it
+    /// is, not wrapped twice; a failed response is boxed as its [`Failure`].
+    pub fn into_box_error(self) -> BoxError {
+        match self.kind {
+            ErrorKind::Inner(error) => error.into(),
+            ErrorKind::Failure(failure) => Box::new(failure),
         }
     }
 }
 
 impl<E: fmt::Debug, B> fmt::Debug for ClassifiedError<E, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClassifiedError::Failure(failure) => f.debug_tuple("Failure").field(failure).finish(),
-            ClassifiedError::Service(e) => f.debug_tuple("Service").field(e).finish(),
+        match &self.kind {
+            ErrorKind::Failure(failure) => f.debug_tuple("Failure").field(failure).finish(),
+            ErrorKind::Inner(e) => f.debug_tuple("Inner").field(e).finish(),
         }
     }
 }
 
 impl<E: fmt::Display, B> fmt::Display for ClassifiedError<E, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClassifiedError::Failure(failure) => fmt::Display::fmt(failure, f),
-            ClassifiedError::Service(e) => write!(f, "the service failed: {e}"),
+        match &self.kind {
+            ErrorKind::Failure(failure) => fmt::Display::fmt(failure, f),
+            ErrorKind::Inner(e) => write!(f, "the service failed: {e}"),
         }
     }
 }
@@ -251,9 +287,9 @@ where
     E: std::error::Error + 'static,
 {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ClassifiedError::Failure(_) => None,
-            ClassifiedError::Service(e) => Some(e),
+        match &self.kind {
+            ErrorKind::Failure(_) => None,
+            ErrorKind::Inner(e) => Some(e),
         }
     }
 }

@@ -4,10 +4,10 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use http_body::Body;
+use recourse_core::InlineUri;
+use recourse_core::body::PeekBody;
 use tower_service::Service;
 
-use crate::base::Base;
-use crate::body::ClassifiedBody;
 use crate::codes::BodyCodes;
 use crate::future::ResponseFuture;
 use crate::layer::ClassifyLayer;
@@ -18,7 +18,8 @@ use crate::table::StatusTable;
 /// [`Class`](recourse_core::Class) that the other layers read and the detailed
 /// [`Outcome`](crate::Outcome). See the [crate docs](crate) for the table of verdicts.
 ///
-/// Built with [`Classify::new`], [`Classify::with_policy`] or the [`ClassifyLayer`].
+/// Built with [`Classify::new`], [`Classify::with_policy`] or the [`ClassifyLayer`]; the
+/// builder methods (body codes, `Location` resolution) are on the layer.
 ///
 /// # Clone
 ///
@@ -72,49 +73,7 @@ impl<S, P> Classify<S, P> {
         }
     }
 
-    /// Replaces the policy.
-    pub fn policy<Q>(self, policy: Q) -> Classify<S, Q> {
-        Classify {
-            inner: self.inner,
-            policy,
-            codes: self.codes,
-            resolve_locations: self.resolve_locations,
-        }
-    }
-
-    /// Where to look for body-level codes (see [`BodyCodes`]).
-    pub fn body_codes(mut self, codes: BodyCodes) -> Self {
-        self.codes = Some(codes);
-        self
-    }
-
-    /// Never reads bodies: status and headers only.
-    pub fn without_body_codes(mut self) -> Self {
-        self.codes = None;
-        self
-    }
-
-    /// Whether to resolve `Location` against the request URI (default: yes); see
-    /// [`ClassifyLayer::resolve_locations`].
-    pub fn resolve_locations(mut self, resolve: bool) -> Self {
-        self.resolve_locations = resolve;
-        self
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Takes the inner service out.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    recourse_core::inner_service_accessors!();
 }
 
 impl<S, P, ReqBody, ResBody> Service<Request<ReqBody>> for Classify<S, P>
@@ -123,7 +82,7 @@ where
     ResBody: Body,
     P: Policy + Clone,
 {
-    type Response = Response<ClassifiedBody<ResBody>>;
+    type Response = Response<PeekBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, ResBody, P>;
 
@@ -135,9 +94,9 @@ where
     #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let base = if self.resolve_locations {
-            Base::capture(req.uri())
+            InlineUri::capture(req.uri())
         } else {
-            Base::None
+            InlineUri::none()
         };
         ResponseFuture::new(
             self.inner.call(req),

@@ -20,8 +20,12 @@ use crate::policy::{Head, Policy};
 /// use recourse_classify::{Kind, StatusTable};
 ///
 /// let table = StatusTable::new()
-///     .retryable([429, 502, 504])
-///     .success([404]);
+///     .retryable([
+///         StatusCode::TOO_MANY_REQUESTS,
+///         StatusCode::BAD_GATEWAY,
+///         StatusCode::GATEWAY_TIMEOUT,
+///     ])
+///     .success([StatusCode::NOT_FOUND]);
 /// assert_eq!(table.kind(StatusCode::BAD_GATEWAY), Kind::Retryable);
 /// assert_eq!(table.kind(StatusCode::NOT_FOUND), Kind::Success);
 /// assert_eq!(table.kind(StatusCode::SERVICE_UNAVAILABLE), Kind::Retryable);
@@ -49,16 +53,29 @@ impl StatusTable {
         StatusTable::default()
     }
 
-    /// Maps one status code to `kind`. Codes that no response can carry (outside
-    /// 100..=999) are accepted and never match.
-    pub fn map(self, status: u16, kind: Kind) -> Self {
+    /// Maps one status code to `kind`.
+    pub fn map(self, status: StatusCode, kind: Kind) -> Self {
         self.map_range(status..=status, kind)
     }
 
-    /// Maps every status code in `range` to `kind` (for example all of `500..=599` to
-    /// [`Kind::Retryable`]).
-    pub fn map_range(mut self, range: RangeInclusive<u16>, kind: Kind) -> Self {
+    /// Maps every status code in `range` to `kind`; an empty range maps nothing.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use recourse_classify::{Kind, StatusTable};
+    ///
+    /// // Every 5xx is worth resubmitting, except 501 Not Implemented.
+    /// let first = StatusCode::INTERNAL_SERVER_ERROR;
+    /// let last = StatusCode::from_u16(599).unwrap();
+    /// let table = StatusTable::new()
+    ///     .map_range(first..=last, Kind::Retryable)
+    ///     .map(StatusCode::NOT_IMPLEMENTED, Kind::ServerError);
+    /// assert_eq!(table.kind(StatusCode::BAD_GATEWAY), Kind::Retryable);
+    /// assert_eq!(table.kind(StatusCode::NOT_IMPLEMENTED), Kind::ServerError);
+    /// ```
+    pub fn map_range(mut self, range: RangeInclusive<StatusCode>, kind: Kind) -> Self {
         let (start, end) = range.into_inner();
+        let (start, end) = (start.as_u16(), end.as_u16());
         if start <= end {
             Arc::make_mut(self.overrides.get_or_insert_with(Default::default)).push(Override {
                 codes: (start, end),
@@ -70,7 +87,7 @@ impl StatusTable {
 
     /// Makes these codes retryable ([`Kind::Retryable`]): for example 429, 502 and 504,
     /// which the source table does not list but often pass if resubmitted later.
-    pub fn retryable(self, statuses: impl IntoIterator<Item = u16>) -> Self {
+    pub fn retryable(self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         statuses
             .into_iter()
             .fold(self, |table, code| table.map(code, Kind::Retryable))
@@ -78,7 +95,7 @@ impl StatusTable {
 
     /// Treats these codes as success ([`Kind::Success`]): for example 404 for a `DELETE`
     /// that only has to make sure a resource is gone.
-    pub fn success(self, statuses: impl IntoIterator<Item = u16>) -> Self {
+    pub fn success(self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         statuses
             .into_iter()
             .fold(self, |table, code| table.map(code, Kind::Success))
@@ -86,7 +103,7 @@ impl StatusTable {
 
     /// Treats these codes as server failures that are not worth resubmitting
     /// ([`Kind::ServerError`]): for example 500 for a service known to fail for good.
-    pub fn not_retryable(self, statuses: impl IntoIterator<Item = u16>) -> Self {
+    pub fn not_retryable(self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         statuses
             .into_iter()
             .fold(self, |table, code| table.map(code, Kind::ServerError))
@@ -140,14 +157,13 @@ mod tests {
     #[test]
     fn remapping() {
         let table = StatusTable::new()
-            .retryable([429, 502, 504])
-            .success([404])
-            .not_retryable([500])
-            .map_range(520..=529, Kind::Retryable)
-            .map(525, Kind::ServerError)
-            .map(42, Kind::Success);
+            .retryable([s(429), s(502), s(504)])
+            .success([s(404)])
+            .not_retryable([s(500)])
+            .map_range(s(520)..=s(529), Kind::Retryable)
+            .map(s(525), Kind::ServerError);
         // An empty range maps nothing.
-        let (hi, lo) = (10, 1);
+        let (hi, lo) = (s(110), s(101));
         let empty = StatusTable::new().map_range(hi..=lo, Kind::Success);
         assert!(empty.overrides.is_none());
         assert_eq!(table.kind(s(429)), Kind::Retryable);
@@ -162,8 +178,8 @@ mod tests {
         assert_eq!(table.kind(s(200)), Kind::Success);
         assert_eq!(table.kind(s(403)), Kind::Forbidden);
         // The original is untouched by a clone's changes.
-        let base = StatusTable::new().retryable([429]);
-        let more = base.clone().success([429]);
+        let base = StatusTable::new().retryable([s(429)]);
+        let more = base.clone().success([s(429)]);
         assert_eq!(base.kind(s(429)), Kind::Retryable);
         assert_eq!(more.kind(s(429)), Kind::Success);
     }

@@ -17,8 +17,8 @@ use recourse_core::Class;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::{
-    ApiError, BodyCodes, ClassifiedBody, ClassifiedError, Classify, ClassifyLayer, Errors, Head,
-    IntoResultLayer, Kind, Outcome, Policy, StatusTable,
+    ApiError, BodyCodes, ClassifiedError, Classify, ClassifyLayer, Errors, Head, IntoResultLayer,
+    Kind, Outcome, PeekBody, Policy, StatusTable,
 };
 
 // === a scriptable body ===
@@ -137,7 +137,7 @@ async fn classify_with<B, P>(
     layer: ClassifyLayer<P>,
     uri: &str,
     res: Response<B>,
-) -> Response<ClassifiedBody<B>>
+) -> Response<PeekBody<B>>
 where
     B: Body + Send + 'static,
     P: Policy + Clone,
@@ -151,7 +151,7 @@ where
     layer.layer(backend).oneshot(req).await.unwrap()
 }
 
-async fn classify<B: Body + Send + 'static>(res: Response<B>) -> Response<ClassifiedBody<B>> {
+async fn classify<B: Body + Send + 'static>(res: Response<B>) -> Response<PeekBody<B>> {
     classify_with(
         ClassifyLayer::new(),
         "http://api.test/barcode/v1/items?x=1",
@@ -189,7 +189,7 @@ async fn row_200_code_zero_is_success_and_stores_nothing() {
         res.extensions().is_empty(),
         "a standard verdict is derived, not stored"
     );
-    assert!(res.body().was_inspected());
+    assert!(res.body().is_peeked());
     assert_eq!(text(res).await, OK_BODY);
 }
 
@@ -289,7 +289,7 @@ async fn row_202_accepted_with_location_and_retry_after() {
         "http://api.test/jobs/1"
     );
     assert_eq!(Class::of(&res), Class::Pending);
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
 
     // An HTTP-date Retry-After is measured from tokio's clock.
     let at = recourse_core::clock::system_now() + Duration::from_secs(90);
@@ -410,7 +410,7 @@ async fn rows_401_403_404_409() {
         let res = classify(reply(code, &[("content-type", JSON)], &body)).await;
         assert_eq!(Outcome::of(&res), expected, "{code}");
         assert_eq!(Class::of(&res), Class::ClientError, "{code}");
-        assert!(!res.body().was_inspected(), "{code}");
+        assert!(!res.body().is_peeked(), "{code}");
         assert_eq!(text(res).await, body);
     }
 }
@@ -522,8 +522,11 @@ async fn codes_outside_the_table() {
 
 #[tokio::test]
 async fn table_makes_codes_retryable_and_success() {
-    let layer =
-        ClassifyLayer::new().policy(StatusTable::new().retryable([429, 502, 504]).success([404]));
+    let layer = ClassifyLayer::new().policy(
+        StatusTable::new()
+            .retryable([s(429), s(502), s(504)])
+            .success([s(404)]),
+    );
     for code in [429, 502, 504] {
         let res = classify_with(
             layer.clone(),
@@ -695,8 +698,8 @@ async fn numeric_string_codes() {
 async fn code_statuses_and_errors_statuses_are_configurable() {
     let layer = ClassifyLayer::new().body_codes(
         BodyCodes::new()
-            .code_statuses([200, 201])
-            .errors_statuses([400, 422]),
+            .code_statuses([s(200), s(201)])
+            .errors_statuses([s(400), s(422)]),
     );
     let res = classify_with(
         layer.clone(),
@@ -741,7 +744,7 @@ async fn code_statuses_and_errors_statuses_are_configurable() {
         reply(202, &[("content-type", JSON)], APP_ERROR_BODY),
     )
     .await;
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
     assert_eq!(Outcome::kind_of(&res), Kind::Accepted);
 }
 
@@ -754,7 +757,7 @@ async fn without_body_codes_reads_nothing() {
     )
     .await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
     assert!(res.extensions().is_empty());
 }
 
@@ -776,7 +779,7 @@ async fn resolve_locations_can_be_turned_off() {
 
 #[tokio::test]
 async fn body_over_the_bound_keeps_the_status_verdict() {
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().limit(32));
+    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(32));
     // Streamed (no length): read up to the bound, then handed back whole.
     let body = format!(r#"{{"Response":{{"Code":7}},"Pad":"{}"}}"#, "x".repeat(100));
     let res = classify_with(
@@ -789,7 +792,7 @@ async fn body_over_the_bound_keeps_the_status_verdict() {
     )
     .await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
-    assert!(res.body().was_inspected());
+    assert!(res.body().is_peeked());
     assert_eq!(text(res).await, body);
 
     // Declared too long: not read at all.
@@ -805,7 +808,7 @@ async fn body_over_the_bound_keeps_the_status_verdict() {
     )
     .await;
     assert_eq!(polls.load(Ordering::SeqCst), 0);
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
     assert_eq!(Outcome::of(&res), Outcome::Success);
     assert_eq!(text(res).await, body);
 }
@@ -813,7 +816,7 @@ async fn body_over_the_bound_keeps_the_status_verdict() {
 #[tokio::test]
 async fn body_exactly_at_the_bound_is_read() {
     let body = r#"{"Response":{"Code":7}}"#;
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().limit(body.len()));
+    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(body.len()));
     let res = classify_with(
         layer,
         "http://a.test/",
@@ -886,7 +889,7 @@ async fn only_json_content_types_are_read() {
         }
         let res = classify(res).await;
         assert_eq!(Outcome::of(&res), Outcome::Success, "{ct:?}");
-        assert!(!res.body().was_inspected(), "{ct:?}");
+        assert!(!res.body().is_peeked(), "{ct:?}");
         assert_eq!(text(res).await, APP_ERROR_BODY);
     }
     for ct in [
@@ -905,7 +908,7 @@ async fn status_only_responses_do_not_touch_the_body() {
     let polls = body.polls.clone();
     let res = classify(Response::builder().status(200).body(body).unwrap()).await;
     assert_eq!(polls.load(Ordering::SeqCst), 0);
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
     assert!(res.extensions().is_empty());
     assert_eq!(text(res).await, "plain text");
 }
@@ -969,7 +972,7 @@ async fn a_body_dribbled_in_tiny_frames_is_not_held() {
         "stopped at the frame cap"
     );
     assert_eq!(Outcome::of(&res), Outcome::Success, "not inspected");
-    assert!(res.body().was_inspected());
+    assert!(res.body().is_peeked());
     // Still every byte, frame for frame.
     let mut body_out = res.into_body();
     let mut frames = 0;
@@ -983,20 +986,44 @@ async fn a_body_dribbled_in_tiny_frames_is_not_held() {
     assert_eq!(frames, body.len());
     assert_eq!(bytes, body.as_bytes());
 
-    // The cap scales with the bound: one frame per 256 bytes, at least 64.
-    assert_eq!(crate::future::max_prefix_frames(64 * 1024), 256);
-    assert_eq!(crate::future::max_prefix_frames(1024 * 1024), 4096);
-    assert_eq!(crate::future::max_prefix_frames(100), 64);
-    assert_eq!(crate::future::max_prefix_frames(0), 64);
+    // The cap scales with the bound: one frame per 256 bytes, at least 64 (the rule of
+    // `recourse_core::body::Peek`, measured here through the layer).
+    assert_eq!(frames_held(64 * 1024).await, 256);
+    assert_eq!(frames_held(1024 * 1024).await, 4096);
+    assert_eq!(frames_held(100).await, 64);
+    assert_eq!(frames_held(0).await, 64);
+}
+
+/// How many frames the layer reads, with `limit` as its peek limit, from a JSON body of
+/// frames that carry no bytes (trailer frames) before the frame cap stops it.
+async fn frames_held(limit: usize) -> usize {
+    let body = TestBody::new(std::iter::repeat_n(Item::Trailers(HeaderMap::new()), 5000));
+    let polls = body.polls.clone();
+    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(limit));
+    let res = classify_with(
+        layer,
+        "http://a.test/",
+        Response::builder()
+            .header("content-type", JSON)
+            .body(body)
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(Outcome::of(&res), Outcome::Success, "not inspected");
+    polls.load(Ordering::SeqCst)
 }
 
 #[tokio::test]
 async fn empty_frames_are_bounded() {
-    // Endless empty frames must not hold the response forever.
+    // Empty frames are not held: `recourse_core::body::Peek` drops them as they come, so
+    // any number of them costs no memory, and they count toward neither bound. (Before
+    // issue 13 classify held them and counted them toward the frame cap, so this body
+    // was not inspected and the status decided: `Outcome::Success`. Under core's one
+    // rule the peek reads past them to the code; see the issue-13 report.)
     let items = std::iter::repeat_n(Item::Data(Bytes::new()), 5000).chain([Item::Data(
         Bytes::from_static(br#"{"Response":{"Code":1}}"#),
     )]);
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().limit(100));
+    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(100));
     let res = classify_with(
         layer,
         "http://a.test/",
@@ -1006,7 +1033,14 @@ async fn empty_frames_are_bounded() {
             .unwrap(),
     )
     .await;
-    assert_eq!(Outcome::of(&res), Outcome::Success);
+    assert_eq!(
+        Outcome::of(&res),
+        Outcome::ApplicationFailure {
+            code: 1,
+            message: None
+        }
+    );
+    assert!(res.body().is_peeked());
     assert_eq!(text(res).await, r#"{"Response":{"Code":1}}"#);
 }
 
@@ -1038,7 +1072,7 @@ async fn trailers_pass_through() {
         Item::Data(Bytes::from_static(b"    ")),
         Item::Trailers(trailers.clone()),
     ]);
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().limit(24));
+    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(24));
     let res = classify_with(
         layer,
         "http://a.test/",
@@ -1087,14 +1121,14 @@ async fn a_body_error_during_the_prefix_reaches_the_caller() {
 async fn size_hint_and_end_of_stream_of_an_inspected_body() {
     let res = classify(reply(200, &[("content-type", JSON)], OK_BODY)).await;
     let body = res.into_body();
-    assert!(body.was_inspected());
+    assert!(body.is_peeked());
     assert_eq!(body.size_hint().exact(), Some(OK_BODY.len() as u64));
     assert!(!body.is_end_stream());
     let collected = body.collect().await.unwrap().to_bytes();
     assert_eq!(collected.len(), OK_BODY.len());
 
     // Over the bound: the buffered bytes plus the rest.
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().limit(4));
+    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(4));
     let res = classify_with(
         layer,
         "http://a.test/",
@@ -1115,7 +1149,7 @@ async fn size_hint_and_end_of_stream_of_an_inspected_body() {
 async fn empty_json_body_is_not_read() {
     let res = classify(reply(200, &[("content-type", JSON)], "")).await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
 }
 
 // === extensions ===
@@ -1123,7 +1157,7 @@ async fn empty_json_body_is_not_read() {
 #[tokio::test]
 async fn an_outer_classifier_replaces_an_inner_verdict() {
     // Inner: 502 retryable (stored). Outer: the standard table (502 is a server error).
-    let inner = ClassifyLayer::new().policy(StatusTable::new().retryable([502]));
+    let inner = ClassifyLayer::new().policy(StatusTable::new().retryable([s(502)]));
     let backend =
         tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(reply(502, &[], "")) });
     let svc = ClassifyLayer::new().layer(inner.layer(backend));
@@ -1172,9 +1206,11 @@ async fn service_accessors_and_builders() {
     let backend = tower::service_fn(|_req: Request<()>| async {
         Ok::<_, Infallible>(reply(200, &[("content-type", JSON)], APP_ERROR_BODY))
     });
-    let mut svc = Classify::new(backend)
+    // Builder methods are on the layer (docs/API.md rule 2).
+    let mut svc = ClassifyLayer::new()
         .body_codes(BodyCodes::new().code_path("Nope.Code"))
-        .resolve_locations(false);
+        .resolve_locations(false)
+        .layer(backend);
     let _ = svc.get_ref();
     let _ = svc.get_mut();
     let res = svc
@@ -1185,9 +1221,10 @@ async fn service_accessors_and_builders() {
         .await
         .unwrap();
     assert_eq!(Outcome::of(&res), Outcome::Success);
-    let svc = svc
+    let svc = ClassifyLayer::new()
         .policy(|_: &Head<'_>| Kind::Conflict)
-        .without_body_codes();
+        .without_body_codes()
+        .layer(svc.into_inner());
     let res = svc.clone().oneshot(Request::new(())).await.unwrap();
     assert_eq!(Outcome::of(&res), Outcome::Conflict);
     assert_eq!(Class::of(&res), Class::ClientError);
@@ -1223,7 +1260,7 @@ async fn into_result_turns_failures_into_errors() {
     assert_eq!(send("/moved").await.unwrap().status(), 307);
 
     let err = send("/app").await.unwrap_err();
-    assert!(err.is_failure() && !err.is_service());
+    assert!(err.is_failure() && !err.is_inner());
     assert_eq!(
         err.to_string(),
         "request failed with status 200 OK: application failure (code 7: Unsupported symbology: QR)"
@@ -1255,18 +1292,18 @@ async fn into_result_wraps_service_errors() {
     });
     let svc = ClassifyLayer::new().into_result().layer(backend);
     let err = svc.oneshot(Request::new(())).await.unwrap_err();
-    assert!(err.is_service());
+    assert!(err.is_inner());
     assert_eq!(
         err.to_string(),
         "the service failed: test body error: refused"
     );
     let source = std::error::Error::source(&err).unwrap();
     assert_eq!(source.to_string(), "test body error: refused");
-    assert_eq!(err.into_service_error(), Some(TestError("refused")));
+    assert_eq!(err.into_inner().ok(), Some(TestError("refused")));
 
     // Boxable as a standard error.
     fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
-    assert_error::<ClassifiedError<TestError, ClassifiedBody<Full<Bytes>>>>();
+    assert_error::<ClassifiedError<TestError, PeekBody<Full<Bytes>>>>();
 }
 
 #[tokio::test]

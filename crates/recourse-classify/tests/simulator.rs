@@ -10,9 +10,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use recourse_classify::{
-    BodyCodes, ClassifiedBody, Classify, ClassifyLayer, Kind, Outcome, StatusTable,
-};
+use recourse_classify::{BodyCodes, Classify, ClassifyLayer, Kind, Outcome, PeekBody, StatusTable};
 use recourse_core::Class;
 use recourse_testkit::simulator::{
     APP_ERROR_BODY, APP_ERROR_CODE, BAD_REQUEST_BODY, CONFLICT_BODY, FORBIDDEN_BODY,
@@ -31,7 +29,7 @@ fn client() -> HttpClient {
 async fn send(
     layer: ClassifyLayer<impl recourse_classify::Policy + Clone>,
     req: Request<Full<Bytes>>,
-) -> Response<ClassifiedBody<hyper::body::Incoming>> {
+) -> Response<PeekBody<hyper::body::Incoming>> {
     layer
         .layer(client())
         .oneshot(req)
@@ -222,7 +220,7 @@ async fn a_chunked_body_is_read_and_handed_back_whole() {
             message: Some("Quota exceeded".into())
         }
     );
-    assert!(res.body().was_inspected());
+    assert!(res.body().is_peeked());
     assert_eq!(text(res).await, body);
     server.shutdown().await;
 }
@@ -255,11 +253,11 @@ async fn trailers_arrive_after_an_inspected_body() {
 #[tokio::test]
 async fn bodies_over_the_bound_keep_the_status_verdict() {
     let server = Simulator::start().await;
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().limit(16));
+    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(16));
     // Declared longer than the bound: the body is not read before the response returns.
     let res = send(layer.clone(), get(&server, "/barcode/app-error")).await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
     assert_eq!(text(res).await, APP_ERROR_BODY);
 
     // Streamed with no length: read up to the bound, then streamed on.
@@ -297,7 +295,7 @@ async fn non_json_and_malformed_bodies_keep_the_status_verdict() {
     );
     let res = send(ClassifyLayer::new(), get(&server, "/text")).await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
     let res = send(ClassifyLayer::new(), get(&server, "/broken-json")).await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
     assert_eq!(text(res).await, r#"{"Response":{"Code":7}"#);
@@ -315,8 +313,15 @@ async fn a_configured_table_over_loopback() {
             Reply::status(404),
         ],
     );
-    let layer =
-        ClassifyLayer::new().policy(StatusTable::new().retryable([429, 502, 504]).success([404]));
+    let layer = ClassifyLayer::new().policy(
+        StatusTable::new()
+            .retryable([
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::GATEWAY_TIMEOUT,
+            ])
+            .success([StatusCode::NOT_FOUND]),
+    );
     let res = send(layer.clone(), get(&server, "/gateway")).await;
     assert_eq!(Class::of(&res), Class::Retryable);
     let res = send(layer.clone(), get(&server, "/gateway")).await;
@@ -362,7 +367,7 @@ async fn result_semantics_over_loopback() {
         .body(Full::default())
         .unwrap();
     let err = svc.oneshot(refused).await.unwrap_err();
-    assert!(err.is_service());
+    assert!(err.is_inner());
     assert!(std::error::Error::source(&err).is_some());
     server.shutdown().await;
 }
@@ -378,6 +383,6 @@ async fn head_responses_and_empty_bodies_are_not_read() {
     assert_eq!(res.status(), 200);
     // No body, no code: the status decides.
     assert_eq!(Outcome::of(&res), Outcome::Success);
-    assert!(!res.body().was_inspected());
+    assert!(!res.body().is_peeked());
     server.shutdown().await;
 }
