@@ -15,7 +15,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::clock::system_now;
 use recourse_core::headers::{resolve_location, same_origin};
-use recourse_core::{Deadline, History, Step};
+use recourse_core::{Deadline, History, Live, Step};
 use tower::util::Oneshot;
 use tower_service::Service;
 
@@ -169,6 +169,14 @@ where
                     flow = Flow::Bypass(Fwd::Bypass);
                 } else {
                     directives = RequestDirectives::parse(req.headers());
+                    // A request that must see the origin's current state (a poll's status
+                    // request) is a request with `no-cache` (RFC 9111 §5.2.1.4): a stored
+                    // response, fresh or not, is used only once the origin confirmed it
+                    // (a 304 to our validators). Directives make it uncoalescable too, so
+                    // it never waits for an origin answer that began before it arrived.
+                    if Live::is_set(&req) {
+                        directives.no_cache = true;
+                    }
                 }
             }
             Flow::Invalidate => key = CacheKey::from_request(&req),

@@ -92,6 +92,13 @@
 //! - **Request directives** (§5.2.1): `no-cache`, `no-store`, `max-age` (`max-age=0`
 //!   always validates), `max-stale`, `min-fresh`, and `only-if-cached` (a 504 when
 //!   nothing acceptable is stored).
+//! - **Live requests**: a request marked [`Live`](recourse_core::Live) (the poll layer
+//!   marks its status requests so) must see the origin's current state: it is treated as
+//!   a request with `no-cache` (§5.2.1.4). A stored response, fresh or heuristically
+//!   fresh, is never served on its own: the request is sent with the stored validators
+//!   and a 304 returns the stored body, or, without validators, it is forwarded. It never
+//!   waits for a coalesced origin request that began before it. Its response is stored
+//!   as any other (an explicit freshness lifetime is kept, for callers without `Live`).
 //! - **Invalidation** (§4.4): a 2xx or 3xx response to POST, PUT, PATCH, DELETE or any
 //!   unknown method removes the target URI and same-origin `Location` /
 //!   `Content-Location` URIs.

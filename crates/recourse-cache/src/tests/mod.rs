@@ -7,6 +7,7 @@ mod cookies;
 mod directives;
 mod freshness;
 mod invalidation;
+mod live;
 mod stale;
 mod store;
 mod vary;
