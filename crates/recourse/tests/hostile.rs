@@ -193,7 +193,7 @@ async fn an_https_to_http_redirect_is_refused() {
     assert!(redirect.is_downgrade(), "{redirect}");
     assert_eq!(
         redirect.downgrade().unwrap().to(),
-        Some(&"http://api.test/pay".parse().unwrap())
+        &"http://api.test/pay".parse::<http::Uri>().unwrap()
     );
     let asked = asked.lock().unwrap_or_else(PoisonError::into_inner);
     assert_eq!(

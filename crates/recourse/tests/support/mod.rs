@@ -117,13 +117,13 @@ pub(crate) fn kind<E>(error: &DeadlineError<PollError<RedirectError<E>>>) -> Err
     };
     if redirect.is_too_many_redirects() {
         ErrorKind::TooManyRedirects
-    } else if redirect.is_loop() {
+    } else if redirect.is_redirect_loop() {
         ErrorKind::RedirectLoop
     } else if redirect.is_downgrade() {
         ErrorKind::Downgrade
     } else if redirect.is_deadline_expired() {
         ErrorKind::RedirectDeadline
-    } else if redirect.is_policy() {
+    } else if redirect.is_policy_error() {
         ErrorKind::RedirectPolicy
     } else {
         ErrorKind::Transport
