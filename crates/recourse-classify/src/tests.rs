@@ -1307,6 +1307,44 @@ async fn into_result_wraps_service_errors() {
 }
 
 #[tokio::test]
+async fn classified_errors_have_the_common_error_shape() {
+    // The inner service's error: given back by value, and boxed as itself.
+    let backend = tower::service_fn(|_req: Request<()>| async {
+        Err::<Response<Full<Bytes>>, _>(TestError("refused"))
+    });
+    let svc = ClassifyLayer::new().into_result().layer(backend);
+    let err = svc.clone().oneshot(Request::new(())).await.unwrap_err();
+    assert!(err.failure().is_none() && err.outcome().is_none());
+    let err = err.into_failure().unwrap_err();
+    assert!(err.is_inner());
+    let boxed = err.into_box_error();
+    assert_eq!(
+        boxed.downcast_ref::<TestError>(),
+        Some(&TestError("refused")),
+        "not wrapped twice"
+    );
+
+    // A failed response: boxed as its `Failure`, response inside.
+    let backend = tower::service_fn(|_req: Request<()>| async {
+        Ok::<_, TestError>(reply(404, &[], "gone"))
+    });
+    let svc = ClassifyLayer::new().into_result().layer(backend);
+    let err = svc.oneshot(Request::new(())).await.unwrap_err();
+    assert_eq!(err.failure().unwrap().status(), 404);
+    let err = err.into_inner().unwrap_err();
+    assert!(err.is_failure());
+    let boxed = err.into_box_error();
+    assert_eq!(
+        boxed.to_string(),
+        "request failed with status 404 Not Found: not found"
+    );
+    let failure = boxed
+        .downcast::<crate::Failure<PeekBody<Full<Bytes>>>>()
+        .unwrap();
+    assert_eq!(text(failure.into_response()).await, "gone");
+}
+
+#[tokio::test]
 async fn into_result_with_a_custom_test() {
     let backend =
         tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(reply(404, &[], "")) });
