@@ -281,13 +281,13 @@ where
 /// endless redirections; the Fetch standard stops at 20, this layer at 10 by default).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TooManyRedirects {
-    pub(crate) limit: usize,
+    pub(crate) limit: u32,
     pub(crate) chain: Vec<Hop>,
 }
 
 impl TooManyRedirects {
     /// The limit that was exceeded.
-    pub fn limit(&self) -> usize {
+    pub fn limit(&self) -> u32 {
         self.limit
     }
 

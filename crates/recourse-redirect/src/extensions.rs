@@ -115,7 +115,7 @@ pub enum NotFollowed {
     /// instead of an error.
     LimitReached {
         /// The limit.
-        limit: usize,
+        limit: u32,
     },
     /// The target is on another origin and the policy follows only same-origin redirects.
     CrossOrigin,

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::error::{DeadlineExpired, RedirectError, RedirectLoop, TooManyRedirects};
 use crate::extensions::{Hop, NotFollowed, RedirectHistory};
 use crate::head::Head;
-use crate::policy::{ActionKind, Attempt, Policy};
+use crate::policy::{ActionKind, Policy, RedirectAttempt};
 
 /// The headers that describe a request's content; they go when the content goes (a 303,
 /// or a 301/302 that turns POST into GET). The Fetch standard's request-body-header names
@@ -234,7 +234,7 @@ impl<S, B, P: Policy> Chain<S, B, P> {
             self.head.method.clone()
         };
 
-        let action = self.policy.redirect(&Attempt {
+        let action = self.policy.redirect(&RedirectAttempt {
             status,
             previous_method: &self.head.method,
             method: &method,
@@ -296,7 +296,7 @@ impl<S, B, P: Policy> Chain<S, B, P> {
 
         // From here on the redirect is followed.
         self.policy.on_follow(
-            &Attempt {
+            &RedirectAttempt {
                 status,
                 previous_method: &self.head.method,
                 method: &method,

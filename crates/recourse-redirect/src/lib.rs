@@ -41,7 +41,7 @@
 //! | Status | Next request |
 //! |---|---|
 //! | 307, 308 (RFC 9110 §15.4.8, §15.4.9) | same method, headers and body |
-//! | 301, 302 (§15.4.2, §15.4.3) | POST becomes GET without a body; other methods unchanged ([`keep_post`](Redirect::keep_post) keeps POST) |
+//! | 301, 302 (§15.4.2, §15.4.3) | POST becomes GET without a body; other methods unchanged ([`keep_post`](RedirectLayer::keep_post) keeps POST) |
 //! | 303 (§15.4.4) | GET without a body, except HEAD which stays HEAD |
 //!
 //! These are the Fetch standard's rules (§4.4, HTTP-redirect fetch, step 12). When the body
@@ -51,7 +51,7 @@
 //!
 //! - **The body** is wrapped in a [`ReplayBody`](recourse_core::body::ReplayBody): empty
 //!   bodies cost nothing, in-memory bodies are shared without copying, streams are
-//!   buffered lazily up to [`max_replay_bytes`](Redirect::max_replay_bytes). When a 307/308
+//!   buffered lazily up to [`replay_limit`](RedirectLayer::replay_limit). When a 307/308
 //!   needs a body that cannot be sent again, the 3xx is returned unchanged with
 //!   [`NotFollowed::BodyNotReplayable`] in its extensions: an empty body is never sent in
 //!   its place. The inner service receives [`RedirectBody`]s.
@@ -61,7 +61,7 @@
 //!   `http`/`https` (`javascript:`, `file:`, `data:`) is returned as it is, with the
 //!   [`NotFollowed`] reason in its extensions.
 //! - **Limits**: 10 redirects by default, then a [`TooManyRedirects`] error carrying the
-//!   chain (or, with [`return_last_redirect`](Redirect::return_last_redirect), the last
+//!   chain (or, with [`return_last_redirect`](RedirectLayer::return_last_redirect), the last
 //!   3xx). A redirect back to a request already made (same method and URI) fails at once
 //!   with [`RedirectLoop`] (RFC 9110 §15.4).
 //! - **Security**: when the origin (scheme, host, port) changes, `Authorization`,
@@ -70,8 +70,8 @@
 //!   target; `https` to `http` fails with [`Downgrade`]; only `http` and `https` are
 //!   followed; a cross-origin `Location` with credentials in it is not followed (Fetch);
 //!   [`SameOriginOnly`](policy::SameOriginOnly) keeps a chain on its origin.
-//! - **Connections**: up to [`drain_limit`](Redirect::drain_limit) bytes of each 3xx body
-//!   are read and discarded, for at most [`drain_timeout`](Redirect::drain_timeout), so
+//! - **Connections**: up to [`drain_limit`](RedirectLayer::drain_limit) bytes of each 3xx body
+//!   are read and discarded, for at most [`drain_timeout`](RedirectLayer::drain_timeout), so
 //!   the HTTP/1.1 connection goes back to the pool before the next hop.
 //! - **Deadline**: no hop starts once the request's [`Deadline`](recourse_core::Deadline)
 //!   has passed ([`DeadlineExpired`]); the deadline and every other request extension
@@ -108,7 +108,7 @@
 //! # Panics
 //!
 //! Draining a 3xx body uses a tokio timer: following a redirect whose body is not empty
-//! needs a tokio runtime with time enabled, unless [`drain_limit`](Redirect::drain_limit)
+//! needs a tokio runtime with time enabled, unless [`drain_limit`](RedirectLayer::drain_limit)
 //! is 0.
 //!
 //! # Differences from tower-http's `FollowRedirect`

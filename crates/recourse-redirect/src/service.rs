@@ -10,7 +10,7 @@ use recourse_core::body::ReplayBody;
 use tower_service::Service;
 
 use crate::body::RedirectBody;
-use crate::config::{Config, config_methods, standard_methods};
+use crate::config::Config;
 use crate::error::RedirectError;
 use crate::future::{BodySource, Chain, ResponseFuture};
 use crate::head::Head;
@@ -18,6 +18,8 @@ use crate::layer::RedirectLayer;
 use crate::policy::{Policy, Standard};
 
 /// Follows redirects of the inner service's responses; see the [crate docs](crate).
+///
+/// Built by a [`RedirectLayer`], where its settings are made.
 ///
 /// # Clone
 ///
@@ -41,8 +43,6 @@ impl<S> Redirect<S> {
     pub fn layer() -> RedirectLayer {
         RedirectLayer::new()
     }
-
-    standard_methods!();
 }
 
 impl<S, P> Redirect<S, P> {
@@ -57,36 +57,12 @@ impl<S, P> Redirect<S, P> {
         }
     }
 
-    /// Replaces the policy, keeping the other settings.
-    pub fn policy<Q>(self, policy: Q) -> Redirect<S, Q> {
-        Redirect {
-            inner: self.inner,
-            policy,
-            config: self.config,
-        }
-    }
-
     /// The policy.
     pub fn get_policy(&self) -> &P {
         &self.policy
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Takes the inner service out.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-
-    config_methods!();
+    recourse_core::inner_service_accessors!();
 }
 
 impl<S, P, B, R> Service<Request<B>> for Redirect<S, P>

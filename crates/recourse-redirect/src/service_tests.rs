@@ -18,7 +18,7 @@ use recourse_core::body::NotReplayable;
 use recourse_core::headers::LocationError;
 use recourse_core::{BoxError, Deadline, History, Step};
 use tokio::sync::mpsc;
-use tower::{Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
 use super::*;
 use crate::policy::{Action, FilterCredentials, Limited, PolicyExt, SameOriginOnly, policy_fn};
@@ -258,8 +258,9 @@ async fn moved_and_found_turn_only_post_into_get() {
 
         // The option keeps POST.
         let (svc, log) = backend(route);
-        Redirect::new(svc)
+        RedirectLayer::new()
             .keep_post(true)
+            .layer(svc)
             .oneshot(post("http://a.test/a", "x=3"))
             .await
             .unwrap();
@@ -413,8 +414,9 @@ async fn the_limit_is_a_typed_error_carrying_the_chain() {
     assert!(err.to_string().contains("too many redirects"));
 
     let (svc, log) = backend(endless);
-    let err = Redirect::new(svc)
+    let err = RedirectLayer::new()
         .max_redirects(3)
+        .layer(svc)
         .oneshot(get("http://a.test/0"))
         .await
         .unwrap_err();
@@ -425,8 +427,9 @@ async fn the_limit_is_a_typed_error_carrying_the_chain() {
 #[tokio::test]
 async fn at_the_limit_the_last_redirect_can_be_returned() {
     let (svc, log) = backend(endless);
-    let res = Redirect::new(svc)
+    let res = RedirectLayer::new()
         .return_last_redirect(true)
+        .layer(svc)
         .oneshot(get("http://a.test/0"))
         .await
         .unwrap();
@@ -462,8 +465,9 @@ async fn a_loop_fails_at_once() {
 
     // Without detection, the limit ends it.
     let (svc, log) = backend(route);
-    let err = Redirect::new(svc)
+    let err = RedirectLayer::new()
         .detect_loops(false)
+        .layer(svc)
         .oneshot(get("http://a.test/a"))
         .await
         .unwrap_err();
@@ -537,8 +541,9 @@ async fn credentials_are_removed_on_origin_change_and_stay_removed() {
         .header(ACCEPT, "*/*")
         .body(Full::new(Bytes::from_static(b"payload")))
         .unwrap();
-    let res = Redirect::new(svc)
+    let res = RedirectLayer::new()
         .remove_on_origin_change(HeaderName::from_static("x-api-key"))
+        .layer(svc)
         .oneshot(req)
         .await
         .unwrap();
@@ -612,7 +617,7 @@ async fn closure_policies_stop_or_fail() {
     assert_eq!(seen(&log).len(), 1);
 
     let (svc, _) = backend(route);
-    let err = Redirect::new(svc)
+    let err = RedirectLayer::new()
         .policy(policy_fn(|a| {
             if a.location().path() == "/2" {
                 Action::error("no /2 for you")
@@ -620,6 +625,7 @@ async fn closure_policies_stop_or_fail() {
                 Action::follow()
             }
         }))
+        .layer(svc)
         .oneshot(get("http://a.test/1"))
         .await
         .unwrap_err();
@@ -656,8 +662,9 @@ async fn a_streamed_body_within_the_cap_is_replayed() {
     let req = Request::post("http://a.test/old")
         .body(streaming(&["chunk one, ", "chunk two"]))
         .unwrap();
-    let res = Redirect::new(svc)
-        .max_replay_bytes(64)
+    let res = RedirectLayer::new()
+        .replay_limit(64)
+        .layer(svc)
         .oneshot(req)
         .await
         .unwrap();
@@ -676,8 +683,9 @@ async fn a_streamed_body_over_the_cap_is_sent_once_and_the_307_comes_back() {
     let req = Request::post("http://a.test/old")
         .body(streaming(&["0123456789", "0123456789", "0123456789"]))
         .unwrap();
-    let res = Redirect::new(svc)
-        .max_replay_bytes(16)
+    let res = RedirectLayer::new()
+        .replay_limit(16)
+        .layer(svc)
         .oneshot(req)
         .await
         .unwrap();
@@ -700,8 +708,9 @@ async fn a_streamed_body_over_the_cap_is_sent_once_and_the_307_comes_back() {
     let req = Request::post("http://a.test/old")
         .body(streaming(&["0123456789", "0123456789"]))
         .unwrap();
-    let res = Redirect::new(svc)
-        .max_replay_bytes(4)
+    let res = RedirectLayer::new()
+        .replay_limit(4)
+        .layer(svc)
         .oneshot(req)
         .await
         .unwrap();
@@ -769,8 +778,9 @@ async fn draining_a_stalled_redirect_body_is_bounded_in_time() {
         _ => ok("new"),
     });
     let start = tokio::time::Instant::now();
-    let res = Redirect::new(svc.clone())
+    let res = RedirectLayer::new()
         .drain_timeout(Duration::from_millis(250))
+        .layer(svc.clone())
         .oneshot(get("http://a.test/old"))
         .await
         .unwrap();
@@ -787,8 +797,9 @@ async fn draining_a_stalled_redirect_body_is_bounded_in_time() {
 
     // Draining can be turned off: the body is dropped unread.
     let start = tokio::time::Instant::now();
-    let res = Redirect::new(svc)
+    let res = RedirectLayer::new()
         .drain_limit(0)
+        .layer(svc)
         .oneshot(get("http://a.test/old"))
         .await
         .unwrap();
@@ -871,20 +882,27 @@ fn builders_and_accessors() {
         .remove_on_origin_change(HeaderName::from_static("x-token"))
         .drain_limit(10)
         .drain_timeout(Duration::from_millis(5))
-        .max_replay_bytes(100)
+        .replay_limit(100)
         .keep_post(true)
         .detect_loops(false);
-    let limited = layer.get_policy().first().first();
+    let limited = layer.get_policy().get_limited();
     assert_eq!(limited.max(), 4);
     assert!(limited.returns_last());
-    assert_eq!(layer.get_policy().first().second().extra_headers().len(), 1);
+    assert_eq!(
+        layer
+            .get_policy()
+            .get_filter_credentials()
+            .extra_headers()
+            .len(),
+        1
+    );
     let mut svc = tower::Layer::layer(&layer, 7u8);
     assert_eq!(*svc.get_ref(), 7);
     *svc.get_mut() = 8;
     assert_eq!(svc.config.replay_limit, 100);
     assert!(svc.config.keep_post);
     assert!(!svc.config.detect_loops);
-    let svc = svc.policy(SameOriginOnly);
+    let svc = Redirect::with_policy(svc.into_inner(), SameOriginOnly);
     assert_eq!(svc.get_policy(), &SameOriginOnly);
     assert_eq!(svc.into_inner(), 8);
     let _ = Redirect::<u8>::layer().policy(SameOriginOnly);

@@ -22,10 +22,10 @@ use recourse_core::body::NotReplayable;
 use recourse_core::headers::LocationError;
 use recourse_core::{BoxError, Deadline, History};
 use recourse_redirect::{
-    FinalUri, NotFollowed, Redirect, RedirectBody, RedirectError, RedirectHistory,
+    FinalUri, NotFollowed, Redirect, RedirectBody, RedirectError, RedirectHistory, RedirectLayer,
 };
 use recourse_testkit::{Recorded, Reply, Simulator, TestServer, refused_uri};
-use tower::{Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
 type HttpClient<B> = Client<HttpConnector, RedirectBody<B>>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
@@ -145,8 +145,9 @@ async fn moved_and_found_change_only_post() -> Result<()> {
         assert_eq!(res.headers()["x-echo-method"], "PUT", "{path}");
         assert_eq!(text(res).await?, payload(10));
 
-        let res = Redirect::new(client())
+        let res = RedirectLayer::new()
             .keep_post(true)
+            .layer(client())
             .oneshot(Request::post(sim.uri(path)).body(Full::new(payload(10)))?)
             .await?;
         assert_eq!(res.headers()["x-echo-method"], "POST", "{path}");
@@ -282,9 +283,10 @@ async fn the_limit_stops_a_chain_of_a_thousand_redirects() -> Result<()> {
     assert_eq!(server.total(), 11);
 
     // Or the last 3xx comes back, as it is.
-    let res = Redirect::new(client())
+    let res = RedirectLayer::new()
         .max_redirects(5)
         .return_last_redirect(true)
+        .layer(client())
         .oneshot(Request::get(server.uri("/n/0")).body(empty())?)
         .await?;
     assert_eq!(res.status(), StatusCode::FOUND);
@@ -339,8 +341,9 @@ async fn a_streamed_body_over_the_cap_is_sent_once_and_the_307_returned() -> Res
         chunk.clone(),
         chunk.clone(),
     ]));
-    let res = Redirect::new(client_for::<Chunks>())
-        .max_replay_bytes(16 * 1024)
+    let res = RedirectLayer::new()
+        .replay_limit(16 * 1024)
+        .layer(client_for::<Chunks>())
         .oneshot(Request::post(sim.uri("/barcode/old")).body(body)?)
         .await?;
     assert_eq!(res.status(), StatusCode::TEMPORARY_REDIRECT);
@@ -449,8 +452,9 @@ fn slow_body_redirect(server: &TestServer) {
 async fn the_redirect_body_is_drained_so_the_connection_is_reused() -> Result<()> {
     let server = TestServer::start().await;
     slow_body_redirect(&server);
-    let res = Redirect::new(client())
+    let res = RedirectLayer::new()
         .drain_timeout(Duration::from_secs(10))
+        .layer(client())
         .oneshot(Request::get(server.uri("/old")).body(empty())?)
         .await?;
     assert_eq!(text(res).await?, "new");
@@ -466,8 +470,9 @@ async fn the_redirect_body_is_drained_so_the_connection_is_reused() -> Result<()
     // Without draining, the unread body costs the connection.
     let server = TestServer::start().await;
     slow_body_redirect(&server);
-    let res = Redirect::new(client())
+    let res = RedirectLayer::new()
         .drain_limit(0)
+        .layer(client())
         .oneshot(Request::get(server.uri("/old")).body(empty())?)
         .await?;
     assert_eq!(text(res).await?, "new");

@@ -6,7 +6,7 @@ use http::HeaderMap;
 use http::header::HeaderName;
 use recourse_core::origin::remove_credentials;
 
-use super::{Action, Attempt, Policy};
+use super::{Action, Policy, RedirectAttempt};
 
 /// Removes `Authorization`, `Cookie`, `Proxy-Authorization` (the
 /// [`CREDENTIAL_HEADERS`](recourse_core::origin::CREDENTIAL_HEADERS)) and the headers you
@@ -60,11 +60,11 @@ impl FilterCredentials {
 }
 
 impl Policy for FilterCredentials {
-    fn redirect(&mut self, _attempt: &Attempt<'_>) -> Action {
+    fn redirect(&mut self, _attempt: &RedirectAttempt<'_>) -> Action {
         Action::follow()
     }
 
-    fn on_follow(&mut self, attempt: &Attempt<'_>, headers: &mut HeaderMap) {
+    fn on_follow(&mut self, attempt: &RedirectAttempt<'_>, headers: &mut HeaderMap) {
         if self.every_redirect || !attempt.is_same_origin() {
             remove_credentials(headers, self.extra_headers());
         }

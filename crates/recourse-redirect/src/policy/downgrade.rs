@@ -1,6 +1,6 @@
 //! [`RefuseDowngrade`]: no redirect from `https` to `http`.
 
-use super::{Action, Attempt, Policy};
+use super::{Action, Policy, RedirectAttempt};
 
 /// Refuses redirects from `https` to `http` with a [`Downgrade`](crate::Downgrade) error:
 /// following one would send the request (and its body, for 307/308) in clear text, where
@@ -16,7 +16,7 @@ impl RefuseDowngrade {
 }
 
 impl Policy for RefuseDowngrade {
-    fn redirect(&mut self, attempt: &Attempt<'_>) -> Action {
+    fn redirect(&mut self, attempt: &RedirectAttempt<'_>) -> Action {
         if attempt.is_downgrade() {
             Action::refuse_downgrade()
         } else {

@@ -1,6 +1,6 @@
 //! [`Limited`]: at most N redirects per request.
 
-use super::{Action, Attempt, Policy};
+use super::{Action, Policy, RedirectAttempt};
 use crate::extensions::NotFollowed;
 
 /// Follows at most `max` redirects per request; the next one fails with
@@ -8,21 +8,21 @@ use crate::extensions::NotFollowed;
 /// [`return_last`](Self::return_last), returns that last 3xx response (with
 /// [`NotFollowed::LimitReached`] in its extensions).
 ///
-/// The count comes from the chain itself ([`Attempt::followed`]), so the policy holds no
+/// The count comes from the chain itself ([`RedirectAttempt::followed`]), so the policy holds no
 /// mutable state. RFC 9110 §15.4 asks clients to guard against endless redirection; the
 /// Fetch standard (§4.4, HTTP-redirect fetch) stops at 20. The default here is 10.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limited {
-    max: usize,
+    max: u32,
     return_last: bool,
 }
 
 impl Limited {
     /// The default limit: 10 redirects.
-    pub const DEFAULT_MAX: usize = 10;
+    pub const DEFAULT_MAX: u32 = 10;
 
     /// At most `max` redirects (0 follows none).
-    pub fn new(max: usize) -> Self {
+    pub fn new(max: u32) -> Self {
         Self {
             max,
             return_last: false,
@@ -36,7 +36,7 @@ impl Limited {
     }
 
     /// The limit.
-    pub fn max(&self) -> usize {
+    pub fn max(&self) -> u32 {
         self.max
     }
 
@@ -53,8 +53,9 @@ impl Default for Limited {
 }
 
 impl Policy for Limited {
-    fn redirect(&mut self, attempt: &Attempt<'_>) -> Action {
-        if attempt.followed() < self.max {
+    fn redirect(&mut self, attempt: &RedirectAttempt<'_>) -> Action {
+        // A chain longer than `u32::MAX` is past any limit.
+        if u32::try_from(attempt.followed()).is_ok_and(|followed| followed < self.max) {
             Action::follow()
         } else if self.return_last {
             Action::stop_with(NotFollowed::LimitReached { limit: self.max })

@@ -1,12 +1,12 @@
 //! Deciding, hop by hop, whether to follow a redirect, and editing the next request.
 //!
-//! A [`Policy`] sees each redirect as an [`Attempt`] (status, from, to, methods, the chain
+//! A [`Policy`] sees each redirect as a [`RedirectAttempt`] (status, from, to, methods, the chain
 //! so far) and answers with an [`Action`]: follow, stop (the 3xx is returned, with a
 //! [`NotFollowed`] reason), or fail with a typed error. Before a followed hop is sent,
 //! [`Policy::on_follow`] may edit its headers; the layer carries the edited headers to
 //! every later hop, so what a policy removed stays removed.
 //!
-//! Closures `FnMut(&Attempt<'_>) -> Action` are policies, and [`PolicyExt`] combines any
+//! Closures `FnMut(&RedirectAttempt<'_>) -> Action` are policies, and [`PolicyExt`] combines any
 //! two with [`and`](PolicyExt::and) / [`or`](PolicyExt::or). The default,
 //! [`Standard`], is [`Limited`] (10 hops, then [`TooManyRedirects`]) and
 //! [`FilterCredentials`] and [`RefuseDowngrade`].
@@ -16,10 +16,10 @@
 //!
 //! ```
 //! use http::StatusCode;
-//! use recourse_redirect::policy::{Action, Attempt, PolicyExt, Standard, policy_fn};
+//! use recourse_redirect::policy::{Action, RedirectAttempt, PolicyExt, Standard, policy_fn};
 //!
 //! // Standard protections, and never follow a 301 to the `/legacy` tree.
-//! let policy = Standard::default().and(policy_fn(|attempt: &Attempt<'_>| {
+//! let policy = Standard::default().and(policy_fn(|attempt: &RedirectAttempt<'_>| {
 //!     if attempt.status() == StatusCode::MOVED_PERMANENTLY
 //!         && attempt.location().path().starts_with("/legacy")
 //!     {
@@ -47,17 +47,14 @@ mod credentials;
 mod downgrade;
 mod limited;
 mod same_origin;
+mod standard;
 
 pub use credentials::FilterCredentials;
 pub use downgrade::RefuseDowngrade;
 pub use limited::Limited;
 pub use recourse_core::policy::{And, Or};
 pub use same_origin::SameOriginOnly;
-
-/// The standard policy: at most 10 redirects, then a
-/// [`TooManyRedirects`](crate::TooManyRedirects) error; credentials removed when the
-/// origin changes; `https` to `http` refused.
-pub type Standard = And<And<Limited, FilterCredentials>, RefuseDowngrade>;
+pub use standard::Standard;
 
 /// Decides whether to follow each redirect of one request's chain.
 ///
@@ -68,29 +65,29 @@ pub type Standard = And<And<Limited, FilterCredentials>, RefuseDowngrade>;
 /// an `Arc`.
 pub trait Policy {
     /// Called for each redirect whose `Location` resolved to an `http`/`https` URI.
-    fn redirect(&mut self, attempt: &Attempt<'_>) -> Action;
+    fn redirect(&mut self, attempt: &RedirectAttempt<'_>) -> Action;
 
     /// Called when the redirect will be followed, with the headers of the next request.
     /// Removals stay in effect for the rest of the chain. The default does nothing.
-    fn on_follow(&mut self, attempt: &Attempt<'_>, headers: &mut HeaderMap) {
+    fn on_follow(&mut self, attempt: &RedirectAttempt<'_>, headers: &mut HeaderMap) {
         let _ = (attempt, headers);
     }
 }
 
 impl<F> Policy for F
 where
-    F: FnMut(&Attempt<'_>) -> Action,
+    F: FnMut(&RedirectAttempt<'_>) -> Action,
 {
-    fn redirect(&mut self, attempt: &Attempt<'_>) -> Action {
+    fn redirect(&mut self, attempt: &RedirectAttempt<'_>) -> Action {
         self(attempt)
     }
 }
 
 /// Helps closures infer their argument type: `policy_fn(|a| ...)` instead of
-/// `|a: &Attempt<'_>| ...`.
+/// `|a: &RedirectAttempt<'_>| ...`.
 pub fn policy_fn<F>(f: F) -> F
 where
-    F: FnMut(&Attempt<'_>) -> Action,
+    F: FnMut(&RedirectAttempt<'_>) -> Action,
 {
     f
 }
@@ -112,11 +109,11 @@ pub trait PolicyExt: Policy + Sized {
 
 impl<P: Policy> PolicyExt for P {}
 
-// === Attempt ===
+// === RedirectAttempt ===
 
 /// One redirect, as a [`Policy`] sees it.
 #[derive(Debug)]
-pub struct Attempt<'a> {
+pub struct RedirectAttempt<'a> {
     pub(crate) status: StatusCode,
     pub(crate) previous_method: &'a Method,
     pub(crate) method: &'a Method,
@@ -126,7 +123,7 @@ pub struct Attempt<'a> {
     pub(crate) response_headers: &'a HeaderMap,
 }
 
-impl<'a> Attempt<'a> {
+impl<'a> RedirectAttempt<'a> {
     /// The redirect status (301, 302, 303, 307 or 308).
     pub fn status(&self) -> StatusCode {
         self.status
@@ -191,7 +188,7 @@ pub struct Action {
 pub(crate) enum ActionKind {
     Follow,
     Stop(NotFollowed),
-    TooMany { limit: usize },
+    TooMany { limit: u32 },
     Downgrade,
     Error(BoxError),
 }
@@ -218,7 +215,7 @@ impl Action {
     }
 
     /// Fail with [`TooManyRedirects`](crate::TooManyRedirects), carrying the chain.
-    pub fn too_many_redirects(limit: usize) -> Self {
+    pub fn too_many_redirects(limit: u32) -> Self {
         Self {
             kind: ActionKind::TooMany { limit },
         }
@@ -280,7 +277,7 @@ impl fmt::Debug for Action {
 pub(crate) mod test_support {
     use super::*;
 
-    /// Owns what an [`Attempt`] borrows, for policy unit tests.
+    /// Owns what a [`RedirectAttempt`] borrows, for policy unit tests.
     pub(crate) struct Fixture {
         pub(crate) status: StatusCode,
         pub(crate) previous_method: Method,
@@ -316,8 +313,8 @@ pub(crate) mod test_support {
             self
         }
 
-        pub(crate) fn attempt(&self) -> Attempt<'_> {
-            Attempt {
+        pub(crate) fn attempt(&self) -> RedirectAttempt<'_> {
+            RedirectAttempt {
                 status: self.status,
                 previous_method: &self.previous_method,
                 method: &self.method,

@@ -1,6 +1,6 @@
 //! [`SameOriginOnly`]: never leave the origin.
 
-use super::{Action, Attempt, Policy};
+use super::{Action, Policy, RedirectAttempt};
 use crate::extensions::NotFollowed;
 
 /// Follows only redirects to the same origin (scheme, host and port, RFC 6454 §4); a
@@ -20,7 +20,7 @@ impl SameOriginOnly {
 }
 
 impl Policy for SameOriginOnly {
-    fn redirect(&mut self, attempt: &Attempt<'_>) -> Action {
+    fn redirect(&mut self, attempt: &RedirectAttempt<'_>) -> Action {
         if attempt.is_same_origin() {
             Action::follow()
         } else {
