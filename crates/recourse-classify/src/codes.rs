@@ -13,7 +13,7 @@ const TARGETS: usize = 3;
 
 /// Where the classify layer looks for body-level codes, and how much of a body it reads.
 ///
-/// The defaults follow the source table:
+/// The defaults follow the response-code table:
 ///
 /// | Setting | Default |
 /// |---|---|

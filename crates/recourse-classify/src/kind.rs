@@ -6,7 +6,7 @@ use http::StatusCode;
 use recourse_core::Class;
 
 /// Which kind of [`Outcome`](crate::Outcome) a response has: one value per row of the
-/// source table, plus the nearest standard meaning of the codes it lacks.
+/// response-code table, plus the nearest standard meaning of the codes it lacks.
 ///
 /// A `Kind` is what a [`Policy`](crate::Policy) decides (it is `Copy` and costs nothing to
 /// pass around); the layer then builds the [`Outcome`](crate::Outcome) with the data the
@@ -45,7 +45,7 @@ pub enum Kind {
     TooManyRequests,
     /// Any other 4xx (RFC 9110 §15.5).
     ClientError,
-    /// A server failure worth resubmitting later: 500 and 503 in the source table
+    /// A server failure worth resubmitting later: 500 and 503 in the response-code table
     /// (RFC 9110 §15.6.1, §15.6.4), and whatever the table is told to retry.
     Retryable,
     /// Any other 5xx, and status codes above 599 (RFC 9110 §15.6).
@@ -53,7 +53,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The standard kind of a status code: the source table's rows, and the nearest
+    /// The standard kind of a status code: the response-code table's rows, and the nearest
     /// standard meaning (RFC 9110 §15) of the codes it lacks.
     ///
     /// Its [`class`](Kind::class) always equals [`Class::from_status`]. (A table lookup:

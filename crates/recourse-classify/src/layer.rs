@@ -30,7 +30,7 @@ pub struct ClassifyLayer<P = StatusTable> {
 }
 
 impl ClassifyLayer {
-    /// The source table and the default body codes.
+    /// The response-code table and the default body codes.
     pub fn new() -> Self {
         ClassifyLayer::with_policy(StatusTable::new())
     }

@@ -83,12 +83,15 @@
 //! [`DEFAULT_PEEK_LIMIT`](recourse_core::limits::DEFAULT_PEEK_LIMIT), in at most one frame
 //! per 256 bytes of the bound and no fewer than 64: see [`BodyCodes::peek_limit`]), then
 //! parses it in one streaming pass that only descends along the configured paths (keys
-//! matched ASCII-case-insensitively, the last of duplicate keys winning; the code may be a
-//! JSON integer or a numeric string). Reading and parsing are Recourse's shared mechanisms,
+//! matched ASCII-case-insensitively; when an object repeats a key the last value wins,
+//! RFC 8259 §4 leaving duplicates to the implementation; the code may be a JSON integer or
+//! a numeric string). JSON means `application/json` or any `*/*+json` type (RFC 8259 §11,
+//! RFC 6839 §3.1). Reading and parsing are Recourse's shared mechanisms,
 //! [`recourse_core::body::Peek`] and [`recourse_core::json::scan`], the same as the poll
 //! layer's status field uses. The frames read are kept as they came (no copy for the
 //! caller) and the returned [`PeekBody`] yields them, then streams the rest of the inner
-//! body: the caller receives the body byte for byte, trailers included.
+//! body: the caller receives the body byte for byte, trailers included. Frames that carry
+//! no bytes are dropped rather than held, and count toward neither bound.
 //!
 //! Nothing about the body ever fails the request. A body over the bound (in bytes or in
 //! frames), malformed JSON, a captured value nested deeper than serde_json's recursion
@@ -108,7 +111,8 @@
 //! the status and headers. It allocates nothing, takes no reference count, and never
 //! polls the body, which it passes through behind an enum tag ([`PeekBody`]).
 //! Extensions are written only when they add information (a remapped code, a body code,
-//! an `Errors` block, a `Location` resolved against the request URI); see
+//! an `Errors` block, a `Location` resolved against the request URI as RFC 9110 §10.2.2
+//! and RFC 3986 §5 say); see
 //! [`Outcome`'s storage notes](Outcome#storage). The request URI is kept for that
 //! resolution by copying its text inline rather than cloning it
 //! ([`ClassifyLayer::resolve_locations`]).

@@ -10,8 +10,8 @@ use recourse_core::{Class, clock};
 use crate::errors::Errors;
 use crate::kind::Kind;
 
-/// The detailed verdict on a response: one variant per row of the source table, carrying
-/// what that row tells the client to act on.
+/// The detailed verdict on a response: one variant per row of the response-code table,
+/// carrying what that row tells the client to act on.
 ///
 /// Read it with [`Outcome::of`]. The coarse [`Class`] that the other layers read is
 /// [`Outcome::class`] (and [`Class::of`] on the response gives the same answer).
@@ -63,7 +63,7 @@ pub enum Outcome {
     NotModified,
     /// 3xx other than 304: resubmit to `Location` (RFC 9110 §15.4).
     Redirect {
-        /// The redirect status (307 in the source table).
+        /// The redirect status (307 in the response-code table).
         status: StatusCode,
         /// Where to resubmit, when the response says.
         location: Option<Location>,
@@ -101,7 +101,7 @@ pub enum Outcome {
         /// The body's `Errors` block, when the status is configured to carry one.
         errors: Option<Errors>,
     },
-    /// A failure that resubmitting later may fix: 500 and 503 in the source table, and
+    /// A failure that resubmitting later may fix: 500 and 503 in the response-code table, and
     /// whatever the table makes retryable (429, 502, 504, ...).
     Retryable {
         /// The status code.

@@ -54,7 +54,8 @@ impl<'a> Head<'a> {
 /// use http::StatusCode;
 /// use recourse_classify::{ClassifyLayer, Head, Kind, StatusTable};
 ///
-/// let table = StatusTable::new().retryable([StatusCode::BAD_GATEWAY, StatusCode::GATEWAY_TIMEOUT]);
+/// let table =
+///     StatusTable::new().retryable([StatusCode::BAD_GATEWAY, StatusCode::GATEWAY_TIMEOUT]);
 /// // A service that answers 418 while warming up: worth another try.
 /// let layer = ClassifyLayer::with_policy(move |head: &Head<'_>| match head.status() {
 ///     StatusCode::IM_A_TEAPOT if head.headers().contains_key("x-warming-up") => Kind::Retryable,
@@ -75,8 +76,8 @@ pub trait Policy {
     /// `Response.Code` by default), given the kind [`classify`](Policy::classify) chose.
     ///
     /// The default keeps `kind` for code 0 and gives [`Kind::ApplicationFailure`] for any
-    /// other code, as the source table says ("`Response.Code` = 0 means the request was
-    /// successfully processed").
+    /// other code: in the response-code table, a `Response.Code` of 0 means the request was
+    /// processed successfully, and any other code reports why it was not.
     fn classify_code(&mut self, head: &Head<'_>, kind: Kind, code: i64) -> Kind {
         let _ = head;
         if code == 0 {

@@ -36,7 +36,7 @@ pub struct Classify<S, P = StatusTable> {
 // === impl Classify ===
 
 impl<S> Classify<S> {
-    /// Classifies the responses of `inner` with the source table and the default body
+    /// Classifies the responses of `inner` with the response-code table and the default body
     /// codes.
     pub fn new(inner: S) -> Self {
         Classify::with_policy(inner, StatusTable::new())

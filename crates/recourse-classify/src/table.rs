@@ -1,4 +1,4 @@
-//! [`StatusTable`]: the source table as a policy, with builder methods to remap codes.
+//! [`StatusTable`]: the response-code table as a policy, with builder methods to remap codes.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -9,8 +9,9 @@ use recourse_core::Class;
 use crate::kind::Kind;
 use crate::policy::{Head, Policy};
 
-/// The default [`Policy`]: the source table's rows and the standard meaning of the other
-/// codes ([`Kind::standard`]), with any remapping the builder methods add.
+/// The default [`Policy`]: the response-code table's rows and the standard meaning of the
+/// other codes ([`Kind::standard`], RFC 9110 §15), with any remapping the builder methods
+/// add.
 ///
 /// Later mappings win over earlier ones, so a range can be mapped and then a code inside
 /// it mapped back.
@@ -48,7 +49,7 @@ struct Override {
 }
 
 impl StatusTable {
-    /// The source table with no remapping.
+    /// The response-code table with no remapping.
     pub fn new() -> Self {
         StatusTable::default()
     }
@@ -86,7 +87,7 @@ impl StatusTable {
     }
 
     /// Makes these codes retryable ([`Kind::Retryable`]): for example 429, 502 and 504,
-    /// which the source table does not list but often pass if resubmitted later.
+    /// which the response-code table does not list but often pass if resubmitted later.
     pub fn retryable(self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         statuses
             .into_iter()
