@@ -14,8 +14,9 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, h
 use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::clock::system_now;
-use recourse_core::headers::{resolve_location, same_origin};
-use recourse_core::{Deadline, History, Live, Step};
+use recourse_core::headers::{location_value, resolve_location};
+use recourse_core::origin::same_origin;
+use recourse_core::{Deadline, FinalUri, History, Live, Step};
 use tower::util::Oneshot;
 use tower_service::Service;
 
@@ -912,12 +913,17 @@ where
         };
         let mut removals = vec![key.clone()];
         if let Some(base) = base {
+            // Relative references resolve against the URI that answered (RFC 9110
+            // §10.2.2): a redirect layer below would have recorded it as `FinalUri`.
+            let base = FinalUri::resolve_base(&res, &base);
             for name in [header::LOCATION, header::CONTENT_LOCATION] {
-                let Some(value) = res.headers().get(&name) else {
+                // One rule for reading them (`location_value`): several different values
+                // name no URI for sure, so none of them is invalidated.
+                let Ok(Some(value)) = location_value(res.headers(), &name) else {
                     continue;
                 };
-                if let Ok(target) = resolve_location(&base, value)
-                    && same_origin(&base, target.uri())
+                if let Ok(target) = resolve_location(base, value)
+                    && same_origin(base, target.uri())
                     && let Some(k) = CacheKey::from_uri(target.uri())
                     && !removals.contains(&k)
                 {

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
+use recourse_core::hop::{is_hop_by_hop, remove_hop_by_hop};
 
 use crate::config::Config;
 use crate::directives::{self, ResponseDirectives};
@@ -58,17 +59,6 @@ pub(crate) enum NotStored {
 /// understands), for `must-understand` (RFC 9111 §5.2.2.3).
 const UNDERSTOOD: [u16; 14] = [
     200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
-];
-
-/// Hop-by-hop fields (RFC 9110 §7.6.1), never stored nor taken from a 304.
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::TRAILER,
 ];
 
 /// The fields that set cookies: `Set-Cookie` (RFC 6265) and the obsolete `Set-Cookie2`
@@ -284,12 +274,7 @@ fn stored_headers(
     response_time: SystemTime,
 ) -> HeaderMap {
     let mut out = headers.clone();
-    for name in connection_listed(headers) {
-        out.remove(name);
-    }
-    for name in &HOP_BY_HOP {
-        out.remove(name);
-    }
+    remove_hop_by_hop(&mut out);
     out.remove(header::AGE);
     // RFC 9111 §5.2.2.4 (qualified no-cache) and §5.2.2.7 (qualified private, shared
     // caches only): the listed fields are not reused without validation; dropping them
@@ -315,20 +300,6 @@ fn ensure_date(headers: &mut HeaderMap, now: SystemTime) {
     if parse_date(headers.get(header::DATE)).is_none() {
         headers.insert(header::DATE, http_date(now));
     }
-}
-
-/// The names listed in `Connection`, which are hop-by-hop (RFC 9110 §7.6.1).
-fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
-    let mut names = Vec::new();
-    for value in headers.get_all(header::CONNECTION) {
-        for part in value.as_bytes().split(|b| *b == b',') {
-            let part = part.trim_ascii();
-            if let Ok(name) = HeaderName::from_bytes(part) {
-                names.push(name);
-            }
-        }
-    }
-    names
 }
 
 pub(crate) fn parse_date(value: Option<&HeaderValue>) -> Option<SystemTime> {
@@ -366,10 +337,12 @@ fn initial_age(
     apparent.max(age_value.saturating_add(response_delay))
 }
 
-/// Fields a 304 must not update (RFC 9111 §3.2): `Content-Length`, and `Content-Range`
-/// which the cache does not process.
-fn excluded_from_update(name: &HeaderName) -> bool {
-    name == header::CONTENT_LENGTH || name == header::CONTENT_RANGE || HOP_BY_HOP.contains(name)
+/// Fields a 304 must not update (RFC 9111 §3.2): `Content-Length`, `Content-Range`
+/// which the cache does not process, and the 304's hop-by-hop fields (RFC 9110 §7.6.1).
+fn excluded_from_update(name: &HeaderName, not_modified: &HeaderMap) -> bool {
+    name == header::CONTENT_LENGTH
+        || name == header::CONTENT_RANGE
+        || is_hop_by_hop(name, not_modified)
 }
 
 /// The stored fields updated with a 304's (RFC 9111 §3.2, §4.3.4): every field of the 304
@@ -380,9 +353,8 @@ pub(crate) fn merge_304(
     response_time: SystemTime,
 ) -> HeaderMap {
     let mut merged = stored.clone();
-    let listed = connection_listed(not_modified);
     for name in not_modified.keys() {
-        if excluded_from_update(name) || listed.contains(name) {
+        if excluded_from_update(name, not_modified) {
             continue;
         }
         merged.remove(name);

@@ -55,20 +55,7 @@ impl<S, St> Cache<S, St> {
         Cache { inner, shared }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Takes the inner service out.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    recourse_core::inner_service_accessors!();
 
     /// The store.
     pub fn store(&self) -> &St {

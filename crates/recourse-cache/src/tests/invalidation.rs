@@ -125,3 +125,34 @@ async fn invalidation_of_origin_form_requests_uses_host() {
         .await;
     assert_eq!(cache.fetch(get()).await.outcome, Some(CacheOutcome::Miss));
 }
+
+#[tokio::test(start_paused = true)]
+async fn conflicting_locations_invalidate_nothing_they_name() {
+    let origin = Origin::new(|req, _| {
+        if req.method() == Method::GET {
+            return Ok(response(200, &[("cache-control", "max-age=600")], "stored"));
+        }
+        let headers: Vec<(&str, &str)> = match req.uri().path() {
+            // Two different values: which one the origin meant is unknown
+            // (`recourse_core::headers::location_value`).
+            "/conflict" => vec![("location", "/a"), ("location", "/b")],
+            // The same value twice is one value.
+            _ => vec![("content-location", "/c"), ("content-location", "/c")],
+        };
+        Ok(response(201, &headers, "done"))
+    });
+    let cache = origin.cache();
+    let [a, b, c] = ["a", "b", "c"].map(|p| format!("http://origin.test/{p}"));
+    for uri in [&a, &b, &c] {
+        cache.get(uri).await;
+    }
+    cache
+        .fetch(unsafe_request("POST", "http://origin.test/conflict", &[]))
+        .await;
+    assert!(is_cached(&cache, &a).await);
+    assert!(is_cached(&cache, &b).await);
+    cache
+        .fetch(unsafe_request("POST", "http://origin.test/same", &[]))
+        .await;
+    assert!(!is_cached(&cache, &c).await);
+}
