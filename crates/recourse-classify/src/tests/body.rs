@@ -225,16 +225,7 @@ async fn a_body_dribbled_in_tiny_frames_is_not_held() {
 async fn frames_held(limit: usize) -> usize {
     let body = TestBody::new(std::iter::repeat_n(Item::Trailers(HeaderMap::new()), 5000));
     let polls = body.polls.clone();
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(limit));
-    let res = classify_with(
-        layer,
-        "http://a.test/",
-        Response::builder()
-            .header("content-type", JSON)
-            .body(body)
-            .unwrap(),
-    )
-    .await;
+    let res = peek_json(limit, body).await;
     assert_eq!(Outcome::of(&res), Outcome::Success, "not inspected");
     polls.load(Ordering::SeqCst)
 }
@@ -249,16 +240,7 @@ async fn empty_frames_are_bounded() {
     let items = std::iter::repeat_n(Item::Data(Bytes::new()), 5000).chain([Item::Data(
         Bytes::from_static(br#"{"Response":{"Code":1}}"#),
     )]);
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(100));
-    let res = classify_with(
-        layer,
-        "http://a.test/",
-        Response::builder()
-            .header("content-type", JSON)
-            .body(TestBody::new(items))
-            .unwrap(),
-    )
-    .await;
+    let res = peek_json(100, TestBody::new(items)).await;
     assert_eq!(
         Outcome::of(&res),
         Outcome::ApplicationFailure {
@@ -298,16 +280,7 @@ async fn trailers_pass_through() {
         Item::Data(Bytes::from_static(b"    ")),
         Item::Trailers(trailers.clone()),
     ]);
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(24));
-    let res = classify_with(
-        layer,
-        "http://a.test/",
-        Response::builder()
-            .header("content-type", JSON)
-            .body(body)
-            .unwrap(),
-    )
-    .await;
+    let res = peek_json(24, body).await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
     let collected = res.into_body().collect().await.unwrap();
     assert_eq!(collected.trailers(), Some(&trailers));
@@ -354,16 +327,7 @@ async fn size_hint_and_end_of_stream_of_an_inspected_body() {
     assert_eq!(collected.len(), OK_BODY.len());
 
     // Over the bound: the buffered bytes plus the rest.
-    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(4));
-    let res = classify_with(
-        layer,
-        "http://a.test/",
-        Response::builder()
-            .header("content-type", JSON)
-            .body(TestBody::chunks("0123456789", 5))
-            .unwrap(),
-    )
-    .await;
+    let res = peek_json(4, TestBody::chunks("0123456789", 5)).await;
     let mut body = res.into_body();
     assert_eq!(body.size_hint().lower(), 5);
     let _ = body.frame().await;
@@ -376,4 +340,14 @@ async fn empty_json_body_is_not_read() {
     let res = classify(reply(200, &[("content-type", JSON)], "")).await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
     assert!(!res.body().is_peeked());
+}
+
+/// Sends a JSON 200 whose body is `body` through a layer that peeks at most `limit` bytes.
+async fn peek_json<B: Body + Send + 'static>(limit: usize, body: B) -> Response<PeekBody<B>> {
+    let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(limit));
+    let res = Response::builder()
+        .header("content-type", JSON)
+        .body(body)
+        .unwrap();
+    classify_with(layer, "http://a.test/", res).await
 }
