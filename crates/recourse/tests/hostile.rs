@@ -769,7 +769,7 @@ async fn json_nested_a_hundred_thousand_deep_is_harmless() {
     // A 1 MiB bound: the parser sees every byte and must neither recurse nor panic.
     let stack = stack_with(
         ClientStackLayer::new()
-            .classify(ClassifyLayer::new().body_codes(BodyCodes::new().limit(1024 * 1024))),
+            .classify(ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(1024 * 1024))),
     );
     let expected = [
         Outcome::Success,

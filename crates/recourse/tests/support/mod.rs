@@ -14,7 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{self, Client};
 use hyper_util::rt::TokioExecutor;
 use recourse::cache::CacheBody;
-use recourse::classify::ClassifiedBody;
+use recourse::classify::PeekBody;
 use recourse::poll::{PollBody, PollError};
 use recourse::redirect::{RedirectBody, RedirectError};
 use recourse::{ClientStack, ClientStackLayer, DeadlineError, ReplayBody};
@@ -32,7 +32,7 @@ pub(crate) type Stack<PP = recourse::poll::Standard, RP = recourse::redirect::St
     ClientStack<HyperClient, PP, RP>;
 
 /// The body of a response that went through the whole stack.
-pub(crate) type StackBody = PollBody<CacheBody<ClassifiedBody<Incoming>>>;
+pub(crate) type StackBody = PollBody<CacheBody<PeekBody<Incoming>>>;
 
 /// The error of the whole stack: every layer's typed error around hyper-util's.
 pub(crate) type StackError = DeadlineError<PollError<RedirectError<legacy::Error>>>;
