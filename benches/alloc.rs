@@ -8,7 +8,7 @@
 use std::alloc::System;
 use std::collections::HashMap;
 
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use recourse_testkit::alloc::{INSTRUMENTED_SYSTEM, StatsAlloc, count};
 
 mod common;
 
@@ -38,9 +38,9 @@ fn main() {
     for v in &mut variants {
         // Warm up: lazily built state (the runtime's timer wheel, caches' first entries).
         v.run(&rt, 200);
-        let region = Region::new(GLOBAL);
-        v.run(&rt, REQUESTS);
-        let change = region.change();
+        let change = count(GLOBAL, || {
+            v.run(&rt, REQUESTS);
+        });
         counts.push(Count {
             allocs: change.allocations as f64 / REQUESTS as f64,
             reallocs: change.reallocations as f64 / REQUESTS as f64,

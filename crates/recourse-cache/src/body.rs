@@ -334,8 +334,8 @@ impl<B> fmt::Debug for CacheBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::{BodyExt, Full, StreamBody};
-    use std::convert::Infallible;
+    use http_body_util::{BodyExt, Full};
+    use recourse_testkit::body::Frames;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::sync::oneshot;
@@ -349,34 +349,8 @@ mod tests {
         }
     }
 
-    fn chunks(parts: &[&'static str]) -> StreamBody<futures_util_stream::Iter> {
-        StreamBody::new(futures_util_stream::iter(parts))
-    }
-
-    // A tiny stream of frames, to avoid a dependency on futures-util's stream module.
-    mod futures_util_stream {
-        use super::*;
-        pub(super) struct Iter(std::vec::IntoIter<Bytes>);
-        pub(super) fn iter(parts: &[&'static str]) -> Iter {
-            frames(
-                parts
-                    .iter()
-                    .map(|p| Bytes::from_static(p.as_bytes()))
-                    .collect(),
-            )
-        }
-        pub(super) fn frames(frames: Vec<Bytes>) -> Iter {
-            Iter(frames.into_iter())
-        }
-        impl futures_core::Stream for Iter {
-            type Item = Result<Frame<Bytes>, Infallible>;
-            fn poll_next(
-                mut self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-            ) -> Poll<Option<Self::Item>> {
-                Poll::Ready(self.0.next().map(|b| Ok(Frame::data(b))))
-            }
-        }
+    fn chunks(parts: &[&'static str]) -> Frames {
+        Frames::data(parts.iter().copied())
     }
 
     #[tokio::test]
@@ -417,9 +391,7 @@ mod tests {
         let expected: Vec<u8> = buffers.iter().map(|b| b[0]).collect();
         let (tx, rx) = oneshot::channel();
         let mut body = CacheBody::recording(
-            StreamBody::new(futures_util_stream::frames(
-                buffers.iter().map(|b| b.slice(0..1)).collect(),
-            )),
+            Frames::data(buffers.iter().map(|b| b.slice(0..1))),
             Recorder::new(1 << 20, Box::new(Capture(tx))),
         );
         for buffer in &buffers {
@@ -475,7 +447,7 @@ mod tests {
         ];
         let expected: Vec<u8> = frames.iter().flatten().copied().collect();
         let body = CacheBody::recording(
-            StreamBody::new(futures_util_stream::frames(frames)),
+            Frames::data(frames),
             Recorder::new(1 << 20, Box::new(Capture(tx))),
         );
         assert_eq!(body.collect().await.unwrap().to_bytes(), expected);

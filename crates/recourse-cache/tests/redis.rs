@@ -7,8 +7,6 @@
 //! prove that nothing hangs; no test asserts how long anything took.
 #![cfg(feature = "redis")]
 
-mod redis_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,9 +21,9 @@ use recourse_cache::{
     Cache, CacheKey, CacheLayer, CacheOutcome, Entry, EntryParts, RedisStore, RedisStoreError,
     Store,
 };
+use recourse_testkit::redis::RedisServer;
 use recourse_testkit::{Recorded, Reply, TestServer};
 use redis::aio::MultiplexedConnection;
-use redis_support::RedisServer;
 use tower::{Layer, ServiceExt};
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;

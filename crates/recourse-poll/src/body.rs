@@ -263,24 +263,10 @@ where
 mod tests {
     use super::*;
     use http_body_util::{BodyExt, Full};
+    use recourse_testkit::body::Frames;
 
-    /// A body yielding scripted frames.
-    struct Frames(VecDeque<Result<Frame<Bytes>, &'static str>>);
-
-    impl Body for Frames {
-        type Data = Bytes;
-        type Error = &'static str;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
-            Poll::Ready(self.0.pop_front())
-        }
-    }
-
-    fn stream(frames: Vec<Result<Frame<Bytes>, &'static str>>) -> Frames {
-        Frames(frames.into())
+    fn stream(frames: Vec<Result<Frame<Bytes>, &'static str>>) -> Frames<&'static str> {
+        Frames::new(frames)
     }
 
     fn fill<B: Body>(prefix: &mut Prefix<B>, limit: usize) {

@@ -1,6 +1,5 @@
 //! Behaviour of [`Redirect`] against in-memory `service_fn` backends.
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -11,13 +10,13 @@ use http::header::{
     CONTENT_TYPE, COOKIE, HOST, LOCATION, PROXY_AUTHORIZATION,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
-use http_body::{Body, Frame};
+use http_body::Body;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Full};
 use recourse_core::body::NotReplayable;
 use recourse_core::headers::LocationError;
 use recourse_core::{BoxError, Deadline, History, Step};
-use tokio::sync::mpsc;
+use recourse_testkit::body::{Frames, Stalled};
 use tower::{Layer, Service, ServiceExt};
 
 use super::*;
@@ -634,23 +633,9 @@ async fn closure_policies_stop_or_fail() {
     assert!(err.to_string().contains("no /2 for you"), "{err}");
 }
 
-/// A streaming request body fed through a channel.
-struct Rx(mpsc::Receiver<Result<Frame<Bytes>, BoxError>>);
-
-impl futures_core::Stream for Rx {
-    type Item = Result<Frame<Bytes>, BoxError>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
-    }
-}
-
-fn streaming(chunks: &[&'static str]) -> StreamBody<Rx> {
-    let (tx, rx) = mpsc::channel(chunks.len().max(1));
-    for chunk in chunks {
-        tx.try_send(Ok(Frame::data(Bytes::from_static(chunk.as_bytes()))))
-            .unwrap();
-    }
-    StreamBody::new(Rx(rx))
+/// A streaming request body: the chunks, one frame per poll, length unknown.
+fn streaming(chunks: &[&'static str]) -> Frames {
+    Frames::data(chunks.iter().copied())
 }
 
 #[tokio::test]
@@ -754,27 +739,13 @@ async fn no_hop_starts_after_the_deadline() {
     assert!(seen[2].deadline.is_some());
 }
 
-/// A response body that never yields anything.
-struct Stalled;
-
-impl Body for Stalled {
-    type Data = Bytes;
-    type Error = BoxError;
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Poll::Pending
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn draining_a_stalled_redirect_body_is_bounded_in_time() {
     let (svc, _) = backend(|s| match s.uri.path() {
         "/old" => Ok(Response::builder()
             .status(302)
             .header(LOCATION, "/new")
-            .body(Stalled.boxed())?),
+            .body(Stalled::new().boxed())?),
         _ => ok("new"),
     });
     let start = tokio::time::Instant::now();

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Empty;
 use recourse_redirect::{Redirect, RedirectBody};
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use recourse_testkit::alloc::{INSTRUMENTED_SYSTEM, StatsAlloc, best_of, count};
 use tower::Service;
 
 #[global_allocator]
@@ -47,13 +47,14 @@ where
     S::Error: std::fmt::Debug,
 {
     let mut responses = Vec::with_capacity(requests.len());
-    let region = Region::new(GLOBAL);
-    for req in requests {
-        now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
-        let res = now(svc.call(req)).unwrap();
-        responses.push(res);
-    }
-    let allocated = region.change().allocations;
+    let allocated = count(GLOBAL, || {
+        for req in requests {
+            now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+            let res = now(svc.call(req)).unwrap();
+            responses.push(res);
+        }
+    })
+    .allocations;
     for res in &responses {
         assert_eq!(res.status(), StatusCode::OK);
         assert!(
@@ -77,18 +78,10 @@ fn pass_through_allocates_nothing() {
     // Warm up (lazy initialisations, if any), then measure.
     allocations(&mut bare, requests(10));
     allocations(&mut redirect, requests(10));
-    // The counter is global to the process: a stray allocation elsewhere (the test
-    // harness, a moment of heavy load) can land in one round, but a per-request
-    // allocation shows up in every round. Keep the best of up to five.
-    let mut baseline = usize::MAX;
-    let mut layered = usize::MAX;
-    for _ in 0..5 {
-        baseline = baseline.min(allocations(&mut bare, requests(1000)));
-        layered = layered.min(allocations(&mut redirect, requests(1000)));
-        if baseline == 0 && layered == 0 {
-            break;
-        }
-    }
+    // The counter is global to the process: keep the best of up to five rounds (see
+    // `recourse_testkit::alloc`).
+    let baseline = best_of(0, || allocations(&mut bare, requests(1000)));
+    let layered = best_of(0, || allocations(&mut redirect, requests(1000)));
     assert_eq!(baseline, 0, "the bare service_fn allocates nothing");
     assert_eq!(
         layered, 0,

@@ -1,10 +1,6 @@
 //! The redirect layer in front of hyper-util's client, against real testkit servers on
 //! 127.0.0.1.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +8,7 @@ use http::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
-use http_body::{Body, Frame};
+use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -24,6 +20,7 @@ use recourse_core::{BoxError, Deadline, History};
 use recourse_redirect::{
     FinalUri, NotFollowed, Redirect, RedirectBody, RedirectError, RedirectHistory, RedirectLayer,
 };
+use recourse_testkit::body::Frames;
 use recourse_testkit::{Recorded, Reply, Simulator, TestServer, refused_uri};
 use tower::{Layer, Service, ServiceExt};
 
@@ -317,33 +314,14 @@ async fn relative_locations_resolve_against_the_current_uri() -> Result<()> {
     Ok(())
 }
 
-/// A streamed request body: one chunk per poll, length unknown (sent chunked).
-struct Chunks(VecDeque<Bytes>);
-
-impl Body for Chunks {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|chunk| Ok(Frame::data(chunk))))
-    }
-}
-
 #[tokio::test]
 async fn a_streamed_body_over_the_cap_is_sent_once_and_the_307_returned() -> Result<()> {
     let sim = Simulator::start().await;
     let chunk = payload(32 * 1024);
-    let body = Chunks(VecDeque::from(vec![
-        chunk.clone(),
-        chunk.clone(),
-        chunk.clone(),
-    ]));
+    let body = Frames::data([chunk.clone(), chunk.clone(), chunk.clone()]);
     let res = RedirectLayer::new()
         .replay_limit(16 * 1024)
-        .layer(client_for::<Chunks>())
+        .layer(client_for::<Frames>())
         .oneshot(Request::post(sim.uri("/barcode/old")).body(body)?)
         .await?;
     assert_eq!(res.status(), StatusCode::TEMPORARY_REDIRECT);
@@ -359,8 +337,8 @@ async fn a_streamed_body_over_the_cap_is_sent_once_and_the_307_returned() -> Res
     assert_eq!(sim.count("/barcode/new"), 0, "never resent, never empty");
 
     // Within the cap, the stream is replayed byte for byte.
-    let body = Chunks(VecDeque::from(vec![chunk.clone(), chunk.clone()]));
-    let res = Redirect::new(client_for::<Chunks>())
+    let body = Frames::data([chunk.clone(), chunk.clone()]);
+    let res = Redirect::new(client_for::<Frames>())
         .oneshot(Request::post(sim.uri("/barcode/old")).body(body)?)
         .await?;
     assert_eq!(res.status(), StatusCode::OK);

@@ -3,19 +3,18 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io;
-use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use http_body::Body;
+use http_body_util::{BodyExt, Empty, Full};
 use recourse_core::backoff::{Backoff, FastRand};
 use recourse_core::body::{NotReplayable, ReplayBody};
 use recourse_core::{Attempt, BoxError, Class, Deadline, History, Step, clock};
-use tokio::sync::mpsc;
+use recourse_testkit::body::{Endless, Stalled, channel};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt, service_fn};
 
@@ -681,19 +680,9 @@ async fn a_large_in_memory_body_is_resent_without_a_copy() {
     assert_eq!(*pointers.lock().unwrap(), [original; 3]);
 }
 
-/// A streaming body fed by a channel.
-struct Rx(mpsc::Receiver<Bytes>);
-
-impl futures_core::Stream for Rx {
-    type Item = Result<Frame<Bytes>, Infallible>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|c| c.map(|c| Ok(Frame::data(c))))
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_streamed_body_over_the_cap_is_sent_once() {
-    let (tx, rx) = mpsc::channel(8);
+    let (tx, body) = channel(8);
     tokio::spawn(async move {
         for _ in 0..4 {
             let _ = tx.send(Bytes::from(vec![b'y'; 1024])).await;
@@ -701,7 +690,7 @@ async fn a_streamed_body_over_the_cap_is_sent_once() {
     });
     let backend = Backend::new([status(503), status(200)]);
     let mut req = Request::put("http://example.com/upload")
-        .body(StreamBody::new(Rx(rx)))
+        .body(body)
         .unwrap();
     req.headers_mut()
         .insert("x-request-id", "req-9".parse().unwrap());
@@ -724,7 +713,7 @@ async fn a_streamed_body_over_the_cap_is_sent_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_streamed_body_under_the_cap_is_replayed() {
-    let (tx, rx) = mpsc::channel(8);
+    let (tx, body) = channel(8);
     tokio::spawn(async move {
         for chunk in ["part one, ", "part two"] {
             let _ = tx.send(Bytes::from_static(chunk.as_bytes())).await;
@@ -732,7 +721,7 @@ async fn a_streamed_body_under_the_cap_is_replayed() {
     });
     let backend = Backend::new([status(500), status(200)]);
     let req = Request::put("http://example.com/upload")
-        .body(StreamBody::new(Rx(rx)))
+        .body(body)
         .unwrap();
     let res = send(&exact(), &backend, req).await.unwrap();
     assert_eq!(res.status(), 200);
@@ -740,44 +729,10 @@ async fn a_streamed_body_under_the_cap_is_replayed() {
     assert_eq!(bodies, ["part one, part two", "part one, part two"]);
 }
 
-/// A response body that never ends, counting the bytes read from it.
-struct Endless(Arc<Mutex<u64>>);
-
-impl Body for Endless {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        *self.0.lock().unwrap() += 1024;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&[0; 1024])))))
-    }
-}
-
-/// A response body that trickles: one byte, then nothing, forever.
-struct Stalled(bool);
-
-impl Body for Stalled {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.0 {
-            Poll::Pending
-        } else {
-            self.0 = true;
-            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
-        }
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn failed_bodies_are_drained_within_bounds() {
     // A body that never ends is read up to the byte limit, then dropped.
-    let read = Arc::new(Mutex::new(0));
+    let read = Arc::new(AtomicU64::new(0));
     let counter = read.clone();
     let calls = Arc::new(Mutex::new(0));
     let n = calls.clone();
@@ -786,7 +741,7 @@ async fn failed_bodies_are_drained_within_bounds() {
         let code = if *n.lock().unwrap() == 1 { 503 } else { 200 };
         let res = Response::builder()
             .status(code)
-            .body(Endless(counter.clone()))
+            .body(Endless::counting(counter.clone()))
             .unwrap();
         async move { Ok::<_, Infallible>(res) }
     });
@@ -797,7 +752,7 @@ async fn failed_bodies_are_drained_within_bounds() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(
-        *read.lock().unwrap(),
+        read.load(Ordering::SeqCst),
         11 * 1024,
         "read just past the limit, then stopped"
     );
@@ -814,7 +769,7 @@ async fn failed_bodies_are_drained_within_bounds() {
         };
         let res = Response::builder()
             .status(code)
-            .body(Stalled(false))
+            .body(Stalled::after("x"))
             .unwrap();
         async move { Ok::<_, Infallible>(res) }
     });

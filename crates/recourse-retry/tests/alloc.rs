@@ -12,7 +12,7 @@ use http::{Request, Response, Uri};
 use http_body_util::Empty;
 use recourse_core::body::ReplayBody;
 use recourse_retry::RetryLayer;
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use recourse_testkit::alloc::{INSTRUMENTED_SYSTEM, StatsAlloc, best_of_async, count, count_async};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 #[global_allocator]
@@ -52,23 +52,6 @@ fn requests(uri: &Uri, headers: bool) -> Vec<Request<Empty<Bytes>>> {
         .collect()
 }
 
-/// Measures `$body` (which returns the `Stats` of a `Region`) up to five times, until its
-/// allocations equal `$expected`. The counter is global to the process: a stray
-/// allocation elsewhere (the test harness, a moment of heavy load) can land in one round,
-/// but a per-request allocation shows up as at least `N` in every round.
-macro_rules! settled {
-    ($expected:expr, $body:block) => {{
-        let mut stats = $body;
-        for _ in 0..4 {
-            if stats.allocations == $expected {
-                break;
-            }
-            stats = $body;
-        }
-        stats
-    }};
-}
-
 #[test]
 fn pass_through_allocates_nothing() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -85,40 +68,49 @@ fn pass_through_allocates_nothing() {
 
         // The bare backend, for reference.
         let mut bare = backend(200);
-        let stats = settled!(0, {
+        // (The counter is global to the process: each measurement keeps the best of up
+        // to five rounds, see `recourse_testkit::alloc`; a per-request allocation shows
+        // up as at least `N` in every round.)
+        let stats = best_of_async(0, async || {
             let reqs = requests(&uri, false);
-            let region = Region::new(GLOBAL);
-            for req in reqs {
-                let req = req.map(|b| ReplayBody::new(b, 0));
-                bare.ready().await.unwrap().call(req).await.unwrap();
-            }
-            region.change()
-        });
+            count_async(GLOBAL, async {
+                for req in reqs {
+                    let req = req.map(|b| ReplayBody::new(b, 0));
+                    bare.ready().await.unwrap().call(req).await.unwrap();
+                }
+            })
+            .await
+        })
+        .await;
         assert_eq!(stats.allocations, 0, "the bare backend allocates nothing");
 
         // Through the retry layer: 200s pass through.
-        let stats = settled!(0, {
+        let stats = best_of_async(0, async || {
             let reqs = requests(&uri, false);
-            let region = Region::new(GLOBAL);
-            for req in reqs {
-                let res = svc.ready().await.unwrap().call(req).await.unwrap();
-                assert_eq!(res.status(), 200);
-            }
-            region.change()
-        });
+            count_async(GLOBAL, async {
+                for req in reqs {
+                    let res = svc.ready().await.unwrap().call(req).await.unwrap();
+                    assert_eq!(res.status(), 200);
+                }
+            })
+            .await
+        })
+        .await;
         assert_eq!(stats.allocations, 0, "{stats:?}");
         assert_eq!(stats.reallocations, 0, "{stats:?}");
 
         // So do responses the policy does not retry (404).
         let mut not_found = RetryLayer::new().layer(backend(404));
-        let stats = settled!(0, {
+        let stats = best_of_async(0, async || {
             let reqs = requests(&uri, false);
-            let region = Region::new(GLOBAL);
-            for req in reqs {
-                not_found.ready().await.unwrap().call(req).await.unwrap();
-            }
-            region.change()
-        });
+            count_async(GLOBAL, async {
+                for req in reqs {
+                    not_found.ready().await.unwrap().call(req).await.unwrap();
+                }
+            })
+            .await
+        })
+        .await;
         assert_eq!(stats.allocations, 0, "{stats:?}");
 
         // With headers, the layer costs exactly the clone of the parts it keeps to be
@@ -126,29 +118,34 @@ fn pass_through_allocates_nothing() {
         // (Fresh requests for each count: a first clone of a header value promotes its
         // buffer to a shared one, so later clones are cheaper.)
         let reqs = requests(&uri, true);
-        let region = Region::new(GLOBAL);
-        for req in &reqs {
-            std::hint::black_box(req.headers().clone());
-        }
-        let clone_cost = region.change().allocations;
-        assert!(clone_cost > 0);
-        let stats = settled!(clone_cost, {
-            let reqs = requests(&uri, true);
-            let region = Region::new(GLOBAL);
-            for req in reqs {
-                svc.ready().await.unwrap().call(req).await.unwrap();
+        let clone_cost = count(GLOBAL, || {
+            for req in &reqs {
+                std::hint::black_box(req.headers().clone());
             }
-            region.change()
-        });
+        })
+        .allocations;
+        assert!(clone_cost > 0);
+        let stats = best_of_async(clone_cost, async || {
+            let reqs = requests(&uri, true);
+            count_async(GLOBAL, async {
+                for req in reqs {
+                    svc.ready().await.unwrap().call(req).await.unwrap();
+                }
+            })
+            .await
+        })
+        .await;
         assert_eq!(stats.allocations, clone_cost, "{stats:?}");
 
         // The counter does see allocations: a retry is not free.
         let mut failing = RetryLayer::new().random_source(|| 0.0).layer(backend(503));
         let reqs = requests(&uri, false);
-        let region = Region::new(GLOBAL);
-        for req in reqs.into_iter().take(10) {
-            failing.ready().await.unwrap().call(req).await.unwrap();
-        }
-        assert!(region.change().allocations > 0);
+        let stats = count_async(GLOBAL, async {
+            for req in reqs.into_iter().take(10) {
+                failing.ready().await.unwrap().call(req).await.unwrap();
+            }
+        })
+        .await;
+        assert!(stats.allocations > 0);
     });
 }

@@ -1,16 +1,12 @@
 //! The retry layer around hyper-util's legacy client, against the testkit's real servers
 //! on 127.0.0.1, with paused time.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Uri};
-use http_body::Frame;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{self, Client};
@@ -19,8 +15,8 @@ use recourse_core::backoff::Backoff;
 use recourse_core::body::{NotReplayable, ReplayBody};
 use recourse_core::{Attempt, Deadline, History, Step, clock};
 use recourse_retry::{RetryBudget, RetryInfo, RetryLayer, StopReason};
+use recourse_testkit::body::{ChannelBody, channel};
 use recourse_testkit::{Reply, TestServer, refused_uri};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tower::{Layer, ServiceExt, service_fn};
 
@@ -292,21 +288,11 @@ async fn a_reset_after_sending_is_not_retried_for_post_but_is_for_get() {
     assert_eq!(text(res).await, "item");
 }
 
-/// A streamed request body fed by a channel.
-struct Rx(mpsc::Receiver<Bytes>);
-
-impl futures_core::Stream for Rx {
-    type Item = Result<Frame<Bytes>, Infallible>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|c| c.map(|c| Ok(Frame::data(c))))
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_streamed_body_over_the_cap_is_sent_once() {
     let server = TestServer::start().await;
     server.script("/upload", [Reply::status(503), Reply::ok()]);
-    let (tx, rx) = mpsc::channel(4);
+    let (tx, body) = channel(4);
     tokio::spawn(async move {
         for _ in 0..8 {
             if tx.send(Bytes::from(vec![b'u'; 1024])).await.is_err() {
@@ -314,10 +300,8 @@ async fn a_streamed_body_over_the_cap_is_sent_once() {
             }
         }
     });
-    let req = Request::put(server.uri("/upload"))
-        .body(StreamBody::new(Rx(rx)))
-        .unwrap();
-    let svc = layer().replay_limit(4096).layer(client::<StreamBody<Rx>>());
+    let req = Request::put(server.uri("/upload")).body(body).unwrap();
+    let svc = layer().replay_limit(4096).layer(client::<ChannelBody>());
     let res = svc.oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(server.count("/upload"), 1);

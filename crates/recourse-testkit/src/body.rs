@@ -1,16 +1,199 @@
-//! The response body the server sends: complete, chunked with gaps, or endless.
+//! Streaming bodies for tests of the layers, and the response body the test server sends.
+//!
+//! Every body here has an unknown length and yields one frame per poll, as a body read
+//! from the network does:
+//!
+//! - [`Frames`]: scripted frames (data, trailers, errors), then the end;
+//! - [`ChannelBody`]: the data sent through a channel (see [`channel`]), ending when every
+//!   sender is dropped;
+//! - [`Stalled`]: nothing ever (or one chunk, then nothing ever);
+//! - [`Endless`]: data forever, optionally counting what was read.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use http_body_util::BodyExt;
+//! use recourse_testkit::body::{Frames, channel};
+//!
+//! let body = Frames::data(["one, ", "two"]);
+//! assert_eq!(body.collect().await.unwrap().to_bytes(), "one, two");
+//!
+//! let (tx, body) = channel(2);
+//! tokio::spawn(async move {
+//!     for chunk in ["a", "b"] {
+//!         tx.send(chunk.into()).await.unwrap();
+//!     }
+//! });
+//! assert_eq!(body.collect().await.unwrap().to_bytes(), "ab");
+//! # }
+//! ```
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 use crate::conn::HungGuard;
+
+/// The error type of the bodies of this module (which never fail unless scripted to).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body yielding scripted frames, one per poll, then the end; its length is unknown.
+///
+/// The error type is [`BoxError`] for [`Frames::data`], and whatever the script holds
+/// for [`Frames::new`].
+#[derive(Debug)]
+pub struct Frames<E = BoxError> {
+    frames: VecDeque<Result<Frame<Bytes>, E>>,
+}
+
+impl Frames {
+    /// A body yielding each chunk as one data frame, in order (empty chunks included).
+    pub fn data<I>(chunks: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<Bytes>,
+    {
+        Frames::new(chunks.into_iter().map(|c| Ok(Frame::data(c.into()))))
+    }
+}
+
+impl<E> Frames<E> {
+    /// A body yielding `frames` (data, trailers or errors) in order, then the end.
+    pub fn new(frames: impl IntoIterator<Item = Result<Frame<Bytes>, E>>) -> Self {
+        Frames {
+            frames: frames.into_iter().collect(),
+        }
+    }
+}
+
+// The frames are never pinned: they are moved out as they are yielded.
+impl<E> Unpin for Frames<E> {}
+
+impl<E> Body for Frames<E> {
+    type Data = Bytes;
+    type Error = E;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+        Poll::Ready(self.frames.pop_front())
+    }
+}
+
+/// A channel-fed body and the sender that feeds it: each [`Bytes`] sent is one data
+/// frame; the body ends once every sender is dropped. `capacity` is the channel's bound
+/// (at least 1).
+pub fn channel(capacity: usize) -> (mpsc::Sender<Bytes>, ChannelBody) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (tx, ChannelBody { rx })
+}
+
+/// A streaming body fed through a channel (see [`channel`]): pending until a chunk is
+/// sent, ended when every sender is dropped; its length is unknown.
+#[derive(Debug)]
+pub struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+    }
+}
+
+/// A body that never ends and never yields (or yields one chunk first, with
+/// [`Stalled::after`]): a peer that stopped sending without closing.
+#[derive(Debug, Default)]
+pub struct Stalled {
+    first: Option<Bytes>,
+}
+
+impl Stalled {
+    /// A body that never yields anything.
+    pub fn new() -> Self {
+        Stalled { first: None }
+    }
+
+    /// A body that yields `chunk`, then nothing ever: a trickle that stopped.
+    pub fn after(chunk: impl Into<Bytes>) -> Self {
+        Stalled {
+            first: Some(chunk.into()),
+        }
+    }
+}
+
+impl Body for Stalled {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        // Never woken again: a stalled peer sends nothing that would wake the reader.
+        match self.first.take() {
+            Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// A body that never ends: [`Endless::CHUNK`] zero bytes at every poll, ready at once.
+#[derive(Debug, Default)]
+pub struct Endless {
+    read: Option<Arc<AtomicU64>>,
+}
+
+impl Endless {
+    /// The length of each chunk.
+    pub const CHUNK: usize = 1024;
+
+    /// An endless body.
+    pub fn new() -> Self {
+        Endless { read: None }
+    }
+
+    /// An endless body that adds the length of every chunk it yields to `read` (which
+    /// several bodies may share).
+    pub fn counting(read: Arc<AtomicU64>) -> Self {
+        Endless { read: Some(read) }
+    }
+}
+
+impl Body for Endless {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        static ZEROS: [u8; Endless::CHUNK] = [0; Endless::CHUNK];
+        if let Some(read) = &self.read {
+            read.fetch_add(Endless::CHUNK as u64, Ordering::SeqCst);
+        }
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&ZEROS)))))
+    }
+}
 
 /// A response body of the test server.
 pub(crate) struct ReplyBody {

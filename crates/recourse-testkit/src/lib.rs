@@ -78,10 +78,21 @@
 //! 201, 202 and its job, 304, 307, 400, 401, 403, 404, 405, 409, 500, 503), every body
 //! an exact constant of that module. [`simulator::ROWS`] holds one ready request per row
 //! with the status it gets.
+//!
+//! # Helpers for the layers' own tests
+//!
+//! - [`body`]: streaming bodies ([`body::Frames`], [`body::ChannelBody`],
+//!   [`body::Stalled`], [`body::Endless`]);
+//! - [`redis`]: a real `redis-server` on a free port ([`redis::RedisServer`]), skipped
+//!   loudly when not installed, except under `CI=true` where that fails;
+//! - [`alloc`]: counting allocations with a global allocator and the round rule of the
+//!   zero-allocation tests.
 
-mod body;
+pub mod alloc;
+pub mod body;
 mod conn;
 mod recorded;
+pub mod redis;
 mod reply;
 mod respond;
 mod server;

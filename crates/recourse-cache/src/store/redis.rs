@@ -721,17 +721,12 @@ impl Connection {
 }
 
 #[cfg(test)]
-#[allow(dead_code)]
-#[path = "../../tests/redis_support/mod.rs"]
-mod redis_support;
-
-#[cfg(test)]
 mod tests {
-    use super::redis_support::RedisServer;
     use super::*;
     use crate::entry::EntryParts;
     use http::StatusCode;
     use http::header::{HeaderMap, HeaderValue};
+    use recourse_testkit::redis::RedisServer;
 
     fn entry(headers: &[(&'static str, &'static str)], lifetime: u64) -> Entry {
         let mut h = HeaderMap::new();
