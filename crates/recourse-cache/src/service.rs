@@ -11,7 +11,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::CacheBody;
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::flight::Flights;
 use crate::future::ResponseFuture;
 use crate::layer::CacheLayer;
@@ -57,9 +57,14 @@ impl<S, St> Cache<S, St> {
 
     recourse_core::inner_service_accessors!();
 
-    /// The store.
-    pub fn store(&self) -> &St {
+    /// The store (set with [`CacheLayer::store`]).
+    pub fn get_store(&self) -> &St {
         &self.shared.store
+    }
+
+    /// Private or shared mode (set with [`CacheLayer::mode`]).
+    pub fn get_mode(&self) -> Mode {
+        self.shared.config.mode
     }
 }
 

@@ -155,8 +155,8 @@ impl<St: Store> TestCache<St> {
         self.fetch(get(uri)).await
     }
 
-    pub(crate) fn store(&self) -> &St {
-        self.inner.store()
+    pub(crate) fn get_store(&self) -> &St {
+        self.inner.get_store()
     }
 }
 

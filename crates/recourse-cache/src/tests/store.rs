@@ -145,5 +145,6 @@ async fn clients_from_one_layer_share_the_store() {
     a.get(URI).await;
     assert_eq!(b.get(URI).await.outcome, Some(CacheOutcome::Hit));
     assert_eq!(store.entry_count(), 1);
-    assert_eq!(a.store().entry_count(), 1);
+    assert_eq!(a.get_store().entry_count(), 1);
+    assert_eq!(a.inner.get_mode(), crate::Mode::Private);
 }
