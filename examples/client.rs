@@ -147,11 +147,11 @@ async fn main() -> ExitCode {
         }
     }
     if let Some(info) = RetryInfo::of(&res)
-        && let Some(why) = &info.stopped
+        && let Some(why) = &info.stopped()
     {
         println!(
             "retry:    stopped after {} attempts: {why:?}",
-            info.attempts
+            info.attempts()
         );
     }
     if let Some(not) = NotFollowed::of(&res) {

@@ -881,7 +881,7 @@ pub(crate) fn retry_bodies(rt: &Runtime) -> Vec<Variant> {
             &mut make,
             |res| {
                 res.status() == StatusCode::OK
-                    && recourse::retry::RetryInfo::of(res).is_some_and(|i| i.attempts == 2)
+                    && recourse::retry::RetryInfo::of(res).is_some_and(|i| i.attempts() == 2)
             },
             names[1],
         );

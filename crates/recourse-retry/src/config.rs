@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method, request};
 use recourse_core::BoxError;
 use recourse_core::backoff::{Backoff, FastRand, RandomSource};
-use recourse_core::limits::DEFAULT_REPLAY_LIMIT;
+use recourse_core::limits::{DEFAULT_DRAIN_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_REPLAY_LIMIT};
 use tower::retry::budget::Budget;
 
 use crate::budget::RetryBudget;
@@ -20,10 +20,6 @@ use crate::info::Idempotent;
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 /// The default clamp on a `Retry-After` delay: 30 s, the backoff cap.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// The default cap on the bytes of a failed response body drained before a retry.
-pub const DEFAULT_DRAIN_LIMIT: u64 = 64 * 1024;
-/// The default cap on the time spent draining a failed response body.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// The default name of the idempotency key header.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// The default name of the request id header named in the warning.

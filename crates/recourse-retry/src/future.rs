@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode, request};
 use http_body::Body;
 use recourse_core::body::{Drain, Drained, NotReplayable, ReplayBody};
 use recourse_core::{Attempt, Deadline, History, Step, clock, headers};
-use tokio::time::{Instant, Sleep, Timeout};
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use crate::config::{Config, as_dyn_error};
@@ -47,7 +47,7 @@ pin_project_lite::pin_project! {
         // The next attempt's body rides along from state to state (it costs nothing:
         // the enum is as large as the inner future anyway).
         Draining {
-            drain: Pin<Box<Timeout<Drain<ResB>>>>,
+            drain: Pin<Box<Drain<ResB>>>,
             resume_at: Instant,
             body: Option<ReplayBody<ReqB>>,
         },
@@ -146,13 +146,17 @@ where
                                 Some(failed)
                                     if config.drain_limit > 0 && !failed.is_end_stream() =>
                                 {
-                                    let drain =
-                                        Drain::new(failed, config.drain_limit, Duration::MAX, None);
+                                    // Bounded in bytes, in time and by the deadline.
+                                    let deadline =
+                                        this.ctx.parts.extensions.get::<Deadline>().copied();
+                                    let drain = Drain::new(
+                                        failed,
+                                        config.drain_limit,
+                                        config.drain_timeout,
+                                        deadline,
+                                    );
                                     this.state.set(State::Draining {
-                                        drain: Box::pin(tokio::time::timeout(
-                                            config.drain_timeout,
-                                            drain,
-                                        )),
+                                        drain: Box::pin(drain),
                                         resume_at,
                                         body,
                                     });
@@ -169,14 +173,14 @@ where
                 } => {
                     let drained = ready!(drain.as_mut().poll(cx));
                     match drained {
-                        Ok(Drained::Complete { bytes }) => {
+                        Drained::Complete { bytes } => {
                             tracing::trace!(bytes, "retry: drained the failed response body");
                         }
-                        Ok(outcome) => {
-                            tracing::debug!(?outcome, "retry: failed response body not drained");
-                        }
-                        Err(_) => {
+                        Drained::TimedOut => {
                             tracing::debug!("retry: draining the failed response body timed out");
+                        }
+                        outcome => {
+                            tracing::debug!(?outcome, "retry: failed response body not drained");
                         }
                     }
                     let state = wait_until(*resume_at, body.take());

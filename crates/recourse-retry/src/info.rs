@@ -11,18 +11,28 @@ use recourse_core::body::NotReplayable;
 /// Present when the layer retried at least once, or when it returned a response it would
 /// have retried but could not ([`stopped`](Self::stopped) says why). A response that
 /// passed straight through carries none, so that the pass-through path inserts nothing.
+///
+/// Read it with [`RetryInfo::of`], then one accessor per fact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryInfo {
-    /// Attempts sent, the first included.
-    pub attempts: u32,
-    /// Why the layer stopped although the response asked for a retry, if it did.
-    pub stopped: Option<StopReason>,
+    pub(crate) attempts: u32,
+    pub(crate) stopped: Option<StopReason>,
 }
 
 impl RetryInfo {
     /// The retry information of a response, if the layer left any.
     pub fn of<B>(res: &http::Response<B>) -> Option<&RetryInfo> {
         res.extensions().get::<RetryInfo>()
+    }
+
+    /// Attempts sent, the first included.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Why the layer stopped although the response asked for a retry, if it did.
+    pub fn stopped(&self) -> Option<StopReason> {
+        self.stopped
     }
 }
 

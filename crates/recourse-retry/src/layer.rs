@@ -136,7 +136,8 @@ impl<P> RetryLayer<P> {
         self
     }
 
-    /// The most bytes of a streamed request body kept for replay (default 64 KiB). A
+    /// The most bytes of a streamed request body kept for replay (default
+    /// [`DEFAULT_REPLAY_LIMIT`](recourse_core::limits::DEFAULT_REPLAY_LIMIT), 64 KiB). A
     /// request whose body streams past it is sent once; bodies already in memory (such as
     /// `Full<Bytes>`) are replayed whatever their size, without a copy.
     pub fn replay_limit(mut self, bytes: usize) -> Self {
@@ -145,14 +146,18 @@ impl<P> RetryLayer<P> {
     }
 
     /// The most bytes read from a failed response body before the next attempt, so that
-    /// its connection can be reused (default 64 KiB; 0 drops the body unread).
+    /// its connection can be reused (default
+    /// [`DEFAULT_DRAIN_LIMIT`](recourse_core::limits::DEFAULT_DRAIN_LIMIT), 64 KiB; 0 drops
+    /// the body unread).
     pub fn drain_limit(mut self, bytes: u64) -> Self {
         self.config().drain_limit = bytes;
         self
     }
 
-    /// The longest time spent draining a failed response body (default 1 s). The drain
-    /// runs during the wait before the next attempt; the attempt starts when both end.
+    /// The longest time spent draining a failed response body (default
+    /// [`DEFAULT_DRAIN_TIMEOUT`](recourse_core::limits::DEFAULT_DRAIN_TIMEOUT), 1 s), never
+    /// past the request's [`Deadline`](recourse_core::Deadline). The drain runs during the
+    /// wait before the next attempt; the attempt starts when both end.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config().drain_timeout = timeout;
         self

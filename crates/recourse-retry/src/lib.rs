@@ -43,7 +43,7 @@
 //! assert_eq!(res.status(), StatusCode::OK);
 //! assert_eq!(calls.load(Ordering::SeqCst), 3);
 //! let info = RetryInfo::of(&res).unwrap();
-//! assert_eq!((info.attempts, info.stopped), (3, None));
+//! assert_eq!((info.attempts(), info.stopped()), (3, None));
 //! // Waits: Retry-After said 2 s; then full jitter drew half of 200 ms.
 //! assert_eq!(History::of(&res).unwrap().waited(), Duration::from_millis(2100));
 //! assert_eq!(res.into_body().collect().await?.to_bytes(), "payload");
@@ -90,7 +90,8 @@
 //! already in memory are resent without a copy whatever their size, streamed bodies are
 //! buffered up to [`replay_limit`](RetryLayer::replay_limit) (64 KiB); past it the request
 //! is sent once. Before the next attempt, the failed response's body is drained (bounded
-//! in bytes and time) so that its connection goes back to the pool.
+//! in bytes, in time and by the request's [`Deadline`](recourse_core::Deadline):
+//! [`recourse_core::body::Drain`]) so that its connection goes back to the pool.
 //!
 //! **After the last attempt.** The last response is returned as it is, never turned into
 //! an error. When the layer retried, or stopped although the response asked for a retry,
@@ -159,8 +160,8 @@ mod service;
 
 pub use budget::{InvalidBudget, RetryBudget};
 pub use config::{
-    DEFAULT_DRAIN_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER,
-    IDEMPOTENCY_KEY, X_REQUEST_ID, is_connect_error, is_idempotent_method,
+    DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, IDEMPOTENCY_KEY, X_REQUEST_ID, is_connect_error,
+    is_idempotent_method,
 };
 pub use future::ResponseFuture;
 pub use info::{Idempotent, RetryInfo, StopReason};

@@ -1,5 +1,6 @@
 //! Which outcomes are worth another attempt: the [`Policy`] trait, the [`Standard`]
-//! policy, [`Statuses`], and the [`PolicyExt`] combinators.
+//! policy, [`Statuses`], and the [`PolicyExt`] combinators (building the [`And`] and
+//! [`Or`] every layer shares, from [`recourse_core::policy`]).
 //!
 //! A policy only judges the outcome of an attempt. The layer itself enforces what must
 //! hold whatever the policy says: a request that is not idempotent is resent only when
@@ -21,6 +22,8 @@
 
 use http::{Method, Response, StatusCode, Uri, request};
 use recourse_core::Class;
+
+pub use recourse_core::policy::{And, Or};
 
 // === Attempted ===
 
@@ -118,52 +121,41 @@ where
     }
 }
 
-/// Combinators for policies.
+/// Combinators for policies: [`and`](Self::and) and [`or`](Self::or) build the shared
+/// [`And`] and [`Or`] of [`recourse_core::policy`], which are retry policies here.
 pub trait PolicyExt: Sized {
     /// Retries only when both policies say so (`other` is asked only if `self` agrees).
     fn and<Q>(self, other: Q) -> And<Self, Q> {
-        And { a: self, b: other }
+        And::new(self, other)
     }
 
     /// Retries when either policy says so (`other` is asked only if `self` declines).
     fn or<Q>(self, other: Q) -> Or<Self, Q> {
-        Or { a: self, b: other }
+        Or::new(self, other)
     }
 }
 
 impl<T> PolicyExt for T {}
 
 /// Both policies must agree; see [`PolicyExt::and`].
-#[derive(Clone, Copy, Debug)]
-pub struct And<A, B> {
-    a: A,
-    b: B,
-}
-
 impl<A, Q, B, E> Policy<B, E> for And<A, Q>
 where
     A: Policy<B, E>,
     Q: Policy<B, E>,
 {
     fn retry(&mut self, attempted: &Attempted<'_, B, E>) -> bool {
-        self.a.retry(attempted) && self.b.retry(attempted)
+        self.first_mut().retry(attempted) && self.second_mut().retry(attempted)
     }
 }
 
 /// Either policy suffices; see [`PolicyExt::or`].
-#[derive(Clone, Copy, Debug)]
-pub struct Or<A, B> {
-    a: A,
-    b: B,
-}
-
 impl<A, Q, B, E> Policy<B, E> for Or<A, Q>
 where
     A: Policy<B, E>,
     Q: Policy<B, E>,
 {
     fn retry(&mut self, attempted: &Attempted<'_, B, E>) -> bool {
-        self.a.retry(attempted) || self.b.retry(attempted)
+        self.first_mut().retry(attempted) || self.second_mut().retry(attempted)
     }
 }
 

@@ -57,25 +57,12 @@ impl<S, P> Retry<S, P> {
         }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Consumes the layer, returning the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-
     /// The policy.
-    pub fn policy(&self) -> &P {
+    pub fn get_policy(&self) -> &P {
         &self.policy
     }
+
+    recourse_core::inner_service_accessors!();
 }
 
 impl<S: Clone, P: Clone> Clone for Retry<S, P> {

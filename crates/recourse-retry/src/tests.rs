@@ -950,7 +950,7 @@ async fn the_service_mirrors_the_layer() {
     let mut svc = crate::Retry::new(backend.service::<Empty<Bytes>>());
     let _ = svc.get_ref();
     let _ = svc.get_mut();
-    assert_eq!(*svc.policy(), crate::Standard::new());
+    assert_eq!(*svc.get_policy(), crate::Standard::new());
     let res = svc.clone().oneshot(get()).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(backend.calls(), 2);

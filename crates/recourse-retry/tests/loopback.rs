@@ -66,13 +66,7 @@ async fn retries_500_and_503_then_returns_the_success() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(server.count("/flaky"), 4);
     let info = *RetryInfo::of(&res).unwrap();
-    assert_eq!(
-        info,
-        RetryInfo {
-            attempts: 4,
-            stopped: None
-        }
-    );
+    assert_eq!((info.attempts(), info.stopped()), (4, None));
     let waits: Vec<_> = History::of(&res)
         .unwrap()
         .steps()
@@ -109,7 +103,7 @@ async fn a_huge_retry_after_is_clamped_and_checked_against_the_deadline() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(server.count("/maintenance"), 1);
     assert_eq!(
-        RetryInfo::of(&res).unwrap().stopped,
+        RetryInfo::of(&res).unwrap().stopped(),
         Some(StopReason::Deadline {
             wait: Duration::from_secs(30),
             remaining: Duration::from_secs(20)
@@ -146,7 +140,7 @@ async fn post_without_a_key_reaches_the_server_once() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(server.count("/charge"), 1);
     assert_eq!(
-        RetryInfo::of(&res).unwrap().stopped,
+        RetryInfo::of(&res).unwrap().stopped(),
         Some(StopReason::NotIdempotent)
     );
 }
@@ -307,7 +301,7 @@ async fn a_streamed_body_over_the_cap_is_sent_once() {
     assert_eq!(server.count("/upload"), 1);
     assert_eq!(server.requests_to("/upload")[0].body.len(), 8 * 1024);
     assert_eq!(
-        RetryInfo::of(&res).unwrap().stopped,
+        RetryInfo::of(&res).unwrap().stopped(),
         Some(StopReason::NotReplayable(NotReplayable::TooLarge {
             limit: 4096
         }))
@@ -379,7 +373,7 @@ async fn the_budget_bounds_extra_attempts_under_an_outage() {
             for _ in 0..100 {
                 let res = svc.clone().oneshot(get(uri.clone())).await.unwrap();
                 assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-                if RetryInfo::of(&res).and_then(|i| i.stopped) == Some(StopReason::Budget) {
+                if RetryInfo::of(&res).and_then(|i| i.stopped()) == Some(StopReason::Budget) {
                     stopped_by_budget += 1;
                 }
                 text(res).await;

@@ -461,7 +461,7 @@ async fn a_retry_after_of_a_trillion_seconds_is_clamped() {
     let res = send(stack, get(server.uri("/down"))).await.unwrap();
     assert_eq!(Instant::now(), started);
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(RetryInfo::of(&res).unwrap().stopped.is_some());
+    assert!(RetryInfo::of(&res).unwrap().stopped().is_some());
     assert_eq!(text(res).await.unwrap(), "down");
 
     // An HTTP-date at the end of time is clamped the same way.
