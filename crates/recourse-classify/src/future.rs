@@ -41,8 +41,10 @@ pin_project! {
     #[project_replace = StateOwn]
     enum State<F, B: Body> {
         Call { #[pin] future: F },
-        // Peeking at the body (core's bounded read-ahead); the response head waits here.
-        Peek { peek: Peek<B>, head: Parts, kind: Kind },
+        // Peeking at the body (core's bounded read-ahead); the response head waits with
+        // it. Boxed together, so that this state costs the future no more than a pointer:
+        // every response moves the future, only JSON responses on a code status peek.
+        Peek { peeking: Box<(Peek<B>, Parts)>, kind: Kind },
         Done,
     }
 }
@@ -116,21 +118,18 @@ where
                     };
                     let (head, body) = res.into_parts();
                     this.state.set(State::Peek {
-                        peek: Peek::new(body, limit),
-                        head,
+                        peeking: Box::new((Peek::new(body, limit), head)),
                         kind,
                     });
                 }
-                StateProj::Peek { peek, .. } => {
-                    let end = ready!(peek.poll_peek(cx));
-                    let StateOwn::Peek {
-                        peek,
-                        head: mut parts,
-                        mut kind,
-                    } = this.state.as_mut().project_replace(State::Done)
+                StateProj::Peek { peeking, .. } => {
+                    let end = ready!(peeking.0.poll_peek(cx));
+                    let StateOwn::Peek { peeking, mut kind } =
+                        this.state.as_mut().project_replace(State::Done)
                     else {
                         unreachable!("the state was Peek");
                     };
+                    let (peek, mut parts) = *peeking;
                     let found = match end {
                         Peeked::Complete => this
                             .codes

@@ -117,8 +117,10 @@
 //! resolution by copying its text inline rather than cloning it
 //! ([`ClassifyLayer::resolve_locations`]).
 //!
-//! Inspecting a JSON body costs two allocations (the peeked body's box and its frame
-//! queue) plus what the captured values need, and one pass of serde_json over the prefix; the
+//! Inspecting a JSON body costs three allocations (the box that holds the peek and the
+//! response head while the body is read, which keeps the response future as small as a
+//! pass-through needs; the peeked body's box; its frame queue) plus what the captured
+//! values need, and one pass of serde_json over the prefix; the
 //! body's frames are kept, never copied (except to make a body split over several
 //! frames contiguous for the parser).
 //!
