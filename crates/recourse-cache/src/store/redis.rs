@@ -1,27 +1,31 @@
 //! A store in Redis: one cache shared by many processes (feature `redis`).
 
 mod codec;
+mod connection;
 mod error;
+mod scripts;
+#[cfg(test)]
+mod tests;
 
 pub use error::{MalformedEntry, RedisStoreError};
 
 use std::fmt;
 use std::future::{Future, ready};
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use recourse_core::clock::system_now;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisResult, Script, Value};
-use tokio::time::Instant;
+use redis::aio::ConnectionManager;
+use redis::{Client, RedisResult, Value};
 
 use super::{Store, StoreError, Variants};
 use crate::entry::Entry;
 use crate::key::CacheKey;
 
-use error::is_connection_error;
+use connection::Connection;
+use scripts::{DELETE_FIELDS, DELETE_WRONG_TYPES, PUT};
 
 /// The future of every [`RedisStore`] operation.
 pub type RedisFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
@@ -166,84 +170,9 @@ struct Settings {
     revalidation_window: Duration,
 }
 
-/// The connection every clone shares, made on first use.
-struct Connection {
-    client: Client,
-    manager: OnceLock<ConnectionManager>,
-    /// When Redis failed, the earliest time to try it again.
-    retry_at: Mutex<Option<Instant>>,
-}
-
 /// The longest expiry sent to Redis (about a century, in milliseconds): Redis and its Lua
 /// numbers hold it exactly, whatever `with_max_ttl` says.
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
-
-/// Stores one variant, bounds the variants, sets the expiry. Keys that hold another type
-/// (garbage) are replaced.
-///
-/// KEYS: the variants hash, the order sorted set.
-/// ARGV: variant id, encoded entry, response time (ms), max variants, time to live (ms).
-static PUT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local h, z = KEYS[1], KEYS[2]
-local t = redis.call('TYPE', h)['ok']
-if t ~= 'hash' and t ~= 'none' then redis.call('DEL', h) end
-t = redis.call('TYPE', z)['ok']
-if t ~= 'zset' and t ~= 'none' then redis.call('DEL', z) end
-redis.call('HSET', h, ARGV[1], ARGV[2])
-redis.call('ZADD', z, ARGV[3], ARGV[1])
-local max = tonumber(ARGV[4])
-local n = redis.call('ZCARD', z)
-if n > max then
-  local old = redis.call('ZRANGE', z, 0, n - max - 1)
-  redis.call('HDEL', h, unpack(old))
-  redis.call('ZREMRANGEBYRANK', z, 0, n - max - 1)
-end
-if redis.call('HLEN', h) > max then
-  for _, f in ipairs(redis.call('HKEYS', h)) do
-    if not redis.call('ZSCORE', z, f) then redis.call('HDEL', h, f) end
-  end
-end
-local ttl = tonumber(ARGV[5])
-if redis.call('PTTL', h) < ttl then redis.call('PEXPIRE', h, ttl) end
-redis.call('PEXPIRE', z, redis.call('PTTL', h))
-return redis.call('HLEN', h)
-",
-    )
-});
-
-/// Deletes the given variants (ARGV: field, value, field, value, ...) whose value is still
-/// the given one.
-static DELETE_FIELDS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local n = 0
-for i = 1, #ARGV, 2 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-    redis.call('ZREM', KEYS[2], ARGV[i])
-    n = n + 1
-  end
-end
-return n
-",
-    )
-});
-
-/// Deletes the keys if they hold another type than the store uses.
-static DELETE_WRONG_TYPES: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local n = 0
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t ~= 'hash' and t ~= 'none' then n = n + redis.call('DEL', KEYS[1]) end
-t = redis.call('TYPE', KEYS[2])['ok']
-if t ~= 'zset' and t ~= 'none' then n = n + redis.call('DEL', KEYS[2]) end
-return n
-",
-    )
-});
 
 /// What to delete after a read found garbage.
 enum Malformed {
@@ -302,11 +231,7 @@ impl RedisStore {
                 stale_window: Duration::ZERO,
                 revalidation_window: Self::DEFAULT_REVALIDATION_WINDOW,
             }),
-            conn: Arc::new(Connection {
-                client,
-                manager: OnceLock::new(),
-                retry_at: Mutex::new(None),
-            }),
+            conn: Arc::new(Connection::new(client)),
         }
     }
 
@@ -372,13 +297,13 @@ impl RedisStore {
         self
     }
 
-    /// The key prefix.
-    pub fn prefix(&self) -> &str {
+    /// The key prefix (set with [`with_prefix`](RedisStore::with_prefix)).
+    pub fn get_prefix(&self) -> &str {
         &self.settings.prefix
     }
 
-    /// The bound on each operation.
-    pub fn timeout(&self) -> Duration {
+    /// The bound on each operation (set with [`with_timeout`](RedisStore::with_timeout)).
+    pub fn get_timeout(&self) -> Duration {
         self.settings.timeout
     }
 
@@ -427,41 +352,8 @@ impl RedisStore {
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let timeout = self.settings.timeout;
-        if let Some(retry_in) = self.conn.unavailable() {
-            return Err(RedisStoreError::Unavailable { retry_in });
-        }
-        let manager = self.conn.manager(timeout)?;
-        let attempt = async {
-            match op(manager.clone()).await {
-                // The connection broke before this call (Redis restarted or went away):
-                // the manager is already making a new one, so try once more on it.
-                Err(e) if is_connection_error(&e) => op(manager).await,
-                result => result,
-            }
-        };
-        match tokio::time::timeout(timeout, attempt).await {
-            Ok(Ok(value)) => {
-                self.conn.up();
-                Ok(value)
-            }
-            Ok(Err(e)) => {
-                if is_connection_error(&e) {
-                    self.conn.down(self.settings.retry_delay);
-                }
-                if e.is_timeout() {
-                    return Err(RedisStoreError::Timeout(timeout));
-                }
-                if e.code() == Some("WRONGTYPE") {
-                    return Err(RedisStoreError::Malformed(MalformedEntry::WrongType));
-                }
-                Err(RedisStoreError::Redis(e))
-            }
-            Err(_) => {
-                self.conn.down(self.settings.retry_delay);
-                Err(RedisStoreError::Timeout(timeout))
-            }
-        }
+        let s = &self.settings;
+        self.conn.run(s.timeout, s.retry_delay, op).await
     }
 
     /// Deletes malformed values in the background, only if they are still there (a put
@@ -672,283 +564,5 @@ impl Store for RedisStore {
 
     fn max_entry_size(&self) -> usize {
         self.settings.max_entry_size
-    }
-}
-
-// === impl Connection ===
-
-impl Connection {
-    /// The shared manager, made (without I/O) on first use, inside the runtime.
-    fn manager(&self, timeout: Duration) -> Result<ConnectionManager, RedisStoreError> {
-        if let Some(manager) = self.manager.get() {
-            return Ok(manager.clone());
-        }
-        // No retries inside the manager: a failed connection fails the operation at once
-        // (the cache goes to the origin) and the next operation connects again.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(0);
-        let manager = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            .map_err(RedisStoreError::Redis)?;
-        Ok(self.manager.get_or_init(|| manager).clone())
-    }
-
-    fn retry_at(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.retry_at.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// How long until Redis may be tried again, if it failed recently.
-    fn unavailable(&self) -> Option<Duration> {
-        let at = (*self.retry_at())?;
-        let now = Instant::now();
-        (now < at).then(|| at - now)
-    }
-
-    fn down(&self, delay: Duration) {
-        if !delay.is_zero() {
-            let now = Instant::now();
-            *self.retry_at() = Some(crate::flight::far_future(now, delay));
-        }
-    }
-
-    fn up(&self) {
-        let mut at = self.retry_at();
-        if at.is_some() {
-            *at = None;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::entry::EntryParts;
-    use http::StatusCode;
-    use http::header::{HeaderMap, HeaderValue};
-    use recourse_testkit::redis::RedisServer;
-
-    fn entry(headers: &[(&'static str, &'static str)], lifetime: u64) -> Entry {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        Entry::from_parts(EntryParts {
-            status: StatusCode::OK,
-            headers: h,
-            body: Bytes::from_static(b"body"),
-            selecting: HeaderMap::new(),
-            response_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
-            initial_age: Duration::ZERO,
-            lifetime: Duration::from_secs(lifetime),
-        })
-        .unwrap()
-    }
-
-    fn store() -> RedisStore {
-        RedisStore::new("redis://127.0.0.1:1/").unwrap()
-    }
-
-    #[test]
-    fn ttl_from_freshness_windows_and_bounds() {
-        let s = store().with_revalidation_window(Duration::from_secs(100));
-        let e = entry(&[("cache-control", "max-age=60, stale-if-error=30")], 60);
-        let t0 = e.response_time();
-        assert_eq!(s.ttl(&e, t0), Duration::from_secs(90));
-        assert_eq!(
-            s.ttl(&e, t0 + Duration::from_secs(50)),
-            Duration::from_secs(40)
-        );
-        // Past every window: the floor.
-        assert_eq!(
-            s.ttl(&e, t0 + Duration::from_secs(999)),
-            Duration::from_secs(1)
-        );
-        let s = s
-            .with_stale_window(Duration::from_secs(5))
-            .with_min_ttl(Duration::ZERO);
-        assert_eq!(s.ttl(&e, t0), Duration::from_secs(95));
-        assert_eq!(
-            s.ttl(&e, t0 + Duration::from_secs(999)),
-            Duration::from_millis(1)
-        );
-        // A validator adds the revalidation window; the ceiling bounds it all.
-        let v = entry(&[("cache-control", "max-age=60"), ("etag", "\"a\"")], 60);
-        assert_eq!(s.ttl(&v, t0), Duration::from_secs(165));
-        assert_eq!(
-            s.ttl(&v, t0 + Duration::from_secs(100)),
-            Duration::from_secs(65)
-        );
-        let s = s.with_max_ttl(Duration::from_secs(10));
-        assert_eq!(s.ttl(&v, t0), Duration::from_secs(10));
-    }
-
-    #[test]
-    fn construction_is_lazy_and_settings_are_kept() {
-        assert!(matches!(
-            RedisStore::new("nope://x"),
-            Err(RedisStoreError::InvalidUrl(_))
-        ));
-        let s = store()
-            .with_prefix("p:")
-            .with_timeout(Duration::ZERO)
-            .with_max_variants(0)
-            .with_max_entry_size(10)
-            .with_retry_delay(Duration::from_secs(3));
-        assert_eq!(s.prefix(), "p:");
-        assert_eq!(s.timeout(), Duration::from_millis(1));
-        assert_eq!(s.max_entry_size(), 10);
-        assert!(s.conn.manager.get().is_none(), "no connection before use");
-        let debug = format!("{s:?}");
-        assert!(debug.contains("127.0.0.1:1") && debug.contains("max_variants: 1"));
-        let key = CacheKey::from_uri(&"http://a.test/x?y".parse().unwrap()).unwrap();
-        let (h, z) = s.keys(&key);
-        assert_eq!(h, b"p:v:http://a.test/x?y");
-        assert_eq!(z, b"p:o:http://a.test/x?y");
-    }
-
-    #[tokio::test]
-    async fn oversized_entries_are_not_sent() {
-        let s = store().with_max_entry_size(3);
-        let key = CacheKey::from_uri(&"http://a.test/".parse().unwrap()).unwrap();
-        // No Redis at port 1: anything sent would fail.
-        s.put(&key, Arc::new(entry(&[], 60))).await.unwrap();
-        assert!(s.conn.manager.get().is_none());
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_redis_fails_fast_then_backs_off() {
-        let s = store().with_retry_delay(Duration::from_secs(3600));
-        let key = CacheKey::from_uri(&"http://a.test/".parse().unwrap()).unwrap();
-        let err = s.get(&key).await.unwrap_err().into_inner();
-        let err = err.downcast::<RedisStoreError>().unwrap();
-        assert!(err.is_unreachable(), "{err}");
-        assert!(!matches!(*err, RedisStoreError::Unavailable { .. }));
-        // Within the retry delay: not tried.
-        let err = s.remove(&key).await.unwrap_err().into_inner();
-        let err = err.downcast::<RedisStoreError>().unwrap();
-        assert!(matches!(*err, RedisStoreError::Unavailable { .. }), "{err}");
-        assert!(s.ping().await.unwrap_err().is_unreachable());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_retry_delay_of_duration_max_does_not_panic() {
-        let s = store().with_retry_delay(Duration::MAX);
-        let key = CacheKey::from_uri(&"http://a.test/".parse().unwrap()).unwrap();
-        let err = s.get(&key).await.unwrap_err().into_inner();
-        assert!(err.downcast::<RedisStoreError>().unwrap().is_unreachable());
-        // Failed for as long as can be represented: not tried again.
-        let err = s.get(&key).await.unwrap_err().into_inner();
-        let err = err.downcast::<RedisStoreError>().unwrap();
-        assert!(matches!(*err, RedisStoreError::Unavailable { .. }), "{err}");
-    }
-
-    /// Garbage found by a read is deleted later; whatever replaced it meanwhile stays.
-    #[tokio::test]
-    async fn garbage_is_deleted_only_while_unchanged() {
-        let Some(redis) = RedisServer::start().await else {
-            return;
-        };
-        let store = RedisStore::new(&redis.url()).unwrap();
-        let mut c = redis.connection().await;
-        let k = CacheKey::from_uri(&"http://a.test/g".parse().unwrap()).unwrap();
-        let keys = store.keys(&k);
-        let (h, z) = (keys.0.clone(), keys.1.clone());
-        let valid = codec::encode(entry(&[], 60).parts()).unwrap();
-        let hset = |field: &[u8], value: &[u8]| {
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg(&h).arg(field).arg(value);
-            cmd
-        };
-        let q = |cmd: redis::Cmd, mut c: redis::aio::MultiplexedConnection| async move {
-            cmd.query_async::<Value>(&mut c).await.unwrap()
-        };
-        // Read as junk: "" and "x". Then "" is replaced by a valid entry.
-        q(hset(b"", b"junk"), c.clone()).await;
-        q(hset(b"x", b"junk"), c.clone()).await;
-        q(hset(b"", &valid), c.clone()).await;
-        let junk = Bytes::from_static(b"junk");
-        let read = vec![
-            (Bytes::new(), junk.clone()),
-            (Bytes::from_static(b"x"), junk),
-        ];
-        store.delete_malformed(keys.clone(), Malformed::Fields(read));
-        let mut gone = false;
-        for _ in 0..100 {
-            let exists: i64 = redis::cmd("HEXISTS")
-                .arg(&h)
-                .arg("x")
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            if exists == 0 {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(gone, "the unchanged junk is deleted");
-        let stored: Vec<u8> = redis::cmd("HGET")
-            .arg(&h)
-            .arg("")
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        assert_eq!(stored, valid, "the replacement stays");
-
-        // Keys of another type are deleted, unless a put has made them right meanwhile.
-        q(redis::cmd("SET").arg(&z).arg("junk").to_owned(), c.clone()).await;
-        store.delete_malformed(keys.clone(), Malformed::WrongType);
-        let mut gone = false;
-        for _ in 0..100 {
-            let kind: String = redis::cmd("TYPE")
-                .arg(&z)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            if kind == "none" {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(gone, "a string under the order key is deleted");
-        let kind: String = redis::cmd("TYPE")
-            .arg(&h)
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        assert_eq!(kind, "hash", "the hash is kept");
-    }
-
-    #[test]
-    fn replies_are_read_as_pairs() {
-        let b = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        assert!(pairs(Value::Nil).unwrap().is_empty());
-        let p = pairs(Value::Array(vec![b("f"), b("v")])).unwrap();
-        assert_eq!(p, vec![(Bytes::from("f"), Bytes::from("v"))]);
-        let p = pairs(Value::Map(vec![(b("f"), b("v"))])).unwrap();
-        assert_eq!(p.len(), 1);
-        assert!(pairs(Value::Array(vec![b("f")])).is_err());
-        assert!(pairs(Value::Array(vec![b("f"), Value::Int(1)])).is_err());
-        assert!(pairs(Value::Okay).is_err());
-    }
-
-    #[test]
-    fn variants_must_match_their_field() {
-        let e = entry(&[("vary", "accept")], 60);
-        let value = Bytes::from(codec::encode(e.parts()).unwrap());
-        assert!(decode_variant(e.variant_id(), value.clone()).is_ok());
-        assert_eq!(
-            decode_variant(b"other", value).unwrap_err(),
-            MalformedEntry::VariantMismatch
-        );
-        let mut parts = e.into_parts();
-        parts.status = StatusCode::NOT_MODIFIED;
-        let value = Bytes::from(codec::encode(&parts).unwrap());
-        assert!(matches!(
-            decode_variant(b"", value),
-            Err(MalformedEntry::Entry(_))
-        ));
     }
 }
