@@ -158,6 +158,9 @@ mod head;
 mod layer;
 mod service;
 
+#[cfg(test)]
+mod tests;
+
 pub use body::RedirectBody;
 pub use error::{DeadlineExpired, RedirectError, RedirectLoop, TooManyRedirects};
 pub use extensions::{Hop, NotFollowed, RedirectHistory};

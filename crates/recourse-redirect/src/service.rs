@@ -111,7 +111,3 @@ where
         )
     }
 }
-
-#[cfg(test)]
-#[path = "service_tests.rs"]
-mod tests;
