@@ -10,27 +10,27 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
 use bytes::Buf;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::clock::system_now;
-use recourse_core::headers::{location_value, resolve_location};
-use recourse_core::origin::same_origin;
-use recourse_core::{Deadline, FinalUri, History, Live, Step};
+use recourse_core::{Deadline, History, Live, Step};
 use tower::util::Oneshot;
 use tower_service::Service;
 
+use crate::age;
 use crate::body::CacheBody;
 use crate::conditional::{self, Preconditions};
 use crate::directives::RequestDirectives;
 use crate::entry::{self, Entry};
 use crate::flight::{FlightGuard, Join};
+use crate::invalidation;
 use crate::key::CacheKey;
 use crate::record;
 use crate::refresh::Refresh;
 use crate::semantics::{self, Exchange};
 use crate::service::Shared;
-use crate::status::{CacheOutcome, Fwd, StatusInfo};
+use crate::status::{self, CacheOutcome, Fwd, StatusInfo};
 use crate::store::{Store, Variants};
 
 pin_project! {
@@ -301,50 +301,6 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// The digits of 000 to 999, for `Age` values that need no allocation.
-static DIGITS: [u8; 3000] = {
-    let mut out = [0u8; 3000];
-    let mut n = 0;
-    while n < 1000 {
-        out[3 * n] = b'0' + (n / 100) as u8;
-        out[3 * n + 1] = b'0' + ((n / 10) % 10) as u8;
-        out[3 * n + 2] = b'0' + (n % 10) as u8;
-        n += 1;
-    }
-    out
-};
-
-/// An `Age` value: ages under 1000 s borrow static digits (no allocation on a hit).
-fn age_value(secs: u64) -> HeaderValue {
-    if let Ok(n) = usize::try_from(secs)
-        && n < 1000
-    {
-        let len = if n < 10 {
-            1
-        } else if n < 100 {
-            2
-        } else {
-            3
-        };
-        let digits: &'static [u8] = &DIGITS[3 * n + 3 - len..3 * n + 3];
-        if let Ok(text) = std::str::from_utf8(digits) {
-            return HeaderValue::from_static(text);
-        }
-    }
-    HeaderValue::from(secs)
-}
-
-/// `ttl` of RFC 9211 §2.5: remaining freshness in seconds, negative when stale.
-fn ttl(entry: &Entry, age: Duration) -> i64 {
-    let lifetime = entry.freshness_lifetime();
-    let clamp = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    if lifetime >= age {
-        clamp(lifetime - age)
-    } else {
-        -clamp(age - lifetime)
-    }
-}
-
 impl<S, St, ReqBody, ResBody> Ctx<S, St, ReqBody, ResBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -548,11 +504,11 @@ where
         };
         // RFC 9111 §4: a response served from storage carries its current Age (§5.1).
         res.headers_mut()
-            .insert(header::AGE, age_value(age.as_secs()));
+            .insert(header::AGE, age::age_value(age.as_secs()));
         // RFC 9211 §2.1: `hit` when the response came from storage without a forward.
         self.info.hit = outcome == CacheOutcome::Hit
             || (outcome == CacheOutcome::Stale && self.info.fwd.is_none());
-        self.info.ttl = Some(ttl(entry, age));
+        self.info.ttl = Some(status::ttl(entry, age));
         self.decorate(&mut res, outcome);
         res
     }
@@ -571,10 +527,7 @@ where
     fn decorate<B>(&mut self, res: &mut Response<B>, outcome: CacheOutcome) {
         res.extensions_mut().insert(outcome);
         if self.revalidating
-            && let Some(status) = self
-                .info
-                .fwd_status
-                .and_then(|s| StatusCode::from_u16(s).ok())
+            && let Some(status) = self.info.fwd_status
         {
             History::record(res, Step::Revalidated { status });
         }
@@ -699,7 +652,7 @@ where
 
     fn on_origin_response(&mut self, res: Response<ResBody>) -> NextOf<S, St, ReqBody, ResBody> {
         let status = res.status();
-        self.info.fwd_status = Some(status.as_u16());
+        self.info.fwd_status = Some(status);
         if self.head {
             return Next::Ready(Ok(self.origin(res, CacheBody::origin, CacheOutcome::Miss)));
         }
@@ -907,30 +860,8 @@ where
                 CacheOutcome::Bypass,
             )));
         };
-        let base = match self.sent.take().map(|sent| sent.uri) {
-            Some(uri) if uri.scheme().is_some() && uri.authority().is_some() => Some(uri),
-            _ => key.to_uri(),
-        };
-        let mut removals = vec![key.clone()];
-        if let Some(base) = base {
-            // Relative references resolve against the URI that answered (RFC 9110
-            // §10.2.2): a redirect layer below would have recorded it as `FinalUri`.
-            let base = FinalUri::resolve_base(&res, &base);
-            for name in [header::LOCATION, header::CONTENT_LOCATION] {
-                // One rule for reading them (`location_value`): several different values
-                // name no URI for sure, so none of them is invalidated.
-                let Ok(Some(value)) = location_value(res.headers(), &name) else {
-                    continue;
-                };
-                if let Ok(target) = resolve_location(base, value)
-                    && same_origin(base, target.uri())
-                    && let Some(k) = CacheKey::from_uri(target.uri())
-                    && !removals.contains(&k)
-                {
-                    removals.push(k);
-                }
-            }
-        }
+        let sent = self.sent.take().map(|sent| sent.uri);
+        let mut removals = invalidation::targets(key, sent, &res);
         self.pending = Some(Box::new(self.origin(
             res,
             CacheBody::origin,
@@ -947,18 +878,6 @@ where
                 remove: self.shared.store.remove(&key),
             }),
             None => self.respond_pending(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn age_values() {
-        for n in [0u64, 7, 10, 42, 99, 100, 999, 1000, 123_456, u64::MAX] {
-            assert_eq!(age_value(n), n.to_string().as_str());
         }
     }
 }

@@ -176,6 +176,7 @@
 //! runtime (with its timer enabled, as `#[tokio::main]` has): without a runtime the layer
 //! revalidates in the foreground and does not coalesce.
 
+mod age;
 mod body;
 mod conditional;
 mod config;
@@ -183,6 +184,7 @@ mod directives;
 mod entry;
 mod flight;
 mod future;
+mod invalidation;
 mod key;
 mod layer;
 mod record;

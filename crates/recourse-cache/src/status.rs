@@ -2,8 +2,11 @@
 //! `Cache-Status` field (RFC 9211).
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Response};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+
+use crate::entry::Entry;
 
 /// The `Cache-Status` field name (RFC 9211).
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -94,7 +97,7 @@ impl Fwd {
 pub(crate) struct StatusInfo {
     pub(crate) hit: bool,
     pub(crate) fwd: Option<Fwd>,
-    pub(crate) fwd_status: Option<u16>,
+    pub(crate) fwd_status: Option<StatusCode>,
     pub(crate) ttl: Option<i64>,
     pub(crate) stored: bool,
     pub(crate) collapsed: bool,
@@ -114,7 +117,7 @@ impl StatusInfo {
             let _ = write!(s, "; fwd={}", fwd.as_str());
         }
         if let Some(status) = self.fwd_status {
-            let _ = write!(s, "; fwd-status={status}");
+            let _ = write!(s, "; fwd-status={}", status.as_u16());
         }
         if let Some(ttl) = self.ttl {
             let _ = write!(s, "; ttl={ttl}");
@@ -134,6 +137,17 @@ impl StatusInfo {
     }
 }
 
+/// `ttl` of RFC 9211 §2.5: remaining freshness in seconds, negative when stale.
+pub(crate) fn ttl(entry: &Entry, age: Duration) -> i64 {
+    let lifetime = entry.freshness_lifetime();
+    let clamp = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    if lifetime >= age {
+        clamp(lifetime - age)
+    } else {
+        -clamp(age - lifetime)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +160,7 @@ mod tests {
             .unwrap();
         StatusInfo {
             fwd: Some(Fwd::Stale),
-            fwd_status: Some(304),
+            fwd_status: Some(StatusCode::NOT_MODIFIED),
             ttl: Some(-3),
             stored: true,
             ..Default::default()
