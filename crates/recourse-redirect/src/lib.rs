@@ -87,15 +87,22 @@
 //! [`and`](policy::PolicyExt::and) / [`or`](policy::PolicyExt::or) combine them. The
 //! default is [`Standard`]: [`Limited`](policy::Limited) +
 //! [`FilterCredentials`](policy::FilterCredentials) +
-//! [`RefuseDowngrade`](policy::RefuseDowngrade). A custom policy replaces it; write
-//! `Standard::default().and(yours)` to keep its protections.
+//! [`RefuseDowngrade`](policy::RefuseDowngrade), each part set by a builder method of
+//! its own ([`Standard::max_redirects`], [`Standard::remove_on_origin_change`],
+//! [`Standard::allow_downgrade`], ...). A custom policy replaces it; write
+//! `Standard::default().and(yours)` to keep its protections. [`And`](policy::And) and
+//! [`Or`](policy::Or) are the combinators every layer shares, from
+//! [`recourse_core::policy`].
 //!
 //! # Errors
 //!
 //! The service's error is [`RedirectError<E>`]: the inner service's error `E` unchanged
 //! ([`RedirectError::into_inner`]), or one of the layer's typed refusals, each with an
-//! `is_*()` predicate and the chain of hops. See the [`error`] module for why this is one
-//! generic error rather than a `Box<dyn Error>`.
+//! `is_*()` predicate and an accessor named like it ([`RedirectError::is_downgrade`] /
+//! [`RedirectError::downgrade`]), and the chain of hops ([`RedirectError::chain`]);
+//! [`RedirectError::into_box_error`] boxes it for stacks whose errors are boxed, the inner
+//! error as it is. See the [`error`] module for why this is one generic error rather than
+//! a `Box<dyn Error>`.
 //!
 //! # Performance
 //!
