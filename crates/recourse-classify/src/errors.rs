@@ -26,8 +26,8 @@ use serde_json::Value;
 /// ]);
 /// let errors = Errors::from_json(&block);
 /// assert_eq!(errors.len(), 2);
-/// assert_eq!(errors[0].field.as_deref(), Some("Data"));
-/// assert_eq!(errors[1].code.as_deref(), Some("102"));
+/// assert_eq!(errors[0].field(), Some("Data"));
+/// assert_eq!(errors[1].code(), Some("102"));
 /// assert_eq!(errors[1].numeric_code(), Some(102));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,16 +35,13 @@ pub struct Errors {
     entries: Vec<ApiError>,
 }
 
-/// One entry of an [`Errors`] block.
+/// One entry of an [`Errors`] block: its code, message and field, each read with an
+/// accessor.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ApiError {
-    /// The error code, as text (a JSON number is kept in its decimal form).
-    pub code: Option<String>,
-    /// The human-readable message.
-    pub message: Option<String>,
-    /// The request field the error is about.
-    pub field: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+    field: Option<String>,
 }
 
 // === impl Errors ===
@@ -178,9 +175,24 @@ impl ApiError {
         entry
     }
 
+    /// The error code, as text (a JSON number is kept in its decimal form).
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
     /// The code as an integer, when it is one (`"102"` or `102`).
     pub fn numeric_code(&self) -> Option<i64> {
         self.code.as_deref()?.trim().parse().ok()
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The request field the error is about.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
     }
 }
 

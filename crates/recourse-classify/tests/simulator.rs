@@ -142,9 +142,9 @@ async fn every_row_of_the_table() {
     let outcome = Outcome::of(&res);
     let errors = outcome.errors().expect("the Errors block");
     assert_eq!(errors.len(), 2);
-    assert_eq!(errors[0].code.as_deref(), Some("E101"));
-    assert_eq!(errors[0].field.as_deref(), Some("Data"));
-    assert_eq!(errors[1].message.as_deref(), Some("Symbology is required"));
+    assert_eq!(errors[0].code(), Some("E101"));
+    assert_eq!(errors[0].field(), Some("Data"));
+    assert_eq!(errors[1].message(), Some("Symbology is required"));
     assert_eq!(Class::of(&res), Class::ClientError);
     assert_eq!(text(res).await, BAD_REQUEST_BODY);
 
