@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::HeaderName;
 use http::header::{AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION};
 use recourse_core::backoff::{Backoff, Jitter};
+use recourse_core::limits::{DEFAULT_DRAIN_LIMIT, DEFAULT_DRAIN_TIMEOUT};
 
 use crate::StatusField;
 use crate::progress::Callback;
@@ -16,8 +17,13 @@ use crate::progress::Callback;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Credentials {
-    /// Only to URLs with the same origin (scheme, host, port) as the original request
-    /// (the default; RFC 6454 §4, as browsers and the redirect layer do).
+    /// Only where the request still is at the origin (scheme, host, port) they were
+    /// given for, and only to URLs on that origin (the default; RFC 6454 §4, as browsers
+    /// and the redirect layer do). The origin the request is at is the one that answered
+    /// the response naming the URL ([`FinalUri`](recourse_core::FinalUri)): after a
+    /// redirect below this layer to another origin (which dropped the credentials), the
+    /// status and result URLs that origin names never get them back, even URLs on the
+    /// first origin (the Fetch standard never restores credentials a redirect removed).
     #[default]
     SameOrigin,
     /// Always (only for status services you trust at any origin).
@@ -72,6 +78,7 @@ pub(crate) struct Config {
     /// Whether a URL named by a response to an `https` request may be `http`.
     pub(crate) allow_downgrade: bool,
     pub(crate) drain_limit: u64,
+    pub(crate) drain_timeout: Duration,
     pub(crate) on_progress: Option<Callback>,
 }
 
@@ -106,7 +113,8 @@ impl Default for Config {
             final_state: FinalState::StatusResource,
             fetch_created: false,
             allow_downgrade: false,
-            drain_limit: 64 * 1024,
+            drain_limit: DEFAULT_DRAIN_LIMIT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             on_progress: None,
         }
     }

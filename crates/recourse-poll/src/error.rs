@@ -1,11 +1,12 @@
-//! Errors: [`PollError`] (keeps the inner service's error), [`PollTimeout`] and
-//! [`Downgrade`].
+//! Errors: [`PollError`] (keeps the inner service's error) and [`PollTimeout`].
 
 use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderName, Request, StatusCode, Uri};
 use recourse_core::headers::LocationError;
+use recourse_core::json::JsonPath;
+use recourse_core::origin::Downgrade;
 
 use crate::Resume;
 
@@ -27,7 +28,13 @@ enum Kind<E> {
     },
     Timeout(Box<PollTimeout>),
     Location(Box<LocationFailure>),
-    Downgrade(Box<Downgrade>),
+    Downgrade(Box<Refused>),
+    Protocol(Box<ProtocolViolation>),
+}
+
+struct Refused {
+    downgrade: Downgrade,
+    status_url: Option<Uri>,
 }
 
 struct LocationFailure {
@@ -66,9 +73,12 @@ impl<E> PollError<E> {
         }
     }
 
-    pub(crate) fn downgrade(downgrade: Downgrade) -> Self {
+    pub(crate) fn refused(downgrade: Downgrade, status_url: Option<Uri>) -> Self {
         Self {
-            kind: Kind::Downgrade(Box::new(downgrade)),
+            kind: Kind::Downgrade(Box::new(Refused {
+                downgrade,
+                status_url,
+            })),
         }
     }
 
@@ -76,6 +86,12 @@ impl<E> PollError<E> {
     /// fetch).
     pub fn is_inner(&self) -> bool {
         matches!(self.kind, Kind::Inner { .. })
+    }
+
+    pub(crate) fn protocol(violation: ProtocolViolation) -> Self {
+        Self {
+            kind: Kind::Protocol(Box::new(violation)),
+        }
     }
 
     /// Whether polling stopped on a limit: see [`PollTimeout`].
@@ -94,10 +110,26 @@ impl<E> PollError<E> {
         matches!(self.kind, Kind::Downgrade(_))
     }
 
-    /// The refused downgrade, if that is what this is.
-    pub fn get_downgrade(&self) -> Option<&Downgrade> {
+    /// Whether a status response broke the protocol of the configured
+    /// [`StatusField`](crate::StatusField) (see [`ProtocolViolation`]).
+    pub fn is_protocol_violation(&self) -> bool {
+        matches!(self.kind, Kind::Protocol(_))
+    }
+
+    /// The protocol violation, if that is what this is.
+    pub fn protocol_violation(&self) -> Option<&ProtocolViolation> {
         match &self.kind {
-            Kind::Downgrade(d) => Some(d),
+            Kind::Protocol(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The refused downgrade, if that is what this is: the `https` URI where the request
+    /// was ([`from`](Downgrade::from)), the refused `http` URL ([`to`](Downgrade::to)) and
+    /// the header that named it ([`header`](Downgrade::header)).
+    pub fn downgrade(&self) -> Option<&Downgrade> {
+        match &self.kind {
+            Kind::Downgrade(d) => Some(&d.downgrade),
             _ => None,
         }
     }
@@ -158,6 +190,7 @@ impl<E> PollError<E> {
             Kind::Location(l) => l.status_url.as_ref(),
             Kind::Timeout(t) => Some(&t.status_url),
             Kind::Downgrade(d) => d.status_url.as_ref(),
+            Kind::Protocol(v) => Some(&v.status_url),
         }
     }
 }
@@ -177,7 +210,12 @@ impl<E: fmt::Debug> fmt::Debug for PollError<E> {
                 .field("header", &l.header)
                 .field("status_url", &l.status_url)
                 .finish(),
-            Kind::Downgrade(d) => f.debug_tuple("PollError::Downgrade").field(d).finish(),
+            Kind::Downgrade(d) => f
+                .debug_struct("PollError::Downgrade")
+                .field("downgrade", &d.downgrade)
+                .field("status_url", &d.status_url)
+                .finish(),
+            Kind::Protocol(v) => f.debug_tuple("PollError::Protocol").field(v).finish(),
         }
     }
 }
@@ -197,7 +235,14 @@ impl<E: fmt::Display> fmt::Display for PollError<E> {
             Kind::Location(l) => {
                 write!(f, "cannot follow the `{}` header: {}", l.header, l.error)
             }
-            Kind::Downgrade(d) => fmt::Display::fmt(d, f),
+            Kind::Downgrade(d) => write!(
+                f,
+                "refused to follow the `{}` header from https to http (clear text): {} -> {}",
+                d.downgrade.header(),
+                d.downgrade.from(),
+                d.downgrade.to()
+            ),
+            Kind::Protocol(v) => fmt::Display::fmt(v, f),
         }
     }
 }
@@ -211,59 +256,98 @@ where
             Kind::Inner { error, .. } => Some(error),
             Kind::Timeout(t) => Some(&**t),
             Kind::Location(l) => Some(&l.error),
-            Kind::Downgrade(d) => Some(&**d),
+            Kind::Downgrade(d) => Some(&d.downgrade),
+            Kind::Protocol(v) => Some(&**v),
         }
     }
 }
 
-// === Downgrade ===
+// === ProtocolViolation ===
 
-/// A status URL or result URL named by a response to an `https` request was an `http`
-/// URL, and was not requested.
+/// A status response that breaks the status protocol the configured
+/// [`StatusField`](crate::StatusField) describes: a 2xx (other than 202) whose body does
+/// not say whether the job is running, succeeded or failed, while the field is
+/// [strict](crate::StatusField::strict).
 ///
-/// Following it would carry the job (its status, its result, and any forwarded
-/// headers) in clear text, where anyone on the path can read and forge it: the
-/// protection `https` gave the original request would be silently lost (RFC 9110 §4.2.2;
-/// the Fetch standard blocks such mixed content). The redirect layer refuses `https` to
-/// `http` the same way. [`PollLayer::allow_downgrade`](crate::PollLayer::allow_downgrade)
-/// lifts the refusal.
+/// Taking such a response for the job's success would hand the caller a status document
+/// (or an error page) as if it were the result. Polling stops; the job may still be
+/// running, so [`status_url`](Self::status_url) names where to look (or resume, with
+/// [`Resume`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Downgrade {
-    pub(crate) from: Uri,
-    pub(crate) to: Uri,
-    pub(crate) header: HeaderName,
-    pub(crate) status_url: Option<Uri>,
+pub struct ProtocolViolation {
+    pub(crate) status_url: Uri,
+    pub(crate) status: StatusCode,
+    pub(crate) field: JsonPath,
+    pub(crate) kind: ViolationKind,
 }
 
-impl Downgrade {
-    /// The `https` URI whose response named the refused URL (the original request's
-    /// URI, or the status URL).
-    pub fn from(&self) -> &Uri {
-        &self.from
+impl ProtocolViolation {
+    /// The status URL whose response broke the protocol.
+    pub fn status_url(&self) -> &Uri {
+        &self.status_url
     }
 
-    /// The refused `http` URL.
-    pub fn to(&self) -> &Uri {
-        &self.to
+    /// The status code of that response.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
-    /// The response header that named it (`Location`, or the status header).
-    pub fn header(&self) -> &HeaderName {
-        &self.header
+    /// The configured status field.
+    pub fn field(&self) -> &JsonPath {
+        &self.field
+    }
+
+    /// What was wrong.
+    pub fn kind(&self) -> &ViolationKind {
+        &self.kind
     }
 }
 
-impl fmt::Display for Downgrade {
+impl fmt::Display for ProtocolViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "refused to follow the `{}` header from https to http (clear text): {} -> {}",
-            self.header, self.from, self.to
+            "the status response of {} ({}) does not say the job's state in `{}`: {}",
+            self.status_url, self.status, self.field, self.kind
         )
     }
 }
 
-impl std::error::Error for Downgrade {}
+impl std::error::Error for ProtocolViolation {}
+
+/// What was wrong with a status response's body: see [`ProtocolViolation`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ViolationKind {
+    /// The body is not one JSON document (empty, malformed, trailing data, or the field
+    /// nested deeper than the JSON reader's recursion limit).
+    NotJson,
+    /// The body is longer than the field's peek limit (in bytes), so it was not read.
+    TooLarge(usize),
+    /// The body failed while it was being read.
+    BodyFailed,
+    /// The JSON has no such field, or it is `null`.
+    MissingField,
+    /// The field's value is none of the configured values (its text, or "an object",
+    /// "an array").
+    UnknownValue(String),
+}
+
+impl fmt::Display for ViolationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ViolationKind::NotJson => f.write_str("the body is not JSON"),
+            ViolationKind::TooLarge(limit) => {
+                write!(f, "the body is longer than the peek limit of {limit} bytes")
+            }
+            ViolationKind::BodyFailed => f.write_str("the body failed while being read"),
+            ViolationKind::MissingField => f.write_str("the field is missing"),
+            ViolationKind::UnknownValue(value) => {
+                write!(f, "the value {value:?} is not a known state")
+            }
+        }
+    }
+}
 
 /// Which limit stopped polling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,11 +425,20 @@ impl PollTimeout {
     /// A `GET` of the status URL carrying a [`Resume`] extension: sent through the poll
     /// layer, it resumes polling (with fresh limits) and returns the final result, as the
     /// original request would have. Add the credentials the status URL needs.
-    pub fn resume_request<B: Default>(&self) -> Request<B> {
-        let mut req = Request::new(B::default());
+    ///
+    /// `body` is never sent (the polls are `GET`s without a body): any value of the
+    /// stack's request body type, so that no `Default` is needed of it.
+    pub fn resume_request<B>(&self, body: B) -> Request<B> {
+        let mut req = Request::new(body);
         *req.uri_mut() = self.status_url.clone();
-        req.extensions_mut().insert(self.resume.clone());
+        self.resume.clone().insert_into(&mut req);
         req
+    }
+
+    /// What a request needs to resume this job: put it into any request for the status
+    /// URL with [`Resume::insert_into`].
+    pub fn resume(&self) -> &Resume {
+        &self.resume
     }
 }
 
@@ -395,7 +488,7 @@ mod tests {
         let t = e.into_timeout().unwrap();
         assert_eq!(t.polls(), 3);
         assert_eq!(t.next_wait(), Some(Duration::from_secs(1)));
-        let req: Request<()> = t.resume_request();
+        let req: Request<()> = t.resume_request(());
         assert_eq!(req.uri(), "http://a.test/jobs/1");
         assert!(req.extensions().get::<Resume>().is_some());
 
@@ -415,12 +508,14 @@ mod tests {
         assert_eq!(e.location_error().unwrap().0, &LocationError::Empty);
         assert!(e.into_inner().is_err());
 
-        let e: PollError<std::io::Error> = PollError::downgrade(Downgrade {
-            from: Uri::from_static("https://a.test/jobs/1"),
-            to: Uri::from_static("http://a.test/result"),
-            header: http::header::LOCATION,
-            status_url: Some(Uri::from_static("https://a.test/jobs/1")),
-        });
+        let refused = Downgrade::check(
+            &Uri::from_static("https://a.test/jobs/1"),
+            &Uri::from_static("http://a.test/result"),
+            &http::header::LOCATION,
+        )
+        .unwrap_err();
+        let e: PollError<std::io::Error> =
+            PollError::refused(refused, Some(Uri::from_static("https://a.test/jobs/1")));
         assert!(e.is_downgrade() && !e.is_location() && !e.is_inner() && !e.is_timeout());
         assert_eq!(
             e.to_string(),
@@ -428,7 +523,7 @@ mod tests {
              https://a.test/jobs/1 -> http://a.test/result"
         );
         assert_eq!(e.status_url().unwrap(), "https://a.test/jobs/1");
-        let d = e.get_downgrade().unwrap();
+        let d = e.downgrade().unwrap();
         assert_eq!(d.from(), "https://a.test/jobs/1");
         assert_eq!(d.to(), "http://a.test/result");
         assert_eq!(d.header(), http::header::LOCATION);

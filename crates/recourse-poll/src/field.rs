@@ -2,20 +2,16 @@
 //!
 //! Many services answer every poll with `200 OK` and say in the body whether the job is
 //! done: Azure's `{"status": "InProgress"}`, Google's `{"done": true}`. A [`StatusField`]
-//! names the field (a dotted path, keys matched ASCII-case-insensitively) and the values
-//! that mean running, succeeded and failed.
-//!
-//! The layer reads at most [`limit`](StatusField::limit) bytes of a 2xx poll response
-//! (64 KiB by default), keeping the frames as they came, and hands the caller the body
-//! unchanged (the buffered frames, then the rest of the body; nothing is copied). A body
-//! over the limit, a body that is not JSON (or nested deeper than `serde_json`'s recursion
-//! limit), a body that fails, or an unrecognised value leaves the decision to the status
-//! code.
+//! names the field (a dotted path, keys matched ASCII-case-insensitively, the last of
+//! repeated keys winning: [`recourse_core::json::scan`]) and the values that mean running,
+//! succeeded and failed; optionally a second field names the result's URL (Azure's
+//! `resourceLocation`).
 //!
 //! ```
 //! use recourse_poll::StatusField;
 //!
-//! // Azure-style: {"status": "Succeeded" | "Failed" | "Canceled" | anything else = running}
+//! // Azure-style: {"status": "Succeeded" | "Failed" | "Canceled" | anything else = running},
+//! // the result at "resourceLocation" when present.
 //! let azure = StatusField::azure();
 //! // Google LRO: {"done": true, "error": {...}}
 //! let google = StatusField::google();
@@ -23,19 +19,18 @@
 //! let custom = StatusField::new("job.state")
 //!     .running(["queued", "working"])
 //!     .succeeded(["finished"])
-//!     .failed(["crashed", "aborted"]);
+//!     .failed(["crashed", "aborted"])
+//!     .result_field("job.output_url")
+//!     .strict(false);
 //! # let _ = (azure, google, custom);
 //! ```
 
-use std::fmt;
-
-use bytes::Bytes;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use recourse_core::json::{self, JsonPath};
+use recourse_core::limits::DEFAULT_PEEK_LIMIT;
+use serde_json::Value;
 
 use crate::Decision;
-
-/// The default number of body bytes read to find the field: 64 KiB.
-pub const DEFAULT_FIELD_LIMIT: usize = 64 * 1024;
+use crate::error::ViolationKind;
 
 /// A JSON body field that tells whether the job is running, succeeded or failed.
 ///
@@ -43,30 +38,58 @@ pub const DEFAULT_FIELD_LIMIT: usize = 64 * 1024;
 /// the default running value `inprogress` matches `InProgress`, `in_progress` and
 /// `In Progress`. Booleans are compared as the strings `true`/`false`, numbers exactly as
 /// their text (`-1` is not `1`).
+///
+/// The layer reads at most [`peek_limit`](StatusField::peek_limit) bytes of a 2xx poll
+/// response (64 KiB by default, [`DEFAULT_PEEK_LIMIT`]), keeping the frames as they came,
+/// and hands the caller the body unchanged (the buffered frames, then the rest of the body;
+/// nothing is copied).
+///
+/// # When the body does not say
+///
+/// A body over the limit, a body that is not JSON (or nests the field deeper than
+/// `serde_json`'s recursion limit), a body that fails, a missing field (or `null`) and an
+/// unrecognised value do not decide. What happens then:
+///
+/// 1. A missing field means running when [`missing_means_running`](StatusField::missing_means_running)
+///    is set (Google's preset), an unrecognised value when
+///    [`unknown_means_running`](StatusField::unknown_means_running) is (Azure's preset).
+/// 2. Otherwise, on a `202 Accepted` the status code decides (still running).
+/// 3. Otherwise (a 200 or another 2xx that says nothing by itself), with
+///    [`strict`](StatusField::strict) on (the default) the response breaks the status
+///    protocol the field describes, and polling fails with a typed
+///    [`PollError::is_protocol_violation`](crate::PollError::is_protocol_violation)
+///    carrying the status URL and what was wrong ([`ProtocolViolation`](crate::ProtocolViolation)):
+///    taking it for a success would return a status document as if it were the result.
+///    With `strict(false)` the status code decides (a 2xx means succeeded), as the
+///    [`Policy`](crate::Policy) may.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusField {
-    path: Vec<String>,
+    path: JsonPath,
     running: Vec<String>,
     succeeded: Vec<String>,
     failed: Vec<String>,
-    failed_if_present: Option<Vec<String>>,
-    limit: usize,
+    failed_if_present: Option<JsonPath>,
+    result: Option<JsonPath>,
+    peek_limit: usize,
     unknown_is_running: bool,
     missing_is_running: bool,
+    strict: bool,
 }
 
 impl StatusField {
     /// The field at `path` (dots separate the keys of nested objects, for example
-    /// `properties.provisioningState`), with the default values:
+    /// `properties.provisioningState`; a [`JsonPath`] for keys with dots), with the
+    /// default values:
     ///
     /// - running: `inprogress`, `running`, `pending`, `notstarted`, `queued`, `accepted`;
     /// - succeeded: `succeeded`, `success`, `completed`, `done`;
     /// - failed: `failed`, `failure`, `canceled`, `cancelled`, `error`.
     ///
-    /// An unrecognised value or a missing field leaves the decision to the status code.
-    pub fn new(path: &str) -> Self {
+    /// [Strict](Self::strict): a 2xx status response (other than 202) whose body does not
+    /// decide is a protocol violation.
+    pub fn new(path: impl Into<JsonPath>) -> Self {
         Self {
-            path: path.split('.').map(str::to_owned).collect(),
+            path: path.into(),
             running: strings([
                 "inprogress",
                 "running",
@@ -78,19 +101,23 @@ impl StatusField {
             succeeded: strings(["succeeded", "success", "completed", "done"]),
             failed: strings(["failed", "failure", "canceled", "cancelled", "error"]),
             failed_if_present: None,
-            limit: DEFAULT_FIELD_LIMIT,
+            result: None,
+            peek_limit: DEFAULT_PEEK_LIMIT,
             unknown_is_running: false,
             missing_is_running: false,
+            strict: true,
         }
     }
 
     /// Azure's long-running operation status monitor: the `status` field, terminal on
-    /// `Succeeded`, `Failed` and `Canceled`; any other value means still running.
+    /// `Succeeded`, `Failed` and `Canceled`; any other value means still running; the
+    /// result at the URL in `resourceLocation` when a succeeded status names one.
     pub fn azure() -> Self {
         Self::new("status")
             .succeeded(["succeeded"])
             .failed(["failed", "canceled"])
             .unknown_means_running(true)
+            .result_field("resourceLocation")
     }
 
     /// Google's `google.longrunning.Operation`: `done` is `true` when finished (absent or
@@ -136,94 +163,154 @@ impl StatusField {
 
     /// A second field (dotted path) whose presence with a value other than `null` means
     /// the job failed, whatever the main field says (Google's `error`).
-    pub fn failed_if_present(mut self, path: &str) -> Self {
-        self.failed_if_present = Some(path.split('.').map(str::to_owned).collect());
+    pub fn failed_if_present(mut self, path: impl Into<JsonPath>) -> Self {
+        self.failed_if_present = Some(path.into());
+        self
+    }
+
+    /// A field (dotted path) of a succeeded status response that names the job's result:
+    /// a URL, resolved like a `Location` against the URI that answered (RFC 3986 §5), and
+    /// fetched with `GET` as the result in place of the [`FinalState`](crate::FinalState)
+    /// resource (Azure's `resourceLocation`). Absent, `null` or not a string: the
+    /// `FinalState` decides. Default: none (Azure's preset: `resourceLocation`).
+    pub fn result_field(mut self, path: impl Into<JsonPath>) -> Self {
+        self.result = Some(path.into());
         self
     }
 
     /// How many body bytes are read at most to find the field (default
-    /// [`DEFAULT_FIELD_LIMIT`]). A longer body leaves the decision to the status code.
-    pub fn limit(mut self, bytes: usize) -> Self {
-        self.limit = bytes;
+    /// [`DEFAULT_PEEK_LIMIT`], 64 KiB). A longer body does not decide.
+    pub fn peek_limit(mut self, bytes: usize) -> Self {
+        self.peek_limit = bytes;
         self
     }
 
-    /// Whether a value that is neither running, succeeded nor failed means running
-    /// (default `false`: the status code decides).
+    /// Whether a value that is neither running, succeeded nor failed (or an object or
+    /// array) means running (default `false`: it does not decide).
     pub fn unknown_means_running(mut self, yes: bool) -> Self {
         self.unknown_is_running = yes;
         self
     }
 
     /// Whether a JSON body without the field (or with `null`) means running (default
-    /// `false`: the status code decides).
+    /// `false`: it does not decide).
     pub fn missing_means_running(mut self, yes: bool) -> Self {
         self.missing_is_running = yes;
         self
     }
 
-    /// The configured byte limit.
-    pub fn byte_limit(&self) -> usize {
-        self.limit
+    /// Whether a 2xx status response other than a 202 whose body does not decide (not
+    /// JSON, over the peek limit, failed, without the field, an unrecognised value) is a
+    /// protocol violation, a typed [`PollError`](crate::PollError) (default `true`), or is
+    /// left to the status code (`false`: a 2xx means succeeded). See
+    /// [When the body does not say](Self#when-the-body-does-not-say).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
     }
 
-    /// Reads the field from a complete JSON body given as its frames.
-    ///
-    /// Returns the decision the field makes (if any) and its value as text.
-    pub(crate) fn evaluate(&self, chunks: &[Bytes]) -> (Option<Decision>, Option<String>) {
-        let joined;
-        let bytes: &[u8] = match chunks {
-            [] => &[],
-            [one] => one,
-            many => {
-                joined = many.concat();
-                &joined
-            }
+    /// The path of the field.
+    pub fn get_path(&self) -> &JsonPath {
+        &self.path
+    }
+
+    /// The path of the result URL field, if one is set.
+    pub fn get_result_field(&self) -> Option<&JsonPath> {
+        self.result.as_ref()
+    }
+
+    /// The configured peek limit.
+    pub fn get_peek_limit(&self) -> usize {
+        self.peek_limit
+    }
+
+    /// Whether a status response whose body does not decide is a protocol violation.
+    pub fn is_strict(&self) -> bool {
+        self.strict
+    }
+
+    /// Reads the field (and the failure and result fields) from a complete body.
+    pub(crate) fn evaluate(&self, body: &[u8]) -> Reading {
+        let [main, failure, result] = match json::scan(
+            body,
+            [
+                Some(&self.path),
+                self.failed_if_present.as_ref(),
+                self.result.as_ref(),
+            ],
+        ) {
+            Ok(values) => values,
+            Err(_) => return Reading::undecided(ViolationKind::NotJson),
         };
-        let Some(main) = extract(bytes, &self.path) else {
-            return (None, None);
+        let result = match result {
+            Some(Value::String(url)) => Some(url),
+            _ => None,
         };
-        let main_kind = match main {
-            Extracted::Number(_) => Kind::Number,
-            _ => Kind::Other,
+        let failed = failure.is_some_and(|v| !v.is_null());
+        let text = match &main {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Bool(b)) => Some(b.to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
         };
-        if let Some(path) = &self.failed_if_present
-            && let Some(Extracted::Text(_) | Extracted::Number(_) | Extracted::Composite) =
-                extract(bytes, path)
-        {
-            let text = match main {
-                Extracted::Text(s) | Extracted::Number(s) => Some(s),
-                _ => None,
+        if failed {
+            return Reading {
+                decision: Ok(Decision::Failed),
+                text,
+                result,
             };
-            return (Some(Decision::Failed), text);
         }
-        match main {
-            Extracted::Text(text) | Extracted::Number(text) => {
-                let exact = matches!(main_kind, Kind::Number);
-                let is = |values: &[String]| {
-                    values.iter().any(|v| {
-                        if exact {
-                            *v == text
-                        } else {
-                            loose_eq(v, &text)
-                        }
-                    })
-                };
-                let decision = if is(&self.succeeded) {
-                    Some(Decision::Succeeded)
-                } else if is(&self.failed) {
-                    Some(Decision::Failed)
-                } else if is(&self.running) || self.unknown_is_running {
-                    Some(Decision::Running)
-                } else {
-                    None
-                };
-                (decision, Some(text))
-            }
-            Extracted::Composite => (self.unknown_is_running.then_some(Decision::Running), None),
-            Extracted::Missing | Extracted::Null => {
-                (self.missing_is_running.then_some(Decision::Running), None)
-            }
+        let decision = match (&main, &text) {
+            (Some(Value::Number(_)), Some(text)) => self.classify(text, true),
+            (Some(Value::String(_) | Value::Bool(_)), Some(text)) => self.classify(text, false),
+            (None | Some(Value::Null), _) if self.missing_is_running => Ok(Decision::Running),
+            (None | Some(Value::Null), _) => Err(ViolationKind::MissingField),
+            _ if self.unknown_is_running => Ok(Decision::Running),
+            (Some(Value::Array(_)), _) => Err(ViolationKind::UnknownValue("an array".into())),
+            _ => Err(ViolationKind::UnknownValue("an object".into())),
+        };
+        Reading {
+            decision,
+            text,
+            result,
+        }
+    }
+
+    fn classify(&self, text: &str, exact: bool) -> Result<Decision, ViolationKind> {
+        let is = |values: &[String]| {
+            values
+                .iter()
+                .any(|v| if exact { v == text } else { loose_eq(v, text) })
+        };
+        if is(&self.succeeded) {
+            Ok(Decision::Succeeded)
+        } else if is(&self.failed) {
+            Ok(Decision::Failed)
+        } else if is(&self.running) || self.unknown_is_running {
+            Ok(Decision::Running)
+        } else {
+            Err(ViolationKind::UnknownValue(text.to_owned()))
+        }
+    }
+}
+
+/// What a status body says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Reading {
+    /// The decision, or why the body makes none.
+    pub(crate) decision: Result<Decision, ViolationKind>,
+    /// The field's value as text (a string, `true`/`false`, a number).
+    pub(crate) text: Option<String>,
+    /// The result URL field's string value.
+    pub(crate) result: Option<String>,
+}
+
+impl Reading {
+    pub(crate) fn undecided(why: ViolationKind) -> Self {
+        Self {
+            decision: Err(why),
+            text: None,
+            result: None,
         }
     }
 }
@@ -234,11 +321,6 @@ where
     V: AsRef<str>,
 {
     values.into_iter().map(|v| v.as_ref().to_owned()).collect()
-}
-
-enum Kind {
-    Number,
-    Other,
 }
 
 /// Whether two strings are equal ASCII-case-insensitively, ignoring spaces, `_` and `-`.
@@ -257,151 +339,14 @@ fn loose_eq(a: &str, b: &str) -> bool {
     }
 }
 
-/// What is at a path of a JSON document.
-#[derive(Debug, PartialEq, Eq)]
-enum Extracted {
-    /// No such key on the way.
-    Missing,
-    /// `null`.
-    Null,
-    /// A string, or a boolean as `true`/`false`.
-    Text(String),
-    /// A number, as its text.
-    Number(String),
-    /// An object or an array.
-    Composite,
-}
-
-/// Extracts the value at `path` from a JSON document without building it: other keys
-/// are skipped. `None` if the document is not valid JSON (or too deeply nested).
-fn extract(json: &[u8], path: &[String]) -> Option<Extracted> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let found = PathSeed { path }.deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    Some(found)
-}
-
-struct PathSeed<'p> {
-    path: &'p [String],
-}
-
-impl<'de> DeserializeSeed<'de> for PathSeed<'_> {
-    type Value = Extracted;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Extracted, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl PathSeed<'_> {
-    fn scalar(
-        &self,
-        make: impl FnOnce(String) -> Extracted,
-        text: impl FnOnce() -> String,
-    ) -> Extracted {
-        if self.path.is_empty() {
-            make(text())
-        } else {
-            Extracted::Missing
-        }
-    }
-}
-
-impl<'de> Visitor<'de> for PathSeed<'_> {
-    type Value = Extracted;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Extracted, E> {
-        Ok(self.scalar(Extracted::Text, || v.to_string()))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Extracted, E> {
-        Ok(self.scalar(Extracted::Number, || v.to_string()))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Extracted, E> {
-        Ok(self.scalar(Extracted::Number, || v.to_string()))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Extracted, E> {
-        Ok(self.scalar(Extracted::Number, || v.to_string()))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Extracted, E> {
-        Ok(self.scalar(Extracted::Text, || v.to_owned()))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Extracted, E> {
-        Ok(if self.path.is_empty() {
-            Extracted::Null
-        } else {
-            Extracted::Missing
-        })
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Extracted, E> {
-        self.visit_unit()
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Extracted, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(if self.path.is_empty() {
-            Extracted::Composite
-        } else {
-            Extracted::Missing
-        })
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Extracted, A::Error> {
-        let Some((first, rest)) = self.path.split_first() else {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            return Ok(Extracted::Composite);
-        };
-        let mut found = None;
-        while let Some(is_match) = map.next_key_seed(KeyMatch(first))? {
-            if is_match && found.is_none() {
-                found = Some(map.next_value_seed(PathSeed { path: rest })?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found.unwrap_or(Extracted::Missing))
-    }
-}
-
-/// Compares an object key with a path segment, ASCII-case-insensitively, without
-/// allocating.
-struct KeyMatch<'p>(&'p str);
-
-impl<'de> DeserializeSeed<'de> for KeyMatch<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyMatch<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        Ok(v.eq_ignore_ascii_case(self.0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn eval(field: &StatusField, json: &str) -> (Option<Decision>, Option<String>) {
-        field.evaluate(&[Bytes::copy_from_slice(json.as_bytes())])
+        let reading = field.evaluate(json.as_bytes());
+        (reading.decision.ok(), reading.text)
     }
 
     #[test]
@@ -432,14 +377,15 @@ mod tests {
     }
 
     #[test]
-    fn keys_case_insensitive_nested_paths_and_first_wins() {
+    fn keys_case_insensitive_nested_paths_and_last_wins() {
         let f = StatusField::new("properties.provisioningState");
         let json = r#"{"id":"x","Properties":{"ProvisioningState":"Succeeded","x":[1,{"y":2}]}}"#;
         assert_eq!(eval(&f, json).0, Some(Decision::Succeeded));
+        // The last of repeated keys wins (`recourse_core::json::scan`; it was the first).
         let dup = r#"{"status":"running","status":"succeeded"}"#;
         assert_eq!(
             eval(&StatusField::new("status"), dup).0,
-            Some(Decision::Running)
+            Some(Decision::Succeeded)
         );
     }
 
@@ -475,13 +421,15 @@ mod tests {
     #[test]
     fn split_frames_are_joined_for_parsing() {
         let f = StatusField::new("status");
+        // The frames are joined by `recourse_core::body::Peek::bytes`.
         let chunks = [
             Bytes::from_static(br#"{"sta"#),
             Bytes::from_static(br#"tus":"suc"#),
             Bytes::from_static(br#"ceeded"}"#),
         ];
-        assert_eq!(f.evaluate(&chunks).0, Some(Decision::Succeeded));
-        assert_eq!(f.evaluate(&[]), (None, None));
+        let joined = String::from_utf8(chunks.concat()).unwrap();
+        assert_eq!(eval(&f, &joined).0, Some(Decision::Succeeded));
+        assert_eq!(eval(&f, ""), (None, None));
     }
 
     #[test]
@@ -534,8 +482,40 @@ mod tests {
         assert_eq!(eval(&f, r#"{"state":2}"#).0, Some(Decision::Succeeded));
         assert_eq!(eval(&f, r#"{"state":-1}"#).0, Some(Decision::Failed));
         assert_eq!(eval(&f, r#"{"state":2.5}"#).0, None);
-        assert_eq!(f.byte_limit(), DEFAULT_FIELD_LIMIT);
-        assert_eq!(f.limit(10).byte_limit(), 10);
+        assert_eq!(f.get_peek_limit(), DEFAULT_PEEK_LIMIT);
+        assert_eq!(f.peek_limit(10).get_peek_limit(), 10);
+    }
+
+    #[test]
+    fn why_a_body_does_not_decide_and_the_result_field() {
+        let f = StatusField::new("status");
+        let why = |json: &str| f.evaluate(json.as_bytes()).decision.unwrap_err();
+        assert_eq!(why("not json"), ViolationKind::NotJson);
+        assert_eq!(why(""), ViolationKind::NotJson);
+        assert_eq!(why(r#"{"id":1}"#), ViolationKind::MissingField);
+        assert_eq!(why(r#"{"status":null}"#), ViolationKind::MissingField);
+        assert_eq!(
+            why(r#"{"status":"Updating"}"#),
+            ViolationKind::UnknownValue("Updating".into())
+        );
+        assert_eq!(
+            why(r#"{"status":[1]}"#),
+            ViolationKind::UnknownValue("an array".into())
+        );
+        assert!(f.is_strict() && !f.clone().strict(false).is_strict());
+
+        let azure = StatusField::azure();
+        assert_eq!(
+            azure.get_result_field().unwrap().to_string(),
+            "resourceLocation"
+        );
+        let reading = azure
+            .evaluate(br#"{"status":"Succeeded","resourceLocation":"https://a.test/things/1"}"#);
+        assert_eq!(reading.decision, Ok(Decision::Succeeded));
+        assert_eq!(reading.result.as_deref(), Some("https://a.test/things/1"));
+        let reading = azure.evaluate(br#"{"status":"Succeeded","resourceLocation":7}"#);
+        assert_eq!(reading.result, None, "only a string names a URL");
+        assert_eq!(StatusField::new("a.b").get_path().to_string(), "a.b");
     }
 
     #[test]

@@ -11,8 +11,10 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::poller::{Begin, Begun, Poller, Start};
-use crate::service::Ctx;
-use crate::{Policy, PollBody, PollError, Resume};
+use recourse_core::body::PeekBody;
+
+use crate::ctx::Ctx;
+use crate::{Policy, PollError, PollRequestBody, Resume};
 
 pin_project_lite::pin_project! {
     /// The response future of [`AsyncPoll`](crate::AsyncPoll).
@@ -27,7 +29,7 @@ pin_project_lite::pin_project! {
     /// Polling it again after it returned `Ready` panics, as for most futures.
     pub struct ResponseFuture<S, B, ResBody, P>
     where
-        S: Service<Request<B>>,
+        S: Service<Request<PollRequestBody<B>>>,
         ResBody: Body,
     {
         #[pin]
@@ -47,7 +49,7 @@ pin_project_lite::pin_project! {
 
 impl<S, B, ResBody, P> ResponseFuture<S, B, ResBody, P>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<PollRequestBody<B>>>,
     ResBody: Body,
 {
     pub(crate) fn new(future: S::Future, svc: S, ctx: Ctx<P>) -> Self {
@@ -57,13 +59,12 @@ where
         }
     }
 
-    pub(crate) fn resume(svc: S, ctx: Ctx<P>, resume: Resume) -> Self
+    pub(crate) fn resume(svc: S, ctx: Ctx<P>, resume: Resume, status_url: http::Uri) -> Self
     where
-        S: Service<Request<B>, Response = Response<ResBody>> + Clone,
-        B: Default,
+        S: Service<Request<PollRequestBody<B>>, Response = Response<ResBody>> + Clone,
         P: Policy,
     {
-        let job = Poller::resume(Start { svc, ctx }, resume);
+        let job = Poller::resume(Start { svc, ctx }, resume, status_url);
         Self {
             state: State::Polling { job: Box::pin(job) },
             start: None,
@@ -73,12 +74,11 @@ where
 
 impl<S, B, ResBody, P> Future for ResponseFuture<S, B, ResBody, P>
 where
-    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
-    B: Default,
+    S: Service<Request<PollRequestBody<B>>, Response = Response<ResBody>> + Clone,
     ResBody: Body,
     P: Policy,
 {
-    type Output = Result<Response<PollBody<ResBody>>, PollError<S::Error>>;
+    type Output = Result<Response<PeekBody<ResBody>>, PollError<S::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -101,11 +101,11 @@ where
                     // would copy it); it is dropped with the future.
                     let Some(begin) = begin else {
                         this.state.set(State::Done);
-                        return Poll::Ready(Ok(res.map(PollBody::plain)));
+                        return Poll::Ready(Ok(res.map(PeekBody::new)));
                     };
                     let Some((svc, ctx)) = this.start.take() else {
                         this.state.set(State::Done);
-                        return Poll::Ready(Ok(res.map(PollBody::plain)));
+                        return Poll::Ready(Ok(res.map(PeekBody::new)));
                     };
                     match Poller::begin(Start { svc, ctx }, res, begin) {
                         Begun::Polling(job) => {
@@ -146,7 +146,7 @@ fn begin_kind<P: Policy>(
 
 impl<S, B, ResBody, P> fmt::Debug for ResponseFuture<S, B, ResBody, P>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<PollRequestBody<B>>>,
     ResBody: Body,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -91,16 +91,17 @@ impl PollInfo {
 /// use bytes::Bytes;
 /// use http::{Request, Response};
 /// use http_body_util::Full;
-/// use recourse_poll::{PollLayer, Resume};
+/// use recourse_poll::{PollLayer, PollRequestBody, Resume};
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 ///
-/// let backend = service_fn(|req: Request<Full<Bytes>>| async move {
+/// let backend = service_fn(|req: Request<PollRequestBody<Full<Bytes>>>| async move {
 ///     assert_eq!(req.uri().path(), "/jobs/7");
 ///     Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::from("done")))
 /// });
 /// let client = ServiceBuilder::new().layer(PollLayer::new()).service(backend);
 ///
-/// let res = client.oneshot(Resume::request("http://api.test/jobs/7".parse().unwrap())).await.unwrap();
+/// let resume = Resume::request("http://api.test/jobs/7".parse().unwrap(), Full::default());
+/// let res = client.oneshot(resume).await.unwrap();
 /// assert_eq!(res.status(), 200);
 /// # }
 /// ```
@@ -111,12 +112,18 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// A `GET` of `status_url` that resumes polling it.
-    pub fn request<B: Default>(status_url: Uri) -> Request<B> {
-        let mut req = Request::new(B::default());
+    /// A `GET` of `status_url` that resumes polling it. `body` is never sent (the polls
+    /// are `GET`s without a body): any value of the stack's request body type.
+    pub fn request<B>(status_url: Uri, body: B) -> Request<B> {
+        let mut req = Request::new(body);
         *req.uri_mut() = status_url;
-        req.extensions_mut().insert(Resume::default());
+        Resume::default().insert_into(&mut req);
         req
+    }
+
+    /// Makes `req` a resume request: its URI is the status URL to poll.
+    pub fn insert_into<B>(self, req: &mut Request<B>) {
+        req.extensions_mut().insert(self);
     }
 
     /// The original request's URI, if known (for [`FinalState::OriginalUri`](crate::FinalState::OriginalUri)).

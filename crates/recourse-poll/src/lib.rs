@@ -15,12 +15,12 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response, StatusCode};
 //! use http_body_util::{BodyExt, Full};
-//! use recourse_poll::{PollInfo, PollLayer};
+//! use recourse_poll::{PollInfo, PollLayer, PollRequestBody};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
 //! // A backend that accepts a job, reports it running twice, then done.
 //! let polls = Arc::new(AtomicU32::new(0));
-//! let backend = service_fn(move |req: Request<Full<Bytes>>| {
+//! let backend = service_fn(move |req: Request<PollRequestBody<Full<Bytes>>>| {
 //!     let polls = polls.clone();
 //!     async move {
 //!         let res = match req.uri().path() {
@@ -61,21 +61,38 @@
 //! - **Start.** A response to the original request starts a job when the
 //!   [`Policy::start`] says so (by default: a 202) and it names a status URL in one of
 //!   the [status headers](PollLayer::status_headers) (`Location` by default; Azure uses
-//!   `Azure-AsyncOperation` and `Operation-Location`). The URL is resolved against the
-//!   request URI (RFC 3986 §5, [`recourse_core::headers::resolve_location`]); only
+//!   `Azure-AsyncOperation` and `Operation-Location`), read by the one rule for `Location`
+//!   ([`recourse_core::headers::location_value`]: repeated fields with different values
+//!   are a typed error, never a guess).
+//! - **Where the request is now.** Every URL a response names (a status URL, a 201's or
+//!   303's `Location`, a moved status URL, a result URL in the body) is resolved against
+//!   the URI that really answered that response (RFC 9110 §10.2.2, RFC 3986 §5): its
+//!   [`FinalUri`](recourse_core::FinalUri) when a redirect layer below followed
+//!   redirects, else the URI it was requested from. So `POST /v1/submit` redirected to
+//!   `/v2/submit` whose 202 says `Location: status/1` polls `/v2/status/1`. Only
 //!   `http`/`https` URLs are followed, anything else is a typed error; so is an `http`
-//!   URL named by a response to an `https` request ([`Downgrade`], below). Every other
-//!   response passes through untouched, with no allocation and no copy.
+//!   URL named by a response that came from an `https` URI ([`Downgrade`], below). Every
+//!   other response passes through untouched, with no allocation and no copy.
 //! - **Interval.** Before each poll the layer waits the `Retry-After` of the last 202 or
 //!   status response (delay-seconds or an HTTP-date, RFC 9110 §10.2.3), shortened to
 //!   [`max_retry_after`](PollLayer::max_retry_after); without a usable one (absent,
 //!   negative, fractional, garbage), the [backoff](PollLayer::backoff): 1 s, doubling,
 //!   capped at 30 s, no jitter. Never less than the [floor](PollLayer::min_interval).
-//! - **Polls.** `GET`s with an empty body, through a clone of the inner service, so the
-//!   layers below (retry, redirect, cache, classify) apply to each poll. A poll carries
-//!   the [forwarded headers](PollLayer::forward_headers) of the original request, its
-//!   credentials only to the same origin ([`Credentials`]), and the effective
-//!   [`Deadline`](recourse_core::Deadline).
+//! - **Polls.** `GET`s without a body ([`PollRequestBody::empty`]), through a clone of
+//!   the inner service, so the layers below (retry, redirect, cache, classify) apply to
+//!   each poll. A poll carries the [forwarded headers](PollLayer::forward_headers) of the
+//!   original request, its credentials only where they still belong ([`Credentials`]:
+//!   by default while the request is at the origin they were given for, and only to
+//!   that origin), and the effective [`Deadline`](recourse_core::Deadline).
+//! - **Polls see the origin's current state.** Every status poll is marked
+//!   [`Live`](recourse_core::Live): a cache below answers it only with what the origin
+//!   confirms now (revalidated or forwarded, as for `Cache-Control: no-cache`, RFC 9111
+//!   §5.2.1.4), never again and again from one stored response. The final result fetch
+//!   is not marked: a result may come from a cache.
+//! - **Any request body.** The caller's body type needs no `Default` and is not boxed:
+//!   the inner service receives a [`PollRequestBody`], the caller's body on the original
+//!   request and an empty one on the layer's own requests (so `hyper::body::Incoming` or
+//!   a streaming body go through).
 //! - **Terminal state.** By status code: 202 is still running; other 2xx (200, 201, 204)
 //!   are done; a 303 See Other means the result is at its `Location`, which is fetched
 //!   and returned (RFC 9110 §15.4.4); 4xx and 5xx mean the job (or its status resource)
@@ -111,9 +128,12 @@
 //! default. `Retry-After: 1000000000000` is clamped (and if even the clamped wait does
 //! not fit in the limits, the layer stops at once instead of sleeping). `Retry-After: 0`
 //! cannot make a tight loop (250 ms floor). A status body is read only up to the field's
-//! limit (64 KiB); a longer one, a malformed one or one nested 100,000 levels deep simply
-//! does not decide (`serde_json` bounds recursion; other keys are skipped without being
-//! built). Status URLs on other origins never receive the credentials by default.
+//! peek limit (64 KiB, [`recourse_core::limits::DEFAULT_PEEK_LIMIT`]); a longer one, a
+//! malformed one or one nested 100,000 levels deep does not decide (`serde_json` bounds
+//! recursion; other keys are skipped without being built), and is a typed
+//! [protocol violation](PollError::is_protocol_violation) on a 2xx other than 202 while
+//! the field is [strict](StatusField::strict) (the default). Status URLs on other origins
+//! never receive the credentials by default.
 //!
 //! A job started over `https` never continues in clear text by default: a status URL
 //! (from the 202's `Location` or another status header, or a running 202 that moves it),
@@ -126,8 +146,10 @@
 //! layer refuses `https` to `http` redirects the same way;
 //! [`PollLayer::allow_downgrade`] opts out. `http` to `https` is always followed.
 //!
-//! The bodies of discarded responses are drained (at most 64 KiB) only while waiting anyway,
-//! so that the connection can be reused.
+//! The bodies of discarded responses are drained only while waiting anyway, so that the
+//! connection can be reused: at most 64 KiB and 1 s
+//! ([`recourse_core::limits::DEFAULT_DRAIN_LIMIT`], [`DEFAULT_DRAIN_TIMEOUT`](recourse_core::limits::DEFAULT_DRAIN_TIMEOUT)),
+//! and never past the polling limit.
 //!
 //! # Compared with other pollers
 //!
@@ -152,12 +174,13 @@
 //! # Differences from tower-http
 //!
 //! tower-http has no poller. Its `FollowRedirect` shares the shape (a clone of the
-//! inner service per request, `B: Default` request bodies for the follow-up `GET`); this
-//! layer adds the timing (paused-time testable: all waits use `tokio::time`), limits with a
+//! inner service per request) but needs `B: Default` request bodies for the follow-up
+//! `GET`; this layer has a body type of its own for its requests ([`PollRequestBody`]),
+//! and adds the timing (paused-time testable: all waits use `tokio::time`), limits with a
 //! resumable typed error, and the body-field decision.
 
-mod body;
 mod config;
+mod ctx;
 mod error;
 mod field;
 mod future;
@@ -166,18 +189,21 @@ mod layer;
 mod policy;
 mod poller;
 mod progress;
+mod request_body;
 mod service;
-mod uri;
 
-pub use body::PollBody;
 pub use config::{Credentials, FinalState};
-pub use error::{Downgrade, PollError, PollTimeout, TimeoutReason};
-pub use field::{DEFAULT_FIELD_LIMIT, StatusField};
+pub use error::{PollError, PollTimeout, ProtocolViolation, TimeoutReason, ViolationKind};
+pub use field::StatusField;
 pub use future::ResponseFuture;
 pub use info::{Outcome, PollInfo, Resume};
 pub use layer::PollLayer;
 pub use policy::{Decision, JobStatus, Policy, Standard};
 pub use progress::{PollProgress, ProgressSender};
+pub use recourse_core::body::PeekBody;
+pub use recourse_core::json::JsonPath;
+pub use recourse_core::origin::Downgrade;
+pub use request_body::PollRequestBody;
 pub use service::AsyncPoll;
 
 #[cfg(test)]

@@ -22,7 +22,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{HeaderMap, StatusCode, Uri};
 
 /// What a poll's response says about the job.
@@ -56,7 +55,7 @@ pub struct JobStatus<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) status_url: &'a Uri,
     pub(crate) field: Option<&'a str>,
-    pub(crate) body: &'a [Bytes],
+    pub(crate) body: &'a [u8],
     pub(crate) body_complete: bool,
     pub(crate) elapsed: Duration,
     pub(crate) standard: Decision,
@@ -91,10 +90,10 @@ impl<'a> JobStatus<'a> {
         self.field
     }
 
-    /// The prefix of the body that was read to find the field, in the frames it came in
-    /// (empty when no field is configured or the response is not 2xx). See
-    /// [`body_complete`](Self::body_complete).
-    pub fn body_prefix(&self) -> &'a [Bytes] {
+    /// The prefix of the body that was read to find the field (at most the field's
+    /// [peek limit](crate::StatusField::peek_limit) and a frame; empty when no field is
+    /// configured or the response is not 2xx). See [`body_complete`](Self::body_complete).
+    pub fn body_prefix(&self) -> &'a [u8] {
         self.body
     }
 

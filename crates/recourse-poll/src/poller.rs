@@ -7,22 +7,24 @@ use std::time::Duration;
 
 use http::header::LOCATION;
 use http::response::Parts;
-use http::{HeaderName, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use recourse_core::backoff::FastRand;
-use recourse_core::body::Drain;
-use recourse_core::{Class, Deadline, History, Step, clock, headers};
+use recourse_core::body::{Drain, Peek, PeekBody, Peeked};
+use recourse_core::headers::{self, LocationError, location_value};
+use recourse_core::origin::{Downgrade, same_origin};
+use recourse_core::{Class, Deadline, FinalUri, History, Live, Step, clock};
 use tokio::time::{Instant, Sleep};
 use tower::util::Oneshot;
 use tower_service::Service;
 
-use crate::body::Prefix;
 use crate::config::{Config, FinalState};
-use crate::error::Downgrade;
-use crate::service::Ctx;
+use crate::ctx::Ctx;
+use crate::error::{ProtocolViolation, ViolationKind};
+use crate::field::Reading;
 use crate::{
-    Credentials, Decision, JobStatus, Outcome, Policy, PollBody, PollError, PollInfo, PollProgress,
-    PollTimeout, Resume, TimeoutReason,
+    Credentials, Decision, JobStatus, Outcome, Policy, PollError, PollInfo, PollProgress,
+    PollRequestBody, PollTimeout, Resume, TimeoutReason,
 };
 
 /// How the original response starts a job.
@@ -46,17 +48,17 @@ pub(crate) enum Begun<J, O> {
     Done(O),
 }
 
-type Output<ResBody, E> = Result<Response<PollBody<ResBody>>, PollError<E>>;
+type Output<ResBody, E> = Result<Response<PeekBody<ResBody>>, PollError<E>>;
 
 pin_project_lite::pin_project! {
     /// One job being polled.
     pub(crate) struct Poller<S, B, ResBody, P>
     where
-        S: Service<Request<B>>,
+        S: Service<Request<PollRequestBody<B>>>,
         ResBody: Body,
     {
         #[pin]
-        step: StepState<Oneshot<S, Request<B>>, ResBody>,
+        step: StepState<Oneshot<S, Request<PollRequestBody<B>>>, ResBody>,
         // Fires at the earlier of the polling timeout and the request's deadline; polled
         // while a request or a body read is in flight.
         #[pin]
@@ -77,7 +79,7 @@ pin_project_lite::pin_project! {
             #[pin]
             sleep: Sleep,
             #[pin]
-            drain: Option<Drain<PollBody<ResBody>>>,
+            drain: Option<Drain<PeekBody<ResBody>>>,
         },
         // A poll or a result fetch in flight.
         Send {
@@ -88,7 +90,7 @@ pin_project_lite::pin_project! {
         // Reading the prefix of a 2xx status response's body to find the status field.
         // (`None` only for the instant between taking the response and leaving.)
         Read {
-            read: Option<(Parts, Prefix<ResBody>)>,
+            read: Option<(Parts, Peek<ResBody>)>,
         },
         Done,
     }
@@ -98,7 +100,17 @@ pin_project_lite::pin_project! {
 #[derive(Clone, Debug)]
 enum Purpose {
     Poll,
+    /// A result fetch of the URI.
     Result(Uri),
+}
+
+/// A URI to request, and where the request is now: the URI that really answered the
+/// response naming it ([`FinalUri`], else the URI that response was requested from). The
+/// credential and downgrade rules apply from there.
+#[derive(Clone, Debug)]
+struct Target {
+    uri: Uri,
+    base: Uri,
 }
 
 /// The unpinned state of a job.
@@ -106,8 +118,14 @@ struct Job<S, P> {
     svc: S,
     ctx: Ctx<P>,
     status_url: Uri,
-    initial_location: Option<Uri>,
+    /// Where the response that named the status URL really came from.
+    status_base: Uri,
+    /// The initial 202's `Location`, and where that 202 really came from.
+    initial_location: Option<Target>,
     original_uri: Uri,
+    /// The URI of the request the credentials came with (the original request, or the
+    /// resume request): they are given for its origin only.
+    credentials_at: Uri,
     polls: u32,
     /// Running responses so far, the initial 202 included: the backoff's attempt number.
     running: u32,
@@ -126,15 +144,14 @@ struct Job<S, P> {
 
 /// What to do after a response.
 enum Next<ResBody: Body, E> {
-    Wait(Duration, PollBody<ResBody>),
-    Fetch(Uri),
+    Wait(Duration, PeekBody<ResBody>),
+    Fetch(Target),
     Finish(Output<ResBody, E>),
 }
 
 impl<S, B, ResBody, P> Poller<S, B, ResBody, P>
 where
-    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
-    B: Default,
+    S: Service<Request<PollRequestBody<B>>, Response = Response<ResBody>> + Clone,
     ResBody: Body,
     P: Policy,
 {
@@ -147,15 +164,20 @@ where
         begin: Begin,
     ) -> Begun<Self, Output<ResBody, S::Error>> {
         let Start { svc, ctx } = start;
-        let original_uri = ctx.uri.to_uri();
+        // Not absolute (or not parsed back): nothing resolves against it, a typed error.
+        let original_uri = ctx.uri.to_uri().unwrap_or_default();
         let (mut parts, body) = res.into_parts();
         let found = match begin {
-            Begin::Poll => ctx
-                .config
-                .status_headers
-                .iter()
-                .find_map(|name| parts.headers.get(name).map(|value| (name, value))),
-            Begin::Created => parts.headers.get(LOCATION).map(|value| (&LOCATION, value)),
+            Begin::Poll => first_status_header(&parts.headers, &ctx.config.status_headers),
+            Begin::Created => location_value(&parts.headers, &LOCATION)
+                .map(|value| value.map(|value| (&LOCATION, value)))
+                .map_err(|e| (&LOCATION, e)),
+        };
+        let found = match found {
+            Ok(found) => found,
+            Err((header, error)) => {
+                return Begun::Done(Err(PollError::location(error, header.clone(), None)));
+            }
         };
         let Some((header, value)) = found else {
             tracing::debug!(
@@ -163,34 +185,50 @@ where
                 status = parts.status.as_u16(),
                 "no status URL in the response: returned as is"
             );
-            return Begun::Done(Ok(Response::from_parts(parts, PollBody::plain(body))));
+            return Begun::Done(Ok(Response::from_parts(parts, PeekBody::new(body))));
         };
-        let status_url = match headers::resolve_location(&original_uri, value) {
+        // A relative reference resolves against the URI that answered (RFC 9110 §10.2.2):
+        // after redirects below this layer, not the URI first asked for.
+        let base = match parts.extensions.get::<FinalUri>() {
+            Some(last) => last.uri().clone(),
+            None => original_uri.clone(),
+        };
+        let status_url = match headers::resolve_location(&base, value) {
             Ok(resolved) => resolved.into_uri(),
             Err(error) => {
                 return Begun::Done(Err(PollError::location(error, header.clone(), None)));
             }
         };
-        let status_url = match follow(&ctx.config, &original_uri, status_url, header, None) {
+        let status_url = match follow(&ctx.config, &base, status_url, header, None) {
             Ok(uri) => uri,
             Err(e) => return Begun::Done(Err(e)),
         };
         let initial_location = if *header == LOCATION {
             None
         } else {
-            parts
-                .headers
-                .get(LOCATION)
-                .and_then(|v| headers::resolve_location(&original_uri, v).ok())
-                .map(|r| r.into_uri())
+            // Only for `FinalState::InitialLocation`: one that cannot be read or resolved
+            // is as good as none.
+            location_value(&parts.headers, &LOCATION)
+                .ok()
+                .flatten()
+                .and_then(|v| headers::resolve_location(&base, v).ok())
+                .map(|r| Target {
+                    uri: r.into_uri(),
+                    base: base.clone(),
+                })
         };
         let history = parts.extensions.remove::<History>().unwrap_or_default();
+        let credentials_at = original_uri.clone();
         let mut job = Job::new(
             svc,
             ctx,
-            status_url,
+            Target {
+                uri: status_url,
+                base,
+            },
             initial_location,
             original_uri,
+            credentials_at,
             history,
         );
         job.last_status = Some(parts.status);
@@ -203,12 +241,15 @@ where
                     uri = %job.status_url,
                     "201 Created: fetching the created resource"
                 );
-                let uri = job.status_url.clone();
-                let future = job.send(&uri);
+                let target = Target {
+                    uri: job.status_url.clone(),
+                    base: job.status_base.clone(),
+                };
+                let future = job.send(&target, false);
                 Begun::Polling(Self {
                     step: StepState::Send {
                         future,
-                        purpose: Purpose::Result(uri),
+                        purpose: Purpose::Result(target.uri),
                     },
                     limit,
                     job,
@@ -227,16 +268,11 @@ where
                     return Begun::Done(Err(PollError::timeout(stop)));
                 }
                 job.waiting(wait);
-                let drain_limit = job.ctx.config.drain_limit;
+                let drain = job.drain(PeekBody::new(body));
                 Begun::Polling(Self {
                     step: StepState::Wait {
                         sleep: tokio::time::sleep(wait),
-                        drain: Some(Drain::new(
-                            PollBody::plain(body),
-                            drain_limit,
-                            Duration::MAX,
-                            None,
-                        )),
+                        drain: Some(drain),
                     },
                     limit,
                     job,
@@ -245,17 +281,26 @@ where
         }
     }
 
-    /// Resumes polling the status URL a request names (see [`Resume`]).
-    pub(crate) fn resume(start: Start<S, P>, resume: Resume) -> Self {
+    /// Resumes polling `status_url`, the resume request's URI (see [`Resume`]).
+    pub(crate) fn resume(start: Start<S, P>, resume: Resume, status_url: Uri) -> Self {
         let Start { svc, ctx } = start;
-        let status_url = ctx.uri.to_uri();
         let original_uri = resume.original_uri.unwrap_or_else(|| status_url.clone());
+        // The resume request's headers stand in for the original request's: its
+        // credentials are given for the status URL it names.
+        let initial_location = resume.initial_location.map(|uri| Target {
+            uri,
+            base: original_uri.clone(),
+        });
         let mut job = Job::new(
             svc,
             ctx,
-            status_url,
-            resume.initial_location,
+            Target {
+                uri: status_url.clone(),
+                base: status_url.clone(),
+            },
+            initial_location,
             original_uri,
+            status_url,
             History::default(),
         );
         tracing::debug!(
@@ -264,9 +309,8 @@ where
             "resuming a job: polling its status"
         );
         let limit = job.limit_at.map(|(at, _)| tokio::time::sleep_until(at));
-        let uri = job.status_url.clone();
         job.polls = 1;
-        let future = job.send(&uri);
+        let future = job.send_poll();
         Self {
             step: StepState::Send {
                 future,
@@ -280,8 +324,7 @@ where
 
 impl<S, B, ResBody, P> Future for Poller<S, B, ResBody, P>
 where
-    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
-    B: Default,
+    S: Service<Request<PollRequestBody<B>>, Response = Response<ResBody>> + Clone,
     ResBody: Body,
     P: Policy,
 {
@@ -298,9 +341,8 @@ where
                         drain.set(None);
                     }
                     ready!(sleep.poll(cx));
-                    let uri = this.job.status_url.clone();
                     this.job.polls += 1;
-                    let future = this.job.send(&uri);
+                    let future = this.job.send_poll();
                     this.step.set(StepState::Send {
                         future,
                         purpose: Purpose::Poll,
@@ -335,10 +377,11 @@ where
                             this.job.last_status = Some(res.status());
                             let read_body =
                                 res.status().is_success() && this.job.ctx.config.field.is_some();
-                            if read_body {
+                            if let (true, Some(field)) = (read_body, &this.job.ctx.config.field) {
                                 let (parts, body) = res.into_parts();
+                                let peek = Peek::new(body, field.get_peek_limit());
                                 this.step.set(StepState::Read {
-                                    read: Some((parts, Prefix::new(body))),
+                                    read: Some((parts, peek)),
                                 });
                                 continue;
                             }
@@ -348,22 +391,18 @@ where
                     }
                 }
                 StepProj::Read { read } => {
-                    let limit = match &this.job.ctx.config.field {
-                        Some(field) => field.byte_limit(),
-                        None => 0,
+                    let peeked = match read.as_mut() {
+                        Some((_, peek)) => peek.poll_peek(cx),
+                        None => Poll::Ready(Peeked::Failed),
                     };
-                    let filled = match read.as_mut() {
-                        Some((_, prefix)) => prefix.poll_fill(cx, limit),
-                        None => Poll::Ready(()),
-                    };
-                    if filled.is_pending() {
+                    let Poll::Ready(peeked) = peeked else {
                         ready!(poll_limit(this.limit.as_mut(), cx));
                         let stop = this.job.cut_off(false);
                         this.step.set(StepState::Done);
                         return Poll::Ready(Err(PollError::timeout(stop)));
-                    }
+                    };
                     match read.take() {
-                        Some((parts, prefix)) => this.job.evaluate(parts, Seen::Prefixed(prefix)),
+                        Some((parts, peek)) => this.job.evaluate(parts, Seen::Peeked(peek, peeked)),
                         None => unreachable!("the read state is left as soon as it is taken"),
                     }
                 }
@@ -375,18 +414,18 @@ where
                     return Poll::Ready(output);
                 }
                 Next::Wait(wait, body) => {
-                    let drain_limit = this.job.ctx.config.drain_limit;
                     this.job.waiting(wait);
+                    let drain = this.job.drain(body);
                     this.step.set(StepState::Wait {
                         sleep: tokio::time::sleep(wait),
-                        drain: Some(Drain::new(body, drain_limit, Duration::MAX, None)),
+                        drain: Some(drain),
                     });
                 }
-                Next::Fetch(uri) => {
-                    let future = this.job.send(&uri);
+                Next::Fetch(target) => {
+                    let future = this.job.send(&target, false);
                     this.step.set(StepState::Send {
                         future,
-                        purpose: Purpose::Result(uri),
+                        purpose: Purpose::Result(target.uri),
                     });
                 }
             }
@@ -408,9 +447,10 @@ impl<S, P> Job<S, P> {
     fn new(
         svc: S,
         ctx: Ctx<P>,
-        status_url: Uri,
-        initial_location: Option<Uri>,
+        status: Target,
+        initial_location: Option<Target>,
         original_uri: Uri,
+        credentials_at: Uri,
         history: History,
     ) -> Self {
         let started = Instant::now();
@@ -426,9 +466,11 @@ impl<S, P> Job<S, P> {
         Self {
             svc,
             ctx,
-            status_url,
+            status_url: status.uri,
+            status_base: status.base,
             initial_location,
             original_uri,
+            credentials_at,
             polls: 0,
             running: 0,
             started,
@@ -441,6 +483,15 @@ impl<S, P> Job<S, P> {
             field: None,
             rng: None,
         }
+    }
+
+    /// Discards a response's body so that its connection can be reused: bounded by the
+    /// drain limit, the drain timeout and the polling limit (the wait is usually longer
+    /// than the drain; when it ends first, the drain is dropped with it).
+    fn drain<Bd>(&self, body: Bd) -> Drain<Bd> {
+        let config = &self.ctx.config;
+        let deadline = self.limit_at.map(|(at, _)| Deadline::at(at));
+        Drain::new(body, config.drain_limit, config.drain_timeout, deadline)
     }
 
     fn waiting(&mut self, wait: Duration) -> &mut Self {
@@ -515,27 +566,52 @@ impl<S, P> Job<S, P> {
             next_wait,
             resume: Resume {
                 original_uri: Some(self.original_uri.clone()),
-                initial_location: self.initial_location.clone(),
+                initial_location: self.initial_location.as_ref().map(|t| t.uri.clone()),
             },
         }
     }
 }
 
 impl<S, P: Policy> Job<S, P> {
-    /// A `GET` of `uri` with the forwarded headers (credentials only where allowed) and
-    /// the effective deadline, through a clone of the inner service.
-    fn send<B>(&mut self, uri: &Uri) -> Oneshot<S, Request<B>>
+    /// A poll of the status URL: see [`send`](Self::send).
+    fn send_poll<B>(&mut self) -> Oneshot<S, Request<PollRequestBody<B>>>
     where
-        S: Service<Request<B>> + Clone,
-        B: Default,
+        S: Service<Request<PollRequestBody<B>>> + Clone,
     {
-        let mut req = Request::new(B::default());
+        let target = Target {
+            uri: self.status_url.clone(),
+            base: self.status_base.clone(),
+        };
+        self.send(&target, true)
+    }
+
+    /// A `GET` of `target` without a body, with the forwarded headers (credentials only
+    /// where allowed) and the effective deadline, through a clone of the inner service.
+    /// `live`: a status poll, marked [`Live`] so that a cache below answers it only with
+    /// what the origin confirms now (a result fetch may be answered from a cache).
+    ///
+    /// With [`Credentials::SameOrigin`] the credentials go along only while the request
+    /// is still at the origin they were given for (the response naming the URL came from
+    /// there, so no redirect below took the request elsewhere and dropped them) and the
+    /// URL is on that origin too (RFC 6454 §4; the Fetch standard never restores
+    /// credentials a redirect removed).
+    fn send<B>(&mut self, target: &Target, live: bool) -> Oneshot<S, Request<PollRequestBody<B>>>
+    where
+        S: Service<Request<PollRequestBody<B>>> + Clone,
+    {
+        let uri = &target.uri;
+        let mut req = Request::new(PollRequestBody::empty());
         *req.uri_mut() = uri.clone();
+        if live {
+            Live.insert_into(&mut req);
+        }
         let config = &self.ctx.config;
         let credentials = match config.credentials {
             Credentials::Always => true,
             Credentials::Never => false,
-            Credentials::SameOrigin => headers::same_origin(&self.original_uri, uri),
+            Credentials::SameOrigin => {
+                same_origin(&self.credentials_at, &target.base) && same_origin(&target.base, uri)
+            }
         };
         for (index, value) in self.ctx.forwarded.iter() {
             if let Some((name, sensitive)) = config.captured_name(index)
@@ -555,20 +631,45 @@ impl<S, P: Policy> Job<S, P> {
     fn evaluate<ResBody: Body, E>(
         &mut self,
         mut parts: Parts,
-        mut seen: Seen<ResBody>,
+        seen: Seen<ResBody>,
     ) -> Next<ResBody, E> {
         let status = parts.status;
         let elapsed = self.started.elapsed();
-        let (by_field, text, complete, chunks): (_, _, _, &[bytes::Bytes]) = match &mut seen {
-            Seen::Plain(_) => (None, None, false, &[]),
-            Seen::Prefixed(prefix) => {
-                let complete = prefix.is_complete();
-                let (decision, text) = match &self.ctx.config.field {
-                    Some(field) if complete => field.evaluate(prefix.chunks()),
-                    _ => (None, None),
-                };
-                (decision, text, complete, prefix.chunks())
+        let (reading, complete, prefix) = match &seen {
+            Seen::Plain(_) => (None, false, None),
+            Seen::Peeked(peek, peeked) => {
+                let prefix = peek.bytes();
+                let reading = self
+                    .ctx
+                    .config
+                    .field
+                    .as_ref()
+                    .map(|field| match (peeked, &prefix) {
+                        (Peeked::Complete, Some(bytes)) => field.evaluate(bytes),
+                        (Peeked::Complete, None) => Reading::undecided(ViolationKind::NotJson),
+                        (Peeked::Overflow, _) => {
+                            Reading::undecided(ViolationKind::TooLarge(field.get_peek_limit()))
+                        }
+                        (_, _) => Reading::undecided(ViolationKind::BodyFailed),
+                    });
+                (reading, peek.is_complete(), prefix)
             }
+        };
+        let (by_field, text, result) = match reading {
+            Some(Reading {
+                decision,
+                text,
+                result,
+            }) => match decision {
+                Ok(decision) => (Some(decision), text, result),
+                // A 202 says "still running" by itself (RFC 9110 §15.3.3); another 2xx
+                // needs the field to tell a finished job from a status document.
+                Err(kind) if status != StatusCode::ACCEPTED && self.is_strict() => {
+                    return Next::Finish(Err(self.violation(status, kind)));
+                }
+                Err(_) => (None, text, None),
+            },
+            None => (None, None, None),
         };
         let standard = standard_decision(&parts, by_field);
         let decision = self.ctx.policy.decide(&JobStatus {
@@ -577,14 +678,15 @@ impl<S, P: Policy> Job<S, P> {
             headers: &parts.headers,
             status_url: &self.status_url,
             field: text.as_deref(),
-            body: chunks,
+            body: prefix.as_deref().unwrap_or_default(),
             body_complete: complete,
             elapsed,
             standard,
         });
+        drop(prefix);
         let body = match seen {
-            Seen::Plain(body) => PollBody::plain(body),
-            Seen::Prefixed(prefix) => PollBody::prefixed(prefix),
+            Seen::Plain(body) => PeekBody::new(body),
+            Seen::Peeked(peek, _) => peek.into_body(),
         };
         self.last_status = Some(status);
         if let Some(own) = parts.extensions.remove::<History>() {
@@ -609,6 +711,12 @@ impl<S, P: Policy> Job<S, P> {
             "polled the job's status"
         );
         self.field = text;
+        // Where the status response really came from: a relative URL in it resolves
+        // against that (RFC 9110 §10.2.2), and the request is there now.
+        let here = match parts.extensions.get::<FinalUri>() {
+            Some(last) => last.uri().clone(),
+            None => self.status_url.clone(),
+        };
 
         match decision {
             Decision::Running => {
@@ -617,12 +725,15 @@ impl<S, P: Policy> Job<S, P> {
                 // another running response (say a 200 with a running body) may name the
                 // future result, which must not be polled.
                 let moved = match status {
-                    StatusCode::ACCEPTED => self.moved_status_url(&parts),
+                    StatusCode::ACCEPTED => self.moved_status_url(&parts, &here),
                     _ => None,
                 };
                 if let Some(next) = moved {
                     match next {
-                        Ok(uri) => self.status_url = uri,
+                        Ok(uri) => {
+                            self.status_url = uri;
+                            self.status_base = here;
+                        }
                         Err(e) => return Next::Finish(Err(e)),
                     }
                 }
@@ -641,40 +752,50 @@ impl<S, P: Policy> Job<S, P> {
             }
             Decision::SeeOther => {
                 self.progress(status, decision, elapsed, None);
-                match parts.headers.get(LOCATION) {
-                    Some(value) => match headers::resolve_location(&self.status_url, value) {
-                        Ok(r) => match self.follow(&self.status_url, r.into_uri(), &LOCATION) {
-                            Ok(uri) => Next::Fetch(uri),
+                match location_value(&parts.headers, &LOCATION) {
+                    Ok(Some(value)) => match headers::resolve_location(&here, value) {
+                        Ok(r) => match self.follow(&here, r.into_uri(), &LOCATION) {
+                            Ok(uri) => Next::Fetch(Target { uri, base: here }),
                             Err(e) => Next::Finish(Err(e)),
                         },
                         Err(e) => Next::Finish(Err(self.location_error(e))),
                     },
-                    None => Next::Finish(Err(self.location_error(headers::LocationError::Empty))),
+                    Ok(None) => Next::Finish(Err(self.location_error(LocationError::Empty))),
+                    Err(e) => Next::Finish(Err(self.location_error(e))),
                 }
             }
             Decision::Succeeded => {
                 self.progress(status, decision, elapsed, None);
+                if let Some(url) = result {
+                    // The result URL from the body, in place of the `FinalState` resource.
+                    return match self.body_result(&here, &url) {
+                        Ok(uri) => Next::Fetch(Target { uri, base: here }),
+                        Err(e) => Next::Finish(Err(e)),
+                    };
+                }
                 let target = match self.ctx.config.final_state {
                     FinalState::StatusResource => None,
-                    FinalState::StatusLocation => match parts.headers.get(LOCATION) {
-                        Some(value) => match headers::resolve_location(&self.status_url, value) {
-                            Ok(r) => Some((&self.status_url, r.into_uri())),
+                    FinalState::StatusLocation => match location_value(&parts.headers, &LOCATION) {
+                        Ok(Some(value)) => match headers::resolve_location(&here, value) {
+                            Ok(r) => Some(Target {
+                                uri: r.into_uri(),
+                                base: here,
+                            }),
                             Err(e) => return Next::Finish(Err(self.location_error(e))),
                         },
-                        None => None,
+                        Ok(None) => None,
+                        Err(e) => return Next::Finish(Err(self.location_error(e))),
                     },
                     // Named by the original 202, the response to the original request.
-                    FinalState::InitialLocation => self
-                        .initial_location
-                        .clone()
-                        .map(|uri| (&self.original_uri, uri)),
-                    FinalState::OriginalUri => {
-                        Some((&self.original_uri, self.original_uri.clone()))
-                    }
+                    FinalState::InitialLocation => self.initial_location.clone(),
+                    FinalState::OriginalUri => Some(Target {
+                        uri: self.original_uri.clone(),
+                        base: self.original_uri.clone(),
+                    }),
                 };
                 match target {
-                    Some((from, uri)) => match self.follow(from, uri, &LOCATION) {
-                        Ok(uri) => Next::Fetch(uri),
+                    Some(Target { uri, base }) => match self.follow(&base, uri, &LOCATION) {
+                        Ok(uri) => Next::Fetch(Target { uri, base }),
                         Err(e) => Next::Finish(Err(e)),
                     },
                     None => Next::Finish(Ok(self.finish(parts, body, None))),
@@ -683,22 +804,25 @@ impl<S, P: Policy> Job<S, P> {
         }
     }
 
-    /// A running response that names a status URL moves polling there.
-    fn moved_status_url<E>(&self, parts: &Parts) -> Option<Result<Uri, PollError<E>>> {
-        let (header, value) = self
-            .ctx
-            .config
-            .status_headers
-            .iter()
-            .find_map(|name| parts.headers.get(name).map(|v| (name, v)))?;
-        let next = match headers::resolve_location(&self.status_url, value) {
+    /// A running response that names a status URL moves polling there. `here`: where the
+    /// response really came from.
+    fn moved_status_url<E>(&self, parts: &Parts, here: &Uri) -> Option<Result<Uri, PollError<E>>> {
+        let (header, value) =
+            match first_status_header(&parts.headers, &self.ctx.config.status_headers) {
+                Ok(found) => found?,
+                Err((header, e)) => {
+                    let status_url = Some(self.status_url.clone());
+                    return Some(Err(PollError::location(e, header.clone(), status_url)));
+                }
+            };
+        let next = match headers::resolve_location(here, value) {
             Ok(r) => r.into_uri(),
             Err(e) => {
                 let status_url = Some(self.status_url.clone());
                 return Some(Err(PollError::location(e, header.clone(), status_url)));
             }
         };
-        Some(self.follow(&self.status_url, next, header))
+        Some(self.follow(here, next, header))
     }
 
     /// `to`, named in `header` of the response to `from`, unless that is a refused
@@ -707,8 +831,59 @@ impl<S, P: Policy> Job<S, P> {
         follow(&self.ctx.config, from, to, header, Some(&self.status_url))
     }
 
-    fn location_error<E>(&self, error: headers::LocationError) -> PollError<E> {
+    fn location_error<E>(&self, error: LocationError) -> PollError<E> {
         PollError::location(error, LOCATION, Some(self.status_url.clone()))
+    }
+
+    /// Whether a status response whose body does not decide is a protocol violation.
+    fn is_strict(&self) -> bool {
+        self.ctx
+            .config
+            .field
+            .as_ref()
+            .is_some_and(|f| f.is_strict())
+    }
+
+    fn violation<E>(&self, status: StatusCode, kind: ViolationKind) -> PollError<E> {
+        let field = match &self.ctx.config.field {
+            Some(field) => field.get_path().clone(),
+            None => recourse_core::json::JsonPath::from(""),
+        };
+        tracing::warn!(
+            target: "recourse_poll",
+            status_url = %self.status_url,
+            status = status.as_u16(),
+            field = %field,
+            why = %kind,
+            "the status response does not say the job's state: protocol violation"
+        );
+        PollError::protocol(ProtocolViolation {
+            status_url: self.status_url.clone(),
+            status,
+            field,
+            kind,
+        })
+    }
+
+    /// The result URL named by the status body's result field, resolved against `here`
+    /// (where the status response came from) like a `Location`. For the error reports,
+    /// the field's path stands in for a header name.
+    fn body_result<E>(&self, here: &Uri, url: &str) -> Result<Uri, PollError<E>> {
+        let name = self
+            .ctx
+            .config
+            .field
+            .as_ref()
+            .and_then(|f| f.get_result_field())
+            .and_then(|path| HeaderName::try_from(path.to_string().to_ascii_lowercase()).ok())
+            .unwrap_or(LOCATION);
+        let resolved = HeaderValue::try_from(url)
+            .map_err(|e| LocationError::Invalid(e.to_string()))
+            .and_then(|value| headers::resolve_location(here, &value));
+        match resolved {
+            Ok(r) => self.follow(here, r.into_uri(), &name),
+            Err(e) => Err(PollError::location(e, name, Some(self.status_url.clone()))),
+        }
     }
 
     fn progress(
@@ -759,15 +934,15 @@ impl<S, P: Policy> Job<S, P> {
             status = parts.status.as_u16(),
             "fetched the job's result"
         );
-        Ok(self.finish(parts, PollBody::plain(body), Some(uri)))
+        Ok(self.finish(parts, PeekBody::new(body), Some(uri)))
     }
 
     fn finish<ResBody: Body>(
         &mut self,
         mut parts: Parts,
-        body: PollBody<ResBody>,
+        body: PeekBody<ResBody>,
         result_uri: Option<Uri>,
-    ) -> Response<PollBody<ResBody>> {
+    ) -> Response<PeekBody<ResBody>> {
         let history = std::mem::take(&mut self.history);
         if !history.steps().is_empty() {
             parts.extensions.insert(history);
@@ -788,7 +963,24 @@ impl<S, P: Policy> Job<S, P> {
 /// A poll response's body: untouched, or with a prefix read ahead.
 enum Seen<B: Body> {
     Plain(B),
-    Prefixed(Prefix<B>),
+    Peeked(Peek<B>, Peeked),
+}
+
+/// The first of the status headers present in `headers`, read by the one rule for
+/// `Location` ([`location_value`]: repeats with different values are an error).
+#[allow(clippy::type_complexity)]
+fn first_status_header<'h, 'n>(
+    headers: &'h HeaderMap,
+    names: &'n [HeaderName],
+) -> Result<Option<(&'n HeaderName, &'h HeaderValue)>, (&'n HeaderName, LocationError)> {
+    for name in names {
+        match location_value(headers, name) {
+            Ok(Some(value)) => return Ok(Some((name, value))),
+            Ok(None) => {}
+            Err(e) => return Err((name, e)),
+        }
+    }
+    Ok(None)
 }
 
 /// The standard decision (see [`Standard`](crate::Standard)).
@@ -811,10 +1003,11 @@ fn standard_decision(parts: &Parts, by_field: Option<Decision>) -> Decision {
     }
 }
 
-/// `to`, named in `header` of the response to `from`, or a [`Downgrade`] error when
-/// `from` is `https` and `to` is `http` and downgrades are not allowed: a job started over
-/// a secured connection is never continued in clear text (RFC 9110 §4.2.2; the Fetch
-/// standard's mixed-content rule). `status_url`: the status URL being polled, if any.
+/// `to`, named in `header` of the response that came from `from` (where the request is
+/// now), or a [`Downgrade`] error when `from` is `https` and `to` is `http` and downgrades
+/// are not allowed: a job started over a secured connection is never continued in clear
+/// text (RFC 9110 §4.2.2; the Fetch standard's mixed-content rule). `status_url`: the
+/// status URL being polled, if any.
 fn follow<E>(
     config: &Config,
     from: &Uri,
@@ -822,26 +1015,22 @@ fn follow<E>(
     header: &HeaderName,
     status_url: Option<&Uri>,
 ) -> Result<Uri, PollError<E>> {
-    let is = |uri: &Uri, scheme: &str| {
-        uri.scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-    };
-    if config.allow_downgrade || !is(from, "https") || !is(&to, "http") {
+    if config.allow_downgrade {
         return Ok(to);
     }
-    tracing::warn!(
-        target: "recourse_poll",
-        from = %from,
-        to = %to,
-        header = %header,
-        "refused to follow a URL from https to http"
-    );
-    Err(PollError::downgrade(Downgrade {
-        from: from.clone(),
-        to,
-        header: header.clone(),
-        status_url: status_url.cloned(),
-    }))
+    match Downgrade::check(from, &to, header) {
+        Ok(()) => Ok(to),
+        Err(downgrade) => {
+            tracing::warn!(
+                target: "recourse_poll",
+                from = %from,
+                to = %to,
+                header = %header,
+                "refused to follow a URL from https to http"
+            );
+            Err(PollError::refused(downgrade, status_url.cloned()))
+        }
+    }
 }
 
 /// About thirty years after `now`: "never", without overflowing.

@@ -9,13 +9,13 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response};
 //! use http_body_util::Full;
-//! use recourse_poll::{PollLayer, ProgressSender};
+//! use recourse_poll::{PollLayer, PollRequestBody, ProgressSender};
 //! use tower::{Layer, ServiceExt, service_fn};
 //!
 //! let polls = Arc::new(AtomicU32::new(0));
 //! let backend = {
 //!     let polls = polls.clone();
-//!     service_fn(move |req: Request<Full<Bytes>>| {
+//!     service_fn(move |req: Request<PollRequestBody<Full<Bytes>>>| {
 //!         let n = if req.uri().path() == "/jobs/1" { polls.fetch_add(1, Ordering::SeqCst) + 1 } else { 0 };
 //!         async move {
 //!             let status = if n == 0 || n < 3 { 202 } else { 200 };

@@ -3,15 +3,15 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
-use recourse_core::Deadline;
+use recourse_core::body::PeekBody;
 use tower_service::Service;
 
 use crate::config::Config;
+use crate::ctx::Ctx;
 use crate::future::ResponseFuture;
-use crate::uri::RequestUri;
-use crate::{Policy, PollBody, PollError, PollLayer, ProgressSender, Resume, Standard};
+use crate::{Policy, PollError, PollLayer, PollRequestBody, Resume, Standard};
 
 /// Turns a `202 Accepted` into the finished result: polls the status resource until the
 /// job reaches a terminal state, and returns that.
@@ -24,13 +24,11 @@ use crate::{Policy, PollBody, PollError, PollLayer, ProgressSender, Resume, Stan
 ///
 /// # Request bodies
 ///
-/// Polls and result fetches are `GET` requests with an empty body, sent through the same
-/// inner service as the original request, so they need a value of the request body type:
-/// `B::default()`. Every body type of `http-body-util` (`Empty`, `Full`, `BoxBody`,
-/// `UnsyncBoxBody`), `String` and `ReplayBody`-wrapping stacks qualify; this is the choice
-/// tower-http's `FollowRedirect` made for the `GET` after a 303. A request template would
-/// need a body that can be cloned, which arbitrary bodies cannot. For a body without a
-/// `Default` (hyper's `Incoming` in a proxy), map it into `Either`/`BoxBody` first.
+/// Polls and result fetches are `GET` requests without a body, sent through the same inner
+/// service as the original request. So that they need nothing of the caller's body type
+/// `B` (no `Default`, no boxing: `hyper::body::Incoming` and streaming bodies work), the
+/// inner service receives a [`PollRequestBody<B>`]: the caller's body, untouched, on the
+/// original request, and an empty body on the layer's own requests.
 ///
 /// # Clone
 ///
@@ -94,12 +92,11 @@ impl<P: Clone> PollLayer<P> {
 
 impl<S, B, ResBody, P> Service<Request<B>> for AsyncPoll<S, P>
 where
-    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
-    B: Default,
+    S: Service<Request<PollRequestBody<B>>, Response = Response<ResBody>> + Clone,
     ResBody: Body,
     P: Policy,
 {
-    type Response = Response<PollBody<ResBody>>;
+    type Response = Response<PeekBody<ResBody>>;
     type Error = PollError<S::Error>;
     type Future = ResponseFuture<S, B, ResBody, P>;
 
@@ -112,110 +109,17 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if let Some(resume) = req.extensions().get::<Resume>() {
             // The ready service is not called: it goes on to send the polls.
+            // Its URI is the status URL (absolute or not: it is polled as it is).
             let ctx = Ctx::capture(&req, self.config.clone(), self.policy.clone());
             let clone = self.inner.clone();
             let ready = std::mem::replace(&mut self.inner, clone);
-            return ResponseFuture::resume(ready, ctx, resume.clone());
+            let status_url = req.uri().clone();
+            return ResponseFuture::resume(ready, ctx, resume.clone(), status_url);
         }
         // The ready service sends the request; a clone, driven to readiness by `Oneshot`,
         // sends the polls if there are any.
         let ctx = Ctx::capture(&req, self.config.clone(), self.policy.clone());
-        let future = self.inner.call(req);
+        let future = self.inner.call(req.map(PollRequestBody::new));
         ResponseFuture::new(future, self.inner.clone(), ctx)
-    }
-}
-
-/// What a request's polls need from the original request, captured before it is sent.
-///
-/// Nothing here allocates for a request without forwarded headers: the URI clone shares
-/// its bytes and the extension lookups are reads. The first forwarded header (typically
-/// `Authorization`) is kept inline; only further ones need a `Vec`.
-pub(crate) struct Ctx<P> {
-    pub(crate) config: Arc<Config>,
-    pub(crate) policy: P,
-    pub(crate) uri: RequestUri,
-    pub(crate) forwarded: Forwarded,
-    pub(crate) deadline: Option<Deadline>,
-    pub(crate) progress: Option<ProgressSender>,
-}
-
-impl<P> Ctx<P> {
-    #[inline]
-    fn capture<B>(req: &Request<B>, config: Arc<Config>, policy: P) -> Self {
-        let mut forwarded = Forwarded::default();
-        let headers = req.headers();
-        if !headers.is_empty() {
-            // Without credentials, only the forwarded names (after the sensitive ones).
-            let skip = match config.credentials {
-                crate::Credentials::Never => config.sensitive_headers.len(),
-                _ => 0,
-            };
-            let names = config.captured.get(skip..).unwrap_or_default();
-            let lengths = config.captured_lengths;
-            for (name, value) in headers {
-                // Most fields are rejected by their name's length alone.
-                if lengths & (1 << (name.as_str().len() & 63)) == 0 {
-                    continue;
-                }
-                if let Some(index) = names.iter().position(|wanted| wanted == name) {
-                    // `captured` holds at most `u16::MAX` names.
-                    let index = u16::try_from(skip + index).unwrap_or(u16::MAX);
-                    forwarded.push(index, value.clone());
-                }
-            }
-        }
-        let extensions = req.extensions();
-        Self {
-            uri: RequestUri::capture(req.uri()),
-            forwarded,
-            deadline: extensions.get::<Deadline>().copied(),
-            progress: extensions.get::<ProgressSender>().cloned(),
-            config,
-            policy,
-        }
-    }
-}
-
-/// Header fields captured from the original request, by their index in
-/// `Config::captured`, in order: the first inline, so that the common case (one
-/// `Authorization`) needs no allocation.
-#[derive(Default)]
-pub(crate) struct Forwarded {
-    first: Option<(u16, HeaderValue)>,
-    rest: Vec<(u16, HeaderValue)>,
-}
-
-impl Forwarded {
-    fn push(&mut self, index: u16, value: HeaderValue) {
-        if self.first.is_none() {
-            self.first = Some((index, value));
-        } else {
-            self.rest.push((index, value));
-        }
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u16, &HeaderValue)> {
-        self.first
-            .iter()
-            .chain(&self.rest)
-            .map(|(index, value)| (*index, value))
-    }
-}
-
-impl<P: std::fmt::Debug> std::fmt::Debug for Ctx<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx")
-            .field("policy", &self.policy)
-            .field("uri", &self.uri)
-            .field(
-                "forwarded",
-                &self
-                    .forwarded
-                    .iter()
-                    .map(|(name, _)| name)
-                    .collect::<Vec<_>>(),
-            )
-            .field("deadline", &self.deadline)
-            .finish()
     }
 }

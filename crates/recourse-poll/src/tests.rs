@@ -7,14 +7,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use recourse_core::{Class, Deadline, History, Step};
+use recourse_core::{Class, Deadline, FinalUri, History, Live, Step};
 use tokio::time::Instant;
 use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
 
+use crate::error::ViolationKind;
 use crate::{
-    AsyncPoll, Credentials, Decision, FinalState, JobStatus, Outcome, PollBody, PollError,
-    PollInfo, PollLayer, PollProgress, ProgressSender, StatusField, TimeoutReason,
+    AsyncPoll, Credentials, Decision, FinalState, JobStatus, Outcome, PeekBody, PollError,
+    PollInfo, PollLayer, PollProgress, PollRequestBody, ProgressSender, StatusField, TimeoutReason,
 };
+use recourse_core::limits::DEFAULT_PEEK_LIMIT;
 
 // === scripted backend ===
 
@@ -28,6 +30,8 @@ struct R {
     fail: bool,
     extension: Option<Class>,
     history: Option<Step>,
+    /// A `FinalUri` as a redirect layer below would insert it.
+    final_uri: Option<&'static str>,
 }
 
 fn r(status: u16) -> R {
@@ -39,6 +43,7 @@ fn r(status: u16) -> R {
         fail: false,
         extension: None,
         history: None,
+        final_uri: None,
     }
 }
 
@@ -68,6 +73,11 @@ impl R {
         self.history = Some(step);
         self
     }
+    /// The response really came from `uri` (a redirect layer below followed redirects).
+    fn final_uri(mut self, uri: &'static str) -> Self {
+        self.final_uri = Some(uri);
+        self
+    }
 }
 
 /// A request as the backend saw it.
@@ -79,6 +89,7 @@ struct Seen {
     headers: HeaderMap,
     deadline: Option<Deadline>,
     body_empty: bool,
+    live: bool,
 }
 
 #[derive(Default)]
@@ -120,7 +131,7 @@ impl Backend {
             .collect()
     }
 
-    fn answer(&self, req: &Request<Full<Bytes>>) -> R {
+    fn answer(&self, req: &Request<PollRequestBody<Full<Bytes>>>) -> R {
         let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         state.seen.push(Seen {
             at: Instant::now(),
@@ -129,6 +140,7 @@ impl Backend {
             headers: req.headers().clone(),
             deadline: Deadline::of(req),
             body_empty: http_body::Body::is_end_stream(req.body()),
+            live: Live::is_set(req),
         });
         let path = req.uri().path().to_owned();
         let next = state.scripts.get_mut(&path).and_then(VecDeque::pop_front);
@@ -148,15 +160,19 @@ impl Backend {
 
 /// What [`Backend::service`] returns.
 trait BackendService:
-    Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = BoxError, Future: Send>
-    + Clone
+    Service<
+        Request<PollRequestBody<Full<Bytes>>>,
+        Response = Response<Full<Bytes>>,
+        Error = BoxError,
+        Future: Send,
+    > + Clone
     + Send
 {
 }
 
 impl<S> BackendService for S where
     S: Service<
-            Request<Full<Bytes>>,
+            Request<PollRequestBody<Full<Bytes>>>,
             Response = Response<Full<Bytes>>,
             Error = BoxError,
             Future: Send,
@@ -167,7 +183,7 @@ impl<S> BackendService for S where
 
 fn backend_service(backend: Backend) -> impl BackendService {
     {
-        service_fn(move |req: Request<Full<Bytes>>| {
+        service_fn(move |req: Request<PollRequestBody<Full<Bytes>>>| {
             let reply = backend.answer(&req);
             async move {
                 if let Some(d) = reply.delay {
@@ -187,6 +203,9 @@ fn backend_service(backend: Backend) -> impl BackendService {
                 if let Some(step) = reply.history {
                     History::record(&mut res, step);
                 }
+                if let Some(uri) = reply.final_uri {
+                    FinalUri::new(uri.parse()?, None).insert_into(&mut res);
+                }
                 Ok(res)
             }
         })
@@ -203,7 +222,7 @@ fn accepted(location: &str) -> R {
     r(202).h("location", location)
 }
 
-async fn text(res: Response<PollBody<Full<Bytes>>>) -> String {
+async fn text(res: Response<PeekBody<Full<Bytes>>>) -> String {
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
     String::from_utf8_lossy(&bytes).into_owned()
 }
@@ -469,7 +488,7 @@ async fn completion_from_the_body_field_with_the_body_unchanged() {
     let info = PollInfo::of(&res).unwrap();
     assert_eq!(info.field(), Some("Succeeded"));
     assert_eq!(info.outcome(), Outcome::Succeeded);
-    assert!(res.body().is_prefixed());
+    assert!(res.body().is_peeked());
     assert_eq!(text(res).await, done);
 }
 
@@ -550,7 +569,7 @@ async fn max_polls_gives_a_resumable_timeout() {
     // Later: the job finished; resuming polls the status URL and honours the final state.
     backend.script("/jobs/1", [r(202).h("retry-after", "2"), r(200)]);
     backend.script("/start", [r(200).body("the resource")]);
-    let mut resume = timeout.resume_request::<Full<Bytes>>();
+    let mut resume = timeout.resume_request(Full::<Bytes>::default());
     resume
         .headers_mut()
         .insert("authorization", "Bearer t".parse().unwrap());
@@ -764,7 +783,7 @@ async fn responses_that_start_no_job_pass_through() {
             .unwrap();
         assert_eq!(res.status(), status);
         assert!(PollInfo::of(&res).is_none());
-        assert!(!res.body().is_prefixed());
+        assert!(!res.body().is_peeked());
         assert_eq!(text(res).await, body);
     }
     assert_eq!(backend.seen().len(), 3, "no request of the layer's own");
@@ -971,8 +990,9 @@ async fn bodies_over_the_limit_or_malformed_leave_it_to_the_status() {
         let backend = Backend::new();
         backend.script("/start", [accepted("/jobs/1")]);
         backend.script("/jobs/1", [r(200).body(body)]);
+        // Not strict: the status code decides (strict, the default, is tested below).
         let res = PollLayer::new()
-            .status_field(StatusField::new("status"))
+            .status_field(StatusField::new("status").strict(false))
             .layer(backend.service())
             .oneshot(post("http://api.test/start"))
             .await
@@ -1100,10 +1120,14 @@ async fn a_result_on_another_origin_gets_no_credentials() {
 fn futures_and_bodies_are_send() {
     fn assert_send<T: Send + 'static>() {}
     type Svc = AsyncPoll<
-        tower::util::BoxCloneSyncService<Request<Full<Bytes>>, Response<Full<Bytes>>, BoxError>,
+        tower::util::BoxCloneSyncService<
+            Request<PollRequestBody<Full<Bytes>>>,
+            Response<Full<Bytes>>,
+            BoxError,
+        >,
     >;
     assert_send::<<Svc as Service<Request<Full<Bytes>>>>::Future>();
-    assert_send::<PollBody<Full<Bytes>>>();
+    assert_send::<PeekBody<Full<Bytes>>>();
     assert_send::<PollError<BoxError>>();
     assert_send::<PollLayer>();
 }
@@ -1136,7 +1160,7 @@ async fn an_https_status_url_on_http_is_refused_unpolled() {
             .unwrap_err();
         assert!(err.is_downgrade(), "{location}: {err}");
         assert!(!err.is_location() && !err.is_inner() && !err.is_timeout());
-        let downgrade = err.get_downgrade().unwrap();
+        let downgrade = err.downgrade().unwrap();
         assert_eq!(downgrade.from(), "https://api.test/start");
         assert_eq!(downgrade.to().scheme_str(), Some("http"), "{location}");
         assert_eq!(downgrade.header(), http::header::LOCATION);
@@ -1160,7 +1184,7 @@ async fn an_https_status_url_on_http_is_refused_unpolled() {
         .await
         .unwrap_err();
     assert_eq!(
-        err.get_downgrade().unwrap().header().as_str(),
+        err.downgrade().unwrap().header().as_str(),
         "operation-location"
     );
     assert!(err.to_string().contains("`operation-location`"), "{err}");
@@ -1201,7 +1225,7 @@ async fn https_results_and_moved_status_urls_on_http_are_refused() {
         .await
         .unwrap_err();
     assert!(err.is_downgrade(), "{err}");
-    let downgrade = err.get_downgrade().unwrap();
+    let downgrade = err.downgrade().unwrap();
     assert_eq!(downgrade.from(), "https://api.test/jobs/1");
     assert_eq!(downgrade.to(), "http://cdn.test/results/1");
     assert_eq!(err.status_url().unwrap(), "https://api.test/jobs/1");
@@ -1220,7 +1244,7 @@ async fn https_results_and_moved_status_urls_on_http_are_refused() {
         .await
         .unwrap_err();
     assert!(err.is_downgrade(), "{err}");
-    assert_eq!(err.get_downgrade().unwrap().to(), "http://api.test/jobs/2");
+    assert_eq!(err.downgrade().unwrap().to(), "http://api.test/jobs/2");
     assert!(backend.seen_at("/jobs/2").is_empty());
     assert!(!saw_clear_text(&backend));
 
@@ -1257,7 +1281,7 @@ async fn https_results_and_moved_status_urls_on_http_are_refused() {
         .unwrap_err();
     assert!(err.is_downgrade(), "{err}");
     assert_eq!(
-        err.get_downgrade().unwrap().from(),
+        err.downgrade().unwrap().from(),
         "https://api.test/start",
         "named by the response to the original request"
     );
@@ -1381,4 +1405,394 @@ async fn allow_downgrade_follows_https_to_http() {
         .await
         .unwrap_err();
     assert!(err.is_downgrade(), "{err}");
+}
+
+// === where the request is now (FinalUri, Live) ===
+
+#[tokio::test(start_paused = true)]
+async fn a_202_after_a_redirect_resolves_against_the_uri_that_answered() {
+    let backend = Backend::new();
+    // A redirect layer below followed `/v1/submit` to `/v2/submit`.
+    backend.script(
+        "/v1/submit",
+        [accepted("status/1").final_uri("http://api.test/v2/submit")],
+    );
+    backend.script("/v2/status/1", [r(202), r(200).body("done")]);
+    let svc = PollLayer::new().layer(backend.service());
+    let res = svc
+        .oneshot(post("http://api.test/v1/submit"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        PollInfo::of(&res).unwrap().status_url(),
+        "http://api.test/v2/status/1"
+    );
+    assert_eq!(text(res).await, "done");
+    assert_eq!(backend.seen_at("/v2/status/1").len(), 2);
+    assert!(backend.seen_at("/v1/status/1").is_empty(), "not the 404");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_201_after_a_redirect_fetches_the_resource_where_it_was_created() {
+    let backend = Backend::new();
+    backend.script(
+        "/v1/things",
+        [r(201)
+            .h("location", "things/1")
+            .final_uri("http://api.test/v2/things")],
+    );
+    backend.script("/v2/things/1", [r(200).body("thing 1")]);
+    let svc = PollLayer::new()
+        .fetch_created(true)
+        .layer(backend.service());
+    let res = svc
+        .oneshot(post("http://api.test/v1/things"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let info = PollInfo::of(&res).unwrap();
+    assert_eq!(info.result_uri().unwrap(), "http://api.test/v2/things/1");
+    assert_eq!(text(res).await, "thing 1");
+    let fetch = &backend.seen_at("/v2/things/1")[0];
+    assert!(!fetch.live, "a result fetch may be answered by a cache");
+}
+
+#[tokio::test(start_paused = true)]
+async fn urls_in_a_redirected_status_response_resolve_where_it_came_from() {
+    // The status URL itself redirects (`/v1/jobs/1` -> `/v2/jobs/1`): a relative 303
+    // `Location` and a relative moved status URL resolve against `/v2/jobs/1`.
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/v1/jobs/1")]);
+    backend.script(
+        "/v1/jobs/1",
+        [r(303)
+            .h("location", "../results/1")
+            .final_uri("http://api.test/v2/jobs/1")],
+    );
+    backend.script("/v2/results/1", [r(200).body("result")]);
+    let res = PollLayer::new()
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap();
+    assert_eq!(
+        PollInfo::of(&res).unwrap().result_uri().unwrap(),
+        "http://api.test/v2/results/1"
+    );
+    assert_eq!(text(res).await, "result");
+
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/v1/jobs/1")]);
+    backend.script(
+        "/v1/jobs/1",
+        [accepted("2").final_uri("http://api.test/v2/jobs/1")],
+    );
+    backend.script("/v2/jobs/2", [r(200).body("done")]);
+    let res = PollLayer::new()
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap();
+    assert_eq!(
+        PollInfo::of(&res).unwrap().status_url(),
+        "http://api.test/v2/jobs/2"
+    );
+
+    // `FinalState::StatusLocation` too.
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/v1/jobs/1")]);
+    backend.script(
+        "/v1/jobs/1",
+        [r(200)
+            .h("location", "out/1")
+            .final_uri("http://api.test/v2/jobs/1")],
+    );
+    backend.script("/v2/jobs/out/1", [r(200).body("out")]);
+    let res = PollLayer::new()
+        .final_state(FinalState::StatusLocation)
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap();
+    assert_eq!(text(res).await, "out");
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_follow_the_origin_the_request_is_at_now() {
+    // (where the 202 came from, status URL, whether the credentials go along)
+    for (answered_at, location, expect_credentials) in [
+        // Redirected within the origin: still the origin they were given for.
+        ("https://api.test/v2/submit", "status/1", true),
+        // Redirected to another origin: the redirect layer dropped them there, and a status
+        // URL on the new origin does not get them back.
+        ("https://other.test/submit", "status/1", false),
+        // Nor does a URL back on the first origin named by the other one.
+        (
+            "https://other.test/submit",
+            "https://api.test/status/1",
+            false,
+        ),
+    ] {
+        let backend = Backend::new();
+        backend.script("/v1/submit", [accepted(location).final_uri(answered_at)]);
+        backend.script("/status/1", [r(200)]);
+        backend.script("/v2/status/1", [r(200)]);
+        let mut req = post("https://api.test/v1/submit");
+        req.headers_mut()
+            .insert("authorization", "Bearer secret".parse().unwrap());
+        let res = PollLayer::new()
+            .layer(backend.service())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let status_url = PollInfo::of(&res).unwrap().status_url().clone();
+        let poll = backend.seen_at(status_url.path()).pop().unwrap();
+        assert_eq!(poll.uri, status_url);
+        assert_eq!(
+            poll.headers.contains_key("authorization"),
+            expect_credentials,
+            "{answered_at} {location}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_downgrade_check_starts_where_the_request_is_now() {
+    // Asked over http, redirected to https below: an http status URL is a downgrade.
+    let backend = Backend::new();
+    backend.script(
+        "/submit",
+        [accepted("http://api.test/status/1").final_uri("https://api.test/v2/submit")],
+    );
+    let err = PollLayer::new()
+        .layer(backend.service())
+        .oneshot(post("http://api.test/submit"))
+        .await
+        .unwrap_err();
+    let downgrade = err.downgrade().unwrap();
+    assert_eq!(downgrade.from(), "https://api.test/v2/submit");
+    assert_eq!(downgrade.to(), "http://api.test/status/1");
+    assert!(backend.seen_at("/status/1").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_polls_are_live_and_result_fetches_are_not() {
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/jobs/1")]);
+    backend.script("/jobs/1", [r(202), r(303).h("location", "/results/1")]);
+    backend.script("/results/1", [r(200)]);
+    PollLayer::new()
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap();
+    assert!(!backend.seen_at("/start")[0].live, "the caller's request");
+    let polls = backend.seen_at("/jobs/1");
+    assert_eq!(polls.len(), 2);
+    assert!(polls.iter().all(|p| p.live && p.body_empty));
+    assert!(!backend.seen_at("/results/1")[0].live);
+
+    // A resumed job's polls too.
+    let backend = Backend::new();
+    backend.script("/jobs/1", [r(200)]);
+    PollLayer::new()
+        .layer(backend.service())
+        .oneshot(crate::Resume::request(
+            "http://api.test/jobs/1".parse().unwrap(),
+            Full::<Bytes>::default(),
+        ))
+        .await
+        .unwrap();
+    assert!(backend.seen_at("/jobs/1")[0].live);
+}
+
+/// A request body with no `Default`, streaming, like `hyper::body::Incoming`.
+struct Streaming(Option<Bytes>);
+
+impl http_body::Body for Streaming {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.take().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn any_request_body_type_goes_through() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let svc = service_fn(move |req: Request<PollRequestBody<Streaming>>| {
+        let log = log.clone();
+        async move {
+            let path = req.uri().path().to_owned();
+            let own = req.body().is_empty();
+            let body = req.into_body().collect().await?.to_bytes();
+            log.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((path.clone(), own, body));
+            let res = match path.as_str() {
+                "/start" => Response::builder()
+                    .status(202)
+                    .header("location", "/jobs/1")
+                    .body(Full::<Bytes>::default()),
+                _ => Response::builder().body(Full::from("done")),
+            };
+            Ok::<_, BoxError>(res?)
+        }
+    });
+    let req = Request::post("http://api.test/start")
+        .body(Streaming(Some(Bytes::from_static(b"upload"))))
+        .unwrap();
+    let res = PollLayer::new().layer(svc).oneshot(req).await.unwrap();
+    assert_eq!(text(res).await, "done");
+    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert_eq!(
+        seen,
+        [
+            ("/start".to_owned(), false, Bytes::from_static(b"upload")),
+            ("/jobs/1".to_owned(), true, Bytes::new()),
+        ]
+    );
+}
+
+// === status monitors in the wild: strict status fields, result URLs in the body ===
+
+#[tokio::test(start_paused = true)]
+async fn a_status_body_that_does_not_decide_is_a_protocol_violation() {
+    let big = format!(r#"{{"status":"running","pad":"{}"}}"#, "x".repeat(100_000));
+    for (body, kind) in [
+        ("<html>busy</html>", ViolationKind::NotJson),
+        (r#"{"id":"1"}"#, ViolationKind::MissingField),
+        (
+            r#"{"status":"Paused"}"#,
+            ViolationKind::UnknownValue("Paused".into()),
+        ),
+        (big.as_str(), ViolationKind::TooLarge(DEFAULT_PEEK_LIMIT)),
+    ] {
+        let backend = Backend::new();
+        backend.script("/start", [accepted("/jobs/1")]);
+        backend.script("/jobs/1", [r(200).body(body)]);
+        let err = PollLayer::new()
+            .status_field(StatusField::new("status"))
+            .layer(backend.service())
+            .oneshot(post("http://api.test/start"))
+            .await
+            .unwrap_err();
+        assert!(err.is_protocol_violation(), "{err}");
+        assert_eq!(err.status_url().unwrap(), "http://api.test/jobs/1");
+        let violation = err.protocol_violation().unwrap();
+        assert_eq!(violation.status_url(), "http://api.test/jobs/1");
+        assert_eq!(violation.status(), StatusCode::OK);
+        assert_eq!(violation.field().to_string(), "status");
+        assert_eq!(violation.kind(), &kind);
+        assert!(err.to_string().contains("http://api.test/jobs/1"), "{err}");
+    }
+
+    // A 202 says "running" by itself, whatever its body; the presets' leniencies decide
+    // before strictness does.
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/jobs/1")]);
+    backend.script(
+        "/jobs/1",
+        [
+            r(202).body("queued"),
+            r(200).body(r#"{"status":"Updating"}"#),
+            r(200).body(r#"{"status":"Succeeded"}"#),
+        ],
+    );
+    let res = PollLayer::new()
+        .status_field(StatusField::azure())
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap();
+    assert_eq!(PollInfo::of(&res).unwrap().polls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_result_url_can_come_from_a_body_field() {
+    let backend = Backend::new();
+    backend.script(
+        "/v1/things",
+        [r(202)
+            .h("azure-asyncoperation", "operations/9")
+            .h("location", "/v1/things/9")
+            .final_uri("https://api.test/v2/things")],
+    );
+    backend.script(
+        "/v2/operations/9",
+        [
+            r(200).body(r#"{"status":"InProgress"}"#),
+            r(200).body(r#"{"status":"Succeeded","resourceLocation":"../things/9"}"#),
+        ],
+    );
+    backend.script("/v2/things/9", [r(200).body("thing 9")]);
+    let res = PollLayer::new()
+        .status_headers(["azure-asyncoperation", "operation-location", "location"])
+        .status_field(StatusField::azure())
+        .layer(backend.service())
+        .oneshot(post("https://api.test/v1/things"))
+        .await
+        .unwrap();
+    let info = PollInfo::of(&res).unwrap();
+    assert_eq!(info.status_url(), "https://api.test/v2/operations/9");
+    assert_eq!(info.result_uri().unwrap(), "https://api.test/v2/things/9");
+    assert_eq!(text(res).await, "thing 9");
+
+    // A custom path, and an http result URL from an https status is refused.
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/jobs/1")]);
+    backend.script(
+        "/jobs/1",
+        [r(200).body(r#"{"job":{"state":"done","output":"http://api.test/out"}}"#)],
+    );
+    let err = PollLayer::new()
+        .status_field(StatusField::new("job.state").result_field("job.output"))
+        .layer(backend.service())
+        .oneshot(post("https://api.test/start"))
+        .await
+        .unwrap_err();
+    let downgrade = err.downgrade().unwrap();
+    assert_eq!(downgrade.to(), "http://api.test/out");
+    assert_eq!(downgrade.header().as_str(), "job.output");
+    assert!(backend.seen_at("/out").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn conflicting_status_urls_are_typed_errors() {
+    let backend = Backend::new();
+    backend.script(
+        "/start",
+        [r(202).h("location", "/jobs/1").h("location", "/jobs/2")],
+    );
+    let err = PollLayer::new()
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap_err();
+    assert!(err.is_location(), "{err}");
+    assert_eq!(
+        err.location_error().unwrap().0,
+        &recourse_core::headers::LocationError::Conflicting
+    );
+    assert!(backend.seen_at("/jobs/1").is_empty());
+
+    // Repeats of one value are that value.
+    let backend = Backend::new();
+    backend.script(
+        "/start",
+        [r(202).h("location", "/jobs/1").h("location", "/jobs/1")],
+    );
+    backend.script("/jobs/1", [r(200)]);
+    let res = PollLayer::new()
+        .layer(backend.service())
+        .oneshot(post("http://api.test/start"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }

@@ -17,7 +17,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 static BODY: &[u8] = b"{\"Response\":{\"Code\":0}}";
 
-async fn backend(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn backend<B>(_req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(BODY))))
 }
 

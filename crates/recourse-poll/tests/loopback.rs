@@ -12,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use recourse_core::{History, Step};
 use recourse_poll::{
-    AsyncPoll, Outcome, PollBody, PollInfo, PollLayer, StatusField, TimeoutReason,
+    AsyncPoll, Outcome, PeekBody, PollInfo, PollLayer, PollRequestBody, StatusField, TimeoutReason,
 };
 use recourse_testkit::simulator::{JOB_FAILED_BODY, JOB_SUCCEEDED_BODY, OK_BODY};
 use recourse_testkit::{Recorded, Reply, Simulator, TestServer};
@@ -20,7 +20,7 @@ use serde_json::json;
 use tokio::time::Instant;
 use tower::{Layer, ServiceExt};
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpConnector, PollRequestBody<Full<Bytes>>>;
 
 fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
@@ -36,7 +36,7 @@ fn post(uri: Uri) -> Request<Full<Bytes>> {
         .expect("valid request")
 }
 
-async fn text(res: http::Response<PollBody<hyper::body::Incoming>>) -> String {
+async fn text(res: http::Response<PeekBody<hyper::body::Incoming>>) -> String {
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
     String::from_utf8_lossy(&bytes).into_owned()
 }
@@ -254,7 +254,7 @@ async fn timeout_with_a_resumable_status_url() {
 
     // Later, the caller resumes the job at its status URL.
     let res = polling(PollLayer::new())
-        .oneshot(timeout.resume_request())
+        .oneshot(timeout.resume_request(Full::default()))
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
