@@ -76,25 +76,7 @@ async fn stale_entry_is_revalidated_with_if_none_match() {
 #[tokio::test(start_paused = true)]
 async fn last_modified_is_sent_as_if_modified_since() {
     let lm = date_in(-3600);
-    let lm2 = lm.clone();
-    let origin = Origin::new(move |req, _| {
-        if req
-            .headers()
-            .get("if-modified-since")
-            .is_some_and(|v| v == lm2.as_str())
-        {
-            not_modified(&[("last-modified", &lm2)])
-        } else {
-            Ok(response(
-                200,
-                &[
-                    ("last-modified", lm2.as_str()),
-                    ("cache-control", "max-age=5"),
-                ],
-                "body",
-            ))
-        }
-    });
+    let origin = Origin::last_modified(&lm, &[("cache-control", "max-age=5")], "body");
     let cache = origin.cache();
     cache.get(URI).await;
     advance(5).await;

@@ -20,19 +20,12 @@ fn live(mut req: Request<()>) -> Request<()> {
 /// answering 304 to a matching `If-Modified-Since`.
 fn status_resource() -> (Origin, String) {
     let lm = date_in(-10_000);
-    let stored = lm.clone();
-    let origin = Origin::new(move |req, _| {
-        if req
-            .headers()
-            .get("if-modified-since")
-            .is_some_and(|v| v == stored.as_str())
-        {
-            not_modified(&[("last-modified", &stored)])
-        } else {
-            Ok(response(200, &[("last-modified", &stored)], IN_PROGRESS))
-        }
-    });
-    (origin, lm)
+    (Origin::last_modified(&lm, &[], IN_PROGRESS), lm)
+}
+
+/// An origin whose `max-age=60` answer names the request's number.
+fn numbered(body: fn(usize) -> String) -> Origin {
+    Origin::new(move |_, n| Ok(response(200, &[("cache-control", "max-age=60")], body(n))))
 }
 
 #[tokio::test(start_paused = true)]
@@ -83,13 +76,7 @@ async fn without_live_the_same_requests_are_hits() {
 
 #[tokio::test(start_paused = true)]
 async fn a_live_request_without_validators_is_forwarded() {
-    let origin = Origin::new(|_, n| {
-        Ok(response(
-            200,
-            &[("cache-control", "max-age=60")],
-            format!(r#"{{"n":{n}}}"#),
-        ))
-    });
+    let origin = numbered(|n| format!(r#"{{"n":{n}}}"#));
     let cache = origin.cache();
     for n in 1..=3 {
         let res = cache.fetch(live(get(URI))).await;
@@ -111,13 +98,7 @@ async fn a_live_request_without_validators_is_forwarded() {
 
 #[tokio::test(start_paused = true)]
 async fn a_live_request_never_joins_an_earlier_flight() {
-    let origin = Origin::new(|_, n| {
-        Ok(response(
-            200,
-            &[("cache-control", "max-age=60")],
-            format!("answer {n}"),
-        ))
-    });
+    let origin = numbered(|n| format!("answer {n}"));
     origin.delay(Duration::from_secs(1));
     let cache = origin.cache();
     // A plain request is in flight...

@@ -52,6 +52,25 @@ impl Origin {
         Origin::new(move |_, _| Ok(response(200, &headers, body)))
     }
 
+    /// A resource last modified at `lm` (an HTTP date): a 304 to a matching
+    /// `If-Modified-Since`, else a 200 with `Last-Modified` and `headers`.
+    pub(crate) fn last_modified(lm: &str, headers: &[(&str, &str)], body: &'static str) -> Self {
+        let lm = lm.to_owned();
+        let mut fields = vec![("last-modified".to_owned(), lm.clone())];
+        fields.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Origin::new(move |req, _| {
+            if req
+                .headers()
+                .get("if-modified-since")
+                .is_some_and(|v| v == lm.as_str())
+            {
+                not_modified(&[("last-modified", &lm)])
+            } else {
+                Ok(response(200, &fields, body))
+            }
+        })
+    }
+
     pub(crate) fn set(&self, f: impl Fn(&Request<()>, usize) -> Reply + Send + Sync + 'static) {
         *self.handler.lock().unwrap() = Arc::new(f);
     }
