@@ -11,10 +11,7 @@ async fn body_over_the_bound_keeps_the_status_verdict() {
     let res = classify_with(
         layer.clone(),
         "http://a.test/",
-        Response::builder()
-            .header("content-type", JSON)
-            .body(TestBody::chunks(&body, 10))
-            .unwrap(),
+        json_response(TestBody::chunks(&body, 10)),
     )
     .await;
     assert_eq!(Outcome::of(&res), Outcome::Success);
@@ -24,15 +21,7 @@ async fn body_over_the_bound_keeps_the_status_verdict() {
     // Declared too long: not read at all.
     let declared = TestBody::chunks(&body, 10).with_hint(body.len() as u64);
     let polls = declared.polls.clone();
-    let res = classify_with(
-        layer,
-        "http://a.test/",
-        Response::builder()
-            .header("content-type", JSON)
-            .body(declared)
-            .unwrap(),
-    )
-    .await;
+    let res = classify_with(layer, "http://a.test/", json_response(declared)).await;
     assert_eq!(polls.load(Ordering::SeqCst), 0);
     assert!(!res.body().is_peeked());
     assert_eq!(Outcome::of(&res), Outcome::Success);
@@ -146,13 +135,7 @@ async fn many_small_chunks_with_pending_between_them() {
         "m".repeat(3000)
     );
     // 16-byte frames: 190 of them, under the 256 frames a 64 KiB prefix may hold.
-    let res = classify(
-        Response::builder()
-            .header("content-type", JSON)
-            .body(TestBody::chunks(&body, 16).with_pending())
-            .unwrap(),
-    )
-    .await;
+    let res = classify(json_response(TestBody::chunks(&body, 16).with_pending())).await;
     assert_eq!(Outcome::kind_of(&res), Kind::ApplicationFailure);
     let Outcome::ApplicationFailure { message, .. } = Outcome::of(&res) else {
         unreachable!()
@@ -185,13 +168,7 @@ async fn a_body_dribbled_in_tiny_frames_is_not_held() {
     );
     let test_body = TestBody::chunks(&body, 1);
     let polls = test_body.polls.clone();
-    let res = classify(
-        Response::builder()
-            .header("content-type", JSON)
-            .body(test_body)
-            .unwrap(),
-    )
-    .await;
+    let res = classify(json_response(test_body)).await;
     assert_eq!(
         polls.load(Ordering::SeqCst),
         256,
@@ -261,13 +238,7 @@ async fn trailers_pass_through() {
         Item::Data(Bytes::from_static(br#"{"Code":2}}"#)),
         Item::Trailers(trailers.clone()),
     ]);
-    let res = classify(
-        Response::builder()
-            .header("content-type", JSON)
-            .body(body)
-            .unwrap(),
-    )
-    .await;
+    let res = classify(json_response(body)).await;
     assert_eq!(Outcome::kind_of(&res), Kind::ApplicationFailure);
     assert!(!res.body().is_end_stream());
     let collected = res.into_body().collect().await.unwrap();
@@ -294,13 +265,7 @@ async fn a_body_error_during_the_prefix_reaches_the_caller() {
         Item::Data(Bytes::from_static(b"never")),
     ])
     .with_pending();
-    let res = classify(
-        Response::builder()
-            .header("content-type", JSON)
-            .body(body)
-            .unwrap(),
-    )
-    .await;
+    let res = classify(json_response(body)).await;
     // The status decides; the request itself does not fail.
     assert_eq!(Outcome::of(&res), Outcome::Success);
     let mut body = res.into_body();
@@ -345,9 +310,6 @@ async fn empty_json_body_is_not_read() {
 /// Sends a JSON 200 whose body is `body` through a layer that peeks at most `limit` bytes.
 async fn peek_json<B: Body + Send + 'static>(limit: usize, body: B) -> Response<PeekBody<B>> {
     let layer = ClassifyLayer::new().body_codes(BodyCodes::new().peek_limit(limit));
-    let res = Response::builder()
-        .header("content-type", JSON)
-        .body(body)
-        .unwrap();
+    let res = json_response(body);
     classify_with(layer, "http://a.test/", res).await
 }

@@ -176,6 +176,14 @@ where
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
+/// A 200 with a JSON `Content-Type` and `body`.
+fn json_response<B>(body: B) -> Response<B> {
+    let mut res = Response::new(body);
+    res.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    res
+}
+
 fn s(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap()
 }
