@@ -12,7 +12,7 @@ use crate::StatusField;
 use crate::progress::Callback;
 
 /// When the original request's credentials (`Authorization`, `Cookie`,
-/// `Proxy-Authorization` and any other [sensitive header](crate::PollLayer::sensitive_headers))
+/// `Proxy-Authorization` and any other [sensitive header](crate::AsyncPollLayer::sensitive_headers))
 /// go along with polls and result fetches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -70,7 +70,7 @@ pub(crate) struct Config {
     pub(crate) backoff: Backoff,
     pub(crate) min_interval: Duration,
     pub(crate) max_retry_after: Duration,
-    pub(crate) timeout: Option<Duration>,
+    pub(crate) time_limit: Option<Duration>,
     pub(crate) max_polls: u32,
     pub(crate) field: Option<StatusField>,
     pub(crate) final_state: FinalState,
@@ -107,7 +107,7 @@ impl Default for Config {
                 .with_jitter(Jitter::None),
             min_interval: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(5 * 60),
-            timeout: Some(Duration::from_secs(10 * 60)),
+            time_limit: Some(Duration::from_secs(10 * 60)),
             max_polls: 100,
             field: None,
             final_state: FinalState::StatusResource,
@@ -162,7 +162,7 @@ impl fmt::Debug for Config {
             .field("backoff", &self.backoff)
             .field("min_interval", &self.min_interval)
             .field("max_retry_after", &self.max_retry_after)
-            .field("timeout", &self.timeout)
+            .field("time_limit", &self.time_limit)
             .field("max_polls", &self.max_polls)
             .field("field", &self.field)
             .field("final_state", &self.final_state)

@@ -1,9 +1,11 @@
 //! Errors: [`PollError`] (keeps the inner service's error) and [`PollTimeout`].
 
+use std::convert::Infallible;
 use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderName, Request, StatusCode, Uri};
+use recourse_core::BoxError;
 use recourse_core::headers::LocationError;
 use recourse_core::json::JsonPath;
 use recourse_core::origin::Downgrade;
@@ -44,7 +46,7 @@ struct LocationFailure {
 }
 
 impl<E> PollError<E> {
-    pub(crate) fn inner(error: E, status_url: Option<Uri>) -> Self {
+    pub(crate) fn from_inner(error: E, status_url: Option<Uri>) -> Self {
         Self {
             kind: Kind::Inner {
                 error,
@@ -53,13 +55,13 @@ impl<E> PollError<E> {
         }
     }
 
-    pub(crate) fn timeout(timeout: PollTimeout) -> Self {
+    pub(crate) fn from_timeout(timeout: PollTimeout) -> Self {
         Self {
             kind: Kind::Timeout(Box::new(timeout)),
         }
     }
 
-    pub(crate) fn location(
+    pub(crate) fn from_location(
         error: LocationError,
         header: HeaderName,
         status_url: Option<Uri>,
@@ -135,7 +137,7 @@ impl<E> PollError<E> {
     }
 
     /// The inner service's error, if that is what this is.
-    pub fn get_inner(&self) -> Option<&E> {
+    pub fn inner(&self) -> Option<&E> {
         match &self.kind {
             Kind::Inner { error, .. } => Some(error),
             _ => None,
@@ -155,7 +157,7 @@ impl<E> PollError<E> {
     }
 
     /// The timeout, if that is what this is.
-    pub fn get_timeout(&self) -> Option<&PollTimeout> {
+    pub fn timeout(&self) -> Option<&PollTimeout> {
         match &self.kind {
             Kind::Timeout(t) => Some(t),
             _ => None,
@@ -174,8 +176,9 @@ impl<E> PollError<E> {
         }
     }
 
-    /// Why a `Location` could not be followed, and the header it came from.
-    pub fn location_error(&self) -> Option<(&LocationError, &HeaderName)> {
+    /// Why a `Location` (or a status header, or a result URL field) could not be
+    /// followed, and the header it came from (for a body field, its path as a name).
+    pub fn location(&self) -> Option<(&LocationError, &HeaderName)> {
         match &self.kind {
             Kind::Location(l) => Some((&l.error, &l.header)),
             _ => None,
@@ -192,6 +195,23 @@ impl<E> PollError<E> {
             Kind::Downgrade(d) => d.status_url.as_ref(),
             Kind::Protocol(v) => Some(&v.status_url),
         }
+    }
+}
+
+impl<E: Into<BoxError>> PollError<E> {
+    /// Converts into a boxed error, for stacks whose errors are boxed (a `Box<dyn Error>`
+    /// is not itself an `Error`, so `?` cannot do this): the inner service's error comes
+    /// out as it is (not wrapped twice); the layer's own errors are boxed as a
+    /// `PollError<Infallible>`, which keeps every accessor (downcast to it).
+    pub fn into_box_error(self) -> BoxError {
+        let kind = match self.kind {
+            Kind::Inner { error, .. } => return error.into(),
+            Kind::Timeout(t) => Kind::Timeout(t),
+            Kind::Location(l) => Kind::Location(l),
+            Kind::Downgrade(d) => Kind::Downgrade(d),
+            Kind::Protocol(v) => Kind::Protocol(v),
+        };
+        Box::new(PollError::<Infallible> { kind })
     }
 }
 
@@ -353,9 +373,9 @@ impl fmt::Display for ViolationKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimeoutReason {
-    /// The layer's total polling time ([`PollLayer::timeout`](crate::PollLayer::timeout)).
-    Timeout(Duration),
-    /// The maximum number of polls ([`PollLayer::max_polls`](crate::PollLayer::max_polls)).
+    /// The layer's total polling time ([`AsyncPollLayer::time_limit`](crate::AsyncPollLayer::time_limit)).
+    TimeLimit(Duration),
+    /// The maximum number of polls ([`AsyncPollLayer::max_polls`](crate::AsyncPollLayer::max_polls)).
     MaxPolls(u32),
     /// The request's [`Deadline`](recourse_core::Deadline).
     Deadline,
@@ -364,7 +384,7 @@ pub enum TimeoutReason {
 impl fmt::Display for TimeoutReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TimeoutReason::Timeout(d) => write!(f, "the polling timeout of {d:?} is reached"),
+            TimeoutReason::TimeLimit(d) => write!(f, "the polling time limit of {d:?} is reached"),
             TimeoutReason::MaxPolls(n) => write!(f, "the limit of {n} polls is reached"),
             TimeoutReason::Deadline => f.write_str("the request's deadline is reached"),
         }
@@ -477,7 +497,7 @@ mod tests {
 
     #[test]
     fn predicates_and_accessors() {
-        let e: PollError<std::io::Error> = PollError::timeout(timeout());
+        let e: PollError<std::io::Error> = PollError::from_timeout(timeout());
         assert!(e.is_timeout() && !e.is_inner() && !e.is_location());
         assert_eq!(e.status_url().unwrap(), "http://a.test/jobs/1");
         let msg = e.to_string();
@@ -492,21 +512,29 @@ mod tests {
         assert_eq!(req.uri(), "http://a.test/jobs/1");
         assert!(req.extensions().get::<Resume>().is_some());
 
-        let e = PollError::inner(std::io::Error::other("down"), None);
+        let e = PollError::from_inner(std::io::Error::other("down"), None);
         assert!(e.is_inner());
         assert_eq!(e.to_string(), "inner service failed: down");
         assert!(e.status_url().is_none());
         assert_eq!(e.into_inner().unwrap().to_string(), "down");
 
-        let e: PollError<std::io::Error> = PollError::location(
+        let e: PollError<std::io::Error> = PollError::from_location(
             LocationError::Empty,
             http::header::LOCATION,
             Some(Uri::from_static("http://a.test/j")),
         );
         assert!(e.is_location());
         assert!(e.to_string().contains("`location`"));
-        assert_eq!(e.location_error().unwrap().0, &LocationError::Empty);
+        assert_eq!(e.location().unwrap().0, &LocationError::Empty);
         assert!(e.into_inner().is_err());
+
+        // Boxed: the inner error as it is, the layer's own kinds as `PollError<Infallible>`.
+        let boxed = PollError::from_inner(std::io::Error::other("down"), None).into_box_error();
+        assert!(boxed.downcast_ref::<std::io::Error>().is_some());
+        let boxed = PollError::<std::io::Error>::from_timeout(timeout()).into_box_error();
+        let own = boxed.downcast_ref::<PollError<Infallible>>().unwrap();
+        assert_eq!(own.timeout().unwrap().polls(), 3);
+        assert_eq!(own.status_url().unwrap(), "http://a.test/jobs/1");
 
         let refused = Downgrade::check(
             &Uri::from_static("https://a.test/jobs/1"),

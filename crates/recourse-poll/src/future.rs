@@ -90,7 +90,7 @@ where
                         Ok(res) => res,
                         Err(e) => {
                             this.state.set(State::Done);
-                            return Poll::Ready(Err(PollError::inner(e, None)));
+                            return Poll::Ready(Err(PollError::from_inner(e, None)));
                         }
                     };
                     let begin = match this.start.as_mut() {

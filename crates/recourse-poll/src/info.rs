@@ -8,7 +8,7 @@ use http::{Request, Uri};
 /// How the job ended, as far as the layer could tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Outcome {
+pub enum PollOutcome {
     /// The job succeeded; the response is its result.
     Succeeded,
     /// The job failed (or was canceled); the response is the failed status response.
@@ -26,7 +26,7 @@ pub struct PollInfo {
     pub(crate) polls: u32,
     pub(crate) waited: Duration,
     pub(crate) elapsed: Duration,
-    pub(crate) outcome: Outcome,
+    pub(crate) outcome: PollOutcome,
     pub(crate) result_uri: Option<Uri>,
     pub(crate) field: Option<String>,
 }
@@ -58,7 +58,7 @@ impl PollInfo {
     }
 
     /// How the job ended.
-    pub fn outcome(&self) -> Outcome {
+    pub fn outcome(&self) -> PollOutcome {
         self.outcome
     }
 
@@ -91,14 +91,14 @@ impl PollInfo {
 /// use bytes::Bytes;
 /// use http::{Request, Response};
 /// use http_body_util::Full;
-/// use recourse_poll::{PollLayer, PollRequestBody, Resume};
+/// use recourse_poll::{AsyncPollLayer, PollRequestBody, Resume};
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 ///
 /// let backend = service_fn(|req: Request<PollRequestBody<Full<Bytes>>>| async move {
 ///     assert_eq!(req.uri().path(), "/jobs/7");
 ///     Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::from("done")))
 /// });
-/// let client = ServiceBuilder::new().layer(PollLayer::new()).service(backend);
+/// let client = ServiceBuilder::new().layer(AsyncPollLayer::new()).service(backend);
 ///
 /// let resume = Resume::request("http://api.test/jobs/7".parse().unwrap(), Full::default());
 /// let res = client.oneshot(resume).await.unwrap();

@@ -1,4 +1,4 @@
-//! [`PollLayer`]: the layer and its builder.
+//! [`AsyncPollLayer`]: the layer and its builder.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use crate::{AsyncPoll, Credentials, FinalState, Policy, Standard, StatusField};
 /// | [`backoff`](Self::backoff) (no `Retry-After`) | 1 s, doubling, capped at 30 s, no jitter |
 /// | [`min_interval`](Self::min_interval) (floor) | 250 ms |
 /// | [`max_retry_after`](Self::max_retry_after) | 5 min |
-/// | [`timeout`](Self::timeout) | 10 min of polling |
+/// | [`time_limit`](Self::time_limit) | 10 min of polling |
 /// | [`max_polls`](Self::max_polls) | 100 |
 /// | [`status_field`](Self::status_field) | none (status code only) |
 /// | [`final_state`](Self::final_state) | [`FinalState::StatusResource`] |
@@ -36,12 +36,12 @@ use crate::{AsyncPoll, Credentials, FinalState, Policy, Standard, StatusField};
 /// The settings live in an `Arc`: cloning the layer or the service is cheap, and every
 /// clone shares them. The policy is cloned for each request.
 #[derive(Clone, Debug)]
-pub struct PollLayer<P = Standard> {
+pub struct AsyncPollLayer<P = Standard> {
     pub(crate) config: Arc<Config>,
     pub(crate) policy: P,
 }
 
-impl PollLayer {
+impl AsyncPollLayer {
     /// A layer with the default settings and the [`Standard`] policy.
     pub fn new() -> Self {
         Self {
@@ -51,13 +51,13 @@ impl PollLayer {
     }
 }
 
-impl Default for PollLayer {
+impl Default for AsyncPollLayer {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P> PollLayer<P> {
+impl<P> AsyncPollLayer<P> {
     /// A layer with the default settings and the given policy.
     pub fn with_policy(policy: P) -> Self
     where
@@ -70,8 +70,8 @@ impl<P> PollLayer<P> {
     }
 
     /// Replaces the policy (a closure `FnMut(&JobStatus<'_>) -> Decision + Clone` works).
-    pub fn policy<Q: Policy>(self, policy: Q) -> PollLayer<Q> {
-        PollLayer {
+    pub fn policy<Q: Policy>(self, policy: Q) -> AsyncPollLayer<Q> {
+        AsyncPollLayer {
             config: self.config,
             policy,
         }
@@ -176,15 +176,15 @@ impl<P> PollLayer<P> {
     /// wait that would end past it is started, and a poll in flight when it passes is
     /// abandoned: either way the result is a [`PollTimeout`](crate::PollTimeout).
     /// Default: 10 minutes.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config().timeout = Some(timeout);
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.config().time_limit = Some(limit);
         self
     }
 
     /// No total polling time (the request's [`Deadline`](recourse_core::Deadline) and
     /// [`max_polls`](Self::max_polls) still apply).
-    pub fn no_timeout(mut self) -> Self {
-        self.config().timeout = None;
+    pub fn no_time_limit(mut self) -> Self {
+        self.config().time_limit = None;
         self
     }
 
@@ -241,7 +241,7 @@ impl<P> PollLayer<P> {
     }
 }
 
-impl<S, P: Clone> Layer<S> for PollLayer<P> {
+impl<S, P: Clone> Layer<S> for AsyncPollLayer<P> {
     type Service = AsyncPoll<S, P>;
 
     fn layer(&self, inner: S) -> AsyncPoll<S, P> {

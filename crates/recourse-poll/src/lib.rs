@@ -2,7 +2,7 @@
 //!
 //! A `202 Accepted` says the request was accepted for processing that has not completed
 //! (RFC 9110 §15.3.3); the response names a status resource, usually in `Location`, that
-//! the client can query. [`PollLayer`] does that querying for the caller: it `GET`s the
+//! the client can query. [`AsyncPollLayer`] does that querying for the caller: it `GET`s the
 //! status URL until the job reaches a terminal state and returns the final response, so a
 //! long-running job looks like an ordinary request.
 //!
@@ -15,7 +15,7 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response, StatusCode};
 //! use http_body_util::{BodyExt, Full};
-//! use recourse_poll::{PollInfo, PollLayer, PollRequestBody};
+//! use recourse_poll::{PollInfo, AsyncPollLayer, PollRequestBody};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
 //! // A backend that accepts a job, reports it running twice, then done.
@@ -40,7 +40,7 @@
 //! });
 //!
 //! let client = ServiceBuilder::new()
-//!     .layer(PollLayer::new().timeout(Duration::from_secs(60)).max_polls(10))
+//!     .layer(AsyncPollLayer::new().time_limit(Duration::from_secs(60)).max_polls(10))
 //!     .service(backend);
 //!
 //! let req = Request::post("https://api.example/render").body(Full::from("{...}"))?;
@@ -60,7 +60,7 @@
 //!
 //! - **Start.** A response to the original request starts a job when the
 //!   [`Policy::start`] says so (by default: a 202) and it names a status URL in one of
-//!   the [status headers](PollLayer::status_headers) (`Location` by default; Azure uses
+//!   the [status headers](AsyncPollLayer::status_headers) (`Location` by default; Azure uses
 //!   `Azure-AsyncOperation` and `Operation-Location`), read by the one rule for `Location`
 //!   ([`recourse_core::headers::location_value`]: repeated fields with different values
 //!   are a typed error, never a guess).
@@ -75,12 +75,12 @@
 //!   other response passes through untouched, with no allocation and no copy.
 //! - **Interval.** Before each poll the layer waits the `Retry-After` of the last 202 or
 //!   status response (delay-seconds or an HTTP-date, RFC 9110 §10.2.3), shortened to
-//!   [`max_retry_after`](PollLayer::max_retry_after); without a usable one (absent,
-//!   negative, fractional, garbage), the [backoff](PollLayer::backoff): 1 s, doubling,
-//!   capped at 30 s, no jitter. Never less than the [floor](PollLayer::min_interval).
+//!   [`max_retry_after`](AsyncPollLayer::max_retry_after); without a usable one (absent,
+//!   negative, fractional, garbage), the [backoff](AsyncPollLayer::backoff): 1 s, doubling,
+//!   capped at 30 s, no jitter. Never less than the [floor](AsyncPollLayer::min_interval).
 //! - **Polls.** `GET`s without a body ([`PollRequestBody::empty`]), through a clone of
 //!   the inner service, so the layers below (retry, redirect, cache, classify) apply to
-//!   each poll. A poll carries the [forwarded headers](PollLayer::forward_headers) of the
+//!   each poll. A poll carries the [forwarded headers](AsyncPollLayer::forward_headers) of the
 //!   original request, its credentials only where they still belong ([`Credentials`]:
 //!   by default while the request is at the origin they were given for, and only to
 //!   that origin), and the effective [`Deadline`](recourse_core::Deadline).
@@ -103,16 +103,16 @@
 //! - **Result.** The last status response, or per [`FinalState`] the resource named by
 //!   its `Location`, by the initial `Location`, or the original URI (Azure's
 //!   `final-state-via`). A `201 Created` to the original request can be answered with the
-//!   created resource ([`fetch_created`](PollLayer::fetch_created), RFC 9110 §15.3.2).
-//! - **Limits.** A total [polling timeout](PollLayer::timeout), a [maximum number of
-//!   polls](PollLayer::max_polls), and the request's
+//!   created resource ([`fetch_created`](AsyncPollLayer::fetch_created), RFC 9110 §15.3.2).
+//! - **Limits.** A total [polling timeout](AsyncPollLayer::time_limit), a [maximum number of
+//!   polls](AsyncPollLayer::max_polls), and the request's
 //!   [`Deadline`](recourse_core::Deadline): no wait that would end past a limit is
 //!   started, and a poll in flight is cut off when one passes. Either way the error is a
 //!   [`PollTimeout`] carrying the status URL and the last status; its
 //!   [`resume_request`](PollTimeout::resume_request) (or [`Resume::request`]) picks the
 //!   job up later. Dropping the response future stops polling at once.
 //! - **Observability.** A `tracing` event per poll (target `recourse_poll`, debug; warn
-//!   when a limit stops polling), a [progress callback](PollLayer::on_progress) and a
+//!   when a limit stops polling), a [progress callback](AsyncPollLayer::on_progress) and a
 //!   per-request [`ProgressSender`] (a `tokio::sync::watch` channel); on the final
 //!   response, a [`recourse_core::History`] with one
 //!   [`Step::Polled`](recourse_core::Step::Polled) per poll (after the steps of the
@@ -144,7 +144,7 @@
 //! and forge the job's status and result, losing what `https` promised the caller (RFC
 //! 9110 §4.2.2; the Fetch standard's mixed-content rule blocks the same). The redirect
 //! layer refuses `https` to `http` redirects the same way;
-//! [`PollLayer::allow_downgrade`] opts out. `http` to `https` is always followed.
+//! [`AsyncPollLayer::allow_downgrade`] opts out. `http` to `https` is always followed.
 //!
 //! The bodies of discarded responses are drained only while waiting anyway, so that the
 //! connection can be reused: at most 64 KiB and 1 s
@@ -156,15 +156,15 @@
 //! - **Azure SDK's LRO poller** (`azure-core` `Poller`): follows `Azure-AsyncOperation`,
 //!   `Operation-Location` or `Location`, reads `status` / `provisioningState`, honours
 //!   `Retry-After` with a fixed default interval, and resolves the result with
-//!   `final-state-via`. Here: [`PollLayer::status_headers`], [`StatusField::azure`],
+//!   `final-state-via`. Here: [`AsyncPollLayer::status_headers`], [`StatusField::azure`],
 //!   [`FinalState`]; it also has a resume token, here [`PollTimeout::resume_request`].
 //! - **Google's long-running operations** (`google.longrunning.Operation`): poll
 //!   `operations.get` until `done`, the result in `response` or `error`:
 //!   [`StatusField::google`] with [`FinalState::StatusResource`].
 //! - **AWS SDK waiters**: poll an operation with min/max delay and a maximum wait time,
 //!   matching acceptors (success, failure, retry) on the output or status: the
-//!   [`Policy`] plays the acceptors, [`PollLayer::interval`],
-//!   [`min_interval`](PollLayer::min_interval) and [`timeout`](PollLayer::timeout) the
+//!   [`Policy`] plays the acceptors, [`AsyncPollLayer::interval`],
+//!   [`min_interval`](AsyncPollLayer::min_interval) and [`time_limit`](AsyncPollLayer::time_limit) the
 //!   delays and the limit.
 //!
 //! Unlike those, this is a Tower middleware: the polling is invisible to the caller
@@ -196,8 +196,8 @@ pub use config::{Credentials, FinalState};
 pub use error::{PollError, PollTimeout, ProtocolViolation, TimeoutReason, ViolationKind};
 pub use field::StatusField;
 pub use future::ResponseFuture;
-pub use info::{Outcome, PollInfo, Resume};
-pub use layer::PollLayer;
+pub use info::{PollInfo, PollOutcome, Resume};
+pub use layer::AsyncPollLayer;
 pub use policy::{Decision, JobStatus, Policy, Standard};
 pub use progress::{PollProgress, ProgressSender};
 pub use recourse_core::body::PeekBody;

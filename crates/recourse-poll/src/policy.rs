@@ -6,10 +6,10 @@
 //! it:
 //!
 //! ```
-//! use recourse_poll::{Decision, JobStatus, PollLayer};
+//! use recourse_poll::{Decision, JobStatus, AsyncPollLayer};
 //!
 //! // This service reports completion in a header instead of the status code.
-//! let layer = PollLayer::new().policy(|job: &JobStatus<'_>| {
+//! let layer = AsyncPollLayer::new().policy(|job: &JobStatus<'_>| {
 //!     match job.headers().get("x-job-state").map(|v| v.as_bytes()) {
 //!         Some(b"done") => Decision::Succeeded,
 //!         Some(b"error") => Decision::Failed,

@@ -23,7 +23,7 @@ use crate::ctx::Ctx;
 use crate::error::{ProtocolViolation, ViolationKind};
 use crate::field::Reading;
 use crate::{
-    Credentials, Decision, JobStatus, Outcome, Policy, PollError, PollInfo, PollProgress,
+    Credentials, Decision, JobStatus, Policy, PollError, PollInfo, PollOutcome, PollProgress,
     PollRequestBody, PollTimeout, Resume, TimeoutReason,
 };
 
@@ -137,7 +137,7 @@ struct Job<S, P> {
     last_status: Option<StatusCode>,
     limit_at: Option<(Instant, TimeoutReason)>,
     history: History,
-    outcome: Outcome,
+    outcome: PollOutcome,
     field: Option<String>,
     rng: Option<FastRand>,
 }
@@ -176,7 +176,7 @@ where
         let found = match found {
             Ok(found) => found,
             Err((header, error)) => {
-                return Begun::Done(Err(PollError::location(error, header.clone(), None)));
+                return Begun::Done(Err(PollError::from_location(error, header.clone(), None)));
             }
         };
         let Some((header, value)) = found else {
@@ -196,7 +196,7 @@ where
         let status_url = match headers::resolve_location(&base, value) {
             Ok(resolved) => resolved.into_uri(),
             Err(error) => {
-                return Begun::Done(Err(PollError::location(error, header.clone(), None)));
+                return Begun::Done(Err(PollError::from_location(error, header.clone(), None)));
             }
         };
         let status_url = match follow(&ctx.config, &base, status_url, header, None) {
@@ -265,7 +265,7 @@ where
                 job.running = 1;
                 let wait = job.next_wait(&parts.headers);
                 if let Some(stop) = job.check_limits(wait) {
-                    return Begun::Done(Err(PollError::timeout(stop)));
+                    return Begun::Done(Err(PollError::from_timeout(stop)));
                 }
                 job.waiting(wait);
                 let drain = job.drain(PeekBody::new(body));
@@ -357,7 +357,7 @@ where
                             let in_flight = matches!(purpose, Purpose::Poll);
                             let stop = this.job.cut_off(in_flight);
                             this.step.set(StepState::Done);
-                            return Poll::Ready(Err(PollError::timeout(stop)));
+                            return Poll::Ready(Err(PollError::from_timeout(stop)));
                         }
                     };
                     let res = match result {
@@ -365,7 +365,7 @@ where
                         Err(e) => {
                             this.step.set(StepState::Done);
                             let url = this.job.status_url.clone();
-                            return Poll::Ready(Err(PollError::inner(e, Some(url))));
+                            return Poll::Ready(Err(PollError::from_inner(e, Some(url))));
                         }
                     };
                     match purpose {
@@ -399,7 +399,7 @@ where
                         ready!(poll_limit(this.limit.as_mut(), cx));
                         let stop = this.job.cut_off(false);
                         this.step.set(StepState::Done);
-                        return Poll::Ready(Err(PollError::timeout(stop)));
+                        return Poll::Ready(Err(PollError::from_timeout(stop)));
                     };
                     match read.take() {
                         Some((parts, peek)) => this.job.evaluate(parts, Seen::Peeked(peek, peeked)),
@@ -454,9 +454,9 @@ impl<S, P> Job<S, P> {
         history: History,
     ) -> Self {
         let started = Instant::now();
-        let timeout = ctx.config.timeout.map(|d| {
+        let timeout = ctx.config.time_limit.map(|d| {
             let at = started.checked_add(d).unwrap_or(far_future(started));
-            (at, TimeoutReason::Timeout(d))
+            (at, TimeoutReason::TimeLimit(d))
         });
         let deadline = ctx.deadline.map(|d| (d.instant(), TimeoutReason::Deadline));
         let limit_at = match (timeout, deadline) {
@@ -479,7 +479,7 @@ impl<S, P> Job<S, P> {
             last_status: None,
             limit_at,
             history,
-            outcome: Outcome::Succeeded,
+            outcome: PollOutcome::Succeeded,
             field: None,
             rng: None,
         }
@@ -741,13 +741,13 @@ impl<S, P: Policy> Job<S, P> {
                 let stop = self.check_limits(wait);
                 self.progress(status, decision, elapsed, stop.is_none().then_some(wait));
                 match stop {
-                    Some(stop) => Next::Finish(Err(PollError::timeout(stop))),
+                    Some(stop) => Next::Finish(Err(PollError::from_timeout(stop))),
                     None => Next::Wait(wait, body),
                 }
             }
             Decision::Failed => {
                 self.progress(status, decision, elapsed, None);
-                self.outcome = Outcome::Failed;
+                self.outcome = PollOutcome::Failed;
                 Next::Finish(Ok(self.finish(parts, body, None)))
             }
             Decision::SeeOther => {
@@ -812,14 +812,14 @@ impl<S, P: Policy> Job<S, P> {
                 Ok(found) => found?,
                 Err((header, e)) => {
                     let status_url = Some(self.status_url.clone());
-                    return Some(Err(PollError::location(e, header.clone(), status_url)));
+                    return Some(Err(PollError::from_location(e, header.clone(), status_url)));
                 }
             };
         let next = match headers::resolve_location(here, value) {
             Ok(r) => r.into_uri(),
             Err(e) => {
                 let status_url = Some(self.status_url.clone());
-                return Some(Err(PollError::location(e, header.clone(), status_url)));
+                return Some(Err(PollError::from_location(e, header.clone(), status_url)));
             }
         };
         Some(self.follow(here, next, header))
@@ -832,7 +832,7 @@ impl<S, P: Policy> Job<S, P> {
     }
 
     fn location_error<E>(&self, error: LocationError) -> PollError<E> {
-        PollError::location(error, LOCATION, Some(self.status_url.clone()))
+        PollError::from_location(error, LOCATION, Some(self.status_url.clone()))
     }
 
     /// Whether a status response whose body does not decide is a protocol violation.
@@ -882,7 +882,11 @@ impl<S, P: Policy> Job<S, P> {
             .and_then(|value| headers::resolve_location(here, &value));
         match resolved {
             Ok(r) => self.follow(here, r.into_uri(), &name),
-            Err(e) => Err(PollError::location(e, name, Some(self.status_url.clone()))),
+            Err(e) => Err(PollError::from_location(
+                e,
+                name,
+                Some(self.status_url.clone()),
+            )),
         }
     }
 

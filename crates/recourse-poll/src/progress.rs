@@ -1,5 +1,5 @@
 //! Progress updates: [`PollProgress`], delivered to the layer's callback
-//! ([`PollLayer::on_progress`](crate::PollLayer::on_progress)) and to a per-request
+//! ([`AsyncPollLayer::on_progress`](crate::AsyncPollLayer::on_progress)) and to a per-request
 //! [`ProgressSender`] (a [`tokio::sync::watch`] channel), after every poll.
 //!
 //! ```
@@ -9,7 +9,7 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response};
 //! use http_body_util::Full;
-//! use recourse_poll::{PollLayer, PollRequestBody, ProgressSender};
+//! use recourse_poll::{AsyncPollLayer, PollRequestBody, ProgressSender};
 //! use tower::{Layer, ServiceExt, service_fn};
 //!
 //! let polls = Arc::new(AtomicU32::new(0));
@@ -28,7 +28,7 @@
 //! };
 //!
 //! let seen = Arc::new(AtomicU32::new(0));
-//! let layer = PollLayer::new().on_progress({
+//! let layer = AsyncPollLayer::new().on_progress({
 //!     let seen = seen.clone();
 //!     move |p: &recourse_poll::PollProgress| { seen.store(p.poll, Ordering::SeqCst); }
 //! });

@@ -11,7 +11,7 @@ use tower_service::Service;
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::future::ResponseFuture;
-use crate::{Policy, PollError, PollLayer, PollRequestBody, Resume, Standard};
+use crate::{AsyncPollLayer, Policy, PollError, PollRequestBody, Resume, Standard};
 
 /// Turns a `202 Accepted` into the finished result: polls the status resource until the
 /// job reaches a terminal state, and returns that.
@@ -19,7 +19,7 @@ use crate::{Policy, PollError, PollLayer, PollRequestBody, Resume, Standard};
 /// Named `AsyncPoll` (an asynchronous-job poller), not `Poll`, so that it does not clash
 /// with [`std::task::Poll`] in the code of services and futures.
 ///
-/// See the [crate documentation](crate) for the behaviour and [`PollLayer`] for the
+/// See the [crate documentation](crate) for the behaviour and [`AsyncPollLayer`] for the
 /// settings.
 ///
 /// # Request bodies
@@ -46,12 +46,12 @@ pub struct AsyncPoll<S, P = Standard> {
 impl<S> AsyncPoll<S> {
     /// Wraps `inner` with the default settings.
     pub fn new(inner: S) -> Self {
-        PollLayer::new().layer_service(inner)
+        AsyncPollLayer::new().layer_service(inner)
     }
 
-    /// A [`PollLayer`] with the default settings.
-    pub fn layer() -> PollLayer {
-        PollLayer::new()
+    /// A [`AsyncPollLayer`] with the default settings.
+    pub fn layer() -> AsyncPollLayer {
+        AsyncPollLayer::new()
     }
 }
 
@@ -61,26 +61,13 @@ impl<S, P> AsyncPoll<S, P> {
     where
         P: Policy,
     {
-        PollLayer::with_policy(policy).layer_service(inner)
+        AsyncPollLayer::with_policy(policy).layer_service(inner)
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    recourse_core::inner_service_accessors!();
 }
 
-impl<P: Clone> PollLayer<P> {
+impl<P: Clone> AsyncPollLayer<P> {
     fn layer_service<S>(&self, inner: S) -> AsyncPoll<S, P> {
         AsyncPoll {
             inner,
@@ -103,7 +90,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner
             .poll_ready(cx)
-            .map_err(|e| PollError::inner(e, None))
+            .map_err(|e| PollError::from_inner(e, None))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {

@@ -13,8 +13,9 @@ use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
 
 use crate::error::ViolationKind;
 use crate::{
-    AsyncPoll, Credentials, Decision, FinalState, JobStatus, Outcome, PeekBody, PollError,
-    PollInfo, PollLayer, PollProgress, PollRequestBody, ProgressSender, StatusField, TimeoutReason,
+    AsyncPoll, AsyncPollLayer, Credentials, Decision, FinalState, JobStatus, PeekBody, PollError,
+    PollInfo, PollOutcome, PollProgress, PollRequestBody, ProgressSender, StatusField,
+    TimeoutReason,
 };
 use recourse_core::limits::DEFAULT_PEEK_LIMIT;
 
@@ -268,7 +269,7 @@ async fn n_polls_then_200_with_backoff_history_and_info() {
         "/jobs/1",
         [r(202), r(202), r(202), r(200).body("the result")],
     );
-    let svc = PollLayer::new().layer(backend.service());
+    let svc = AsyncPollLayer::new().layer(backend.service());
     let t0 = Instant::now();
     let res = svc.oneshot(post("http://api.test/start")).await.unwrap();
     assert_eq!(res.status(), 200);
@@ -286,7 +287,7 @@ async fn n_polls_then_200_with_backoff_history_and_info() {
     assert_eq!(info.polls(), 4);
     assert_eq!(info.waited(), Duration::from_secs(15));
     assert_eq!(info.elapsed(), Duration::from_secs(15));
-    assert_eq!(info.outcome(), Outcome::Succeeded);
+    assert_eq!(info.outcome(), PollOutcome::Succeeded);
     assert_eq!(info.status_url(), "http://api.test/jobs/1");
     assert!(info.result_uri().is_none());
     let history = History::of(&res).unwrap();
@@ -333,7 +334,7 @@ async fn retry_after_seconds_and_dates_are_honoured_exactly() {
             r(200),
         ],
     );
-    let svc = PollLayer::new().layer(backend.service());
+    let svc = AsyncPollLayer::new().layer(backend.service());
     let t0 = Instant::now();
     let res = svc.oneshot(post("http://api.test/start")).await.unwrap();
     assert_eq!(res.status(), 200);
@@ -362,7 +363,7 @@ async fn garbage_retry_after_falls_back_to_backoff() {
             r(200),
         ],
     );
-    let svc = PollLayer::new()
+    let svc = AsyncPollLayer::new()
         .interval(Duration::from_millis(500), 3.0, Duration::from_secs(10))
         .layer(backend.service());
     let t0 = Instant::now();
@@ -387,7 +388,7 @@ async fn huge_retry_after_is_clamped_or_stops_with_a_resumable_timeout() {
         [accepted("/jobs/1").h("retry-after", "1000000000000")],
     );
     backend.script("/jobs/1", [r(200)]);
-    let svc = PollLayer::new()
+    let svc = AsyncPollLayer::new()
         .max_retry_after(Duration::from_secs(60))
         .layer(backend.service());
     let t0 = Instant::now();
@@ -401,8 +402,8 @@ async fn huge_retry_after_is_clamped_or_stops_with_a_resumable_timeout() {
         "/start",
         [accepted("/jobs/1").h("retry-after", "1000000000000")],
     );
-    let svc = PollLayer::new()
-        .timeout(Duration::from_secs(120))
+    let svc = AsyncPollLayer::new()
+        .time_limit(Duration::from_secs(120))
         .layer(backend.service());
     let t0 = Instant::now();
     let err = svc
@@ -410,10 +411,10 @@ async fn huge_retry_after_is_clamped_or_stops_with_a_resumable_timeout() {
         .await
         .unwrap_err();
     assert_eq!(Instant::now(), t0, "returned at once");
-    let timeout = err.get_timeout().unwrap();
+    let timeout = err.timeout().unwrap();
     assert_eq!(
         timeout.reason(),
-        TimeoutReason::Timeout(Duration::from_secs(120))
+        TimeoutReason::TimeLimit(Duration::from_secs(120))
     );
     assert_eq!(timeout.next_wait(), Some(Duration::from_secs(300)));
     assert_eq!(timeout.polls(), 0);
@@ -433,7 +434,7 @@ async fn see_other_fetches_the_result() {
         ],
     );
     backend.script("/results/1", [r(200).body("result body")]);
-    let svc = PollLayer::new().layer(backend.service());
+    let svc = AsyncPollLayer::new().layer(backend.service());
     let res = svc.oneshot(post("http://api.test/start")).await.unwrap();
     assert_eq!(res.status(), 200);
     let info = PollInfo::of(&res).unwrap();
@@ -448,7 +449,7 @@ async fn see_other_fetches_the_result() {
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [r(303)]);
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -475,7 +476,7 @@ async fn completion_from_the_body_field_with_the_body_unchanged() {
             r(200).body(done),
         ],
     );
-    let svc = PollLayer::new()
+    let svc = AsyncPollLayer::new()
         .status_headers(["operation-location", "location"])
         .status_field(StatusField::azure())
         .min_interval(Duration::from_secs(1))
@@ -487,7 +488,7 @@ async fn completion_from_the_body_field_with_the_body_unchanged() {
     assert_eq!(gaps(&backend, "/operations/9", t0), secs(&[2, 2, 4]));
     let info = PollInfo::of(&res).unwrap();
     assert_eq!(info.field(), Some("Succeeded"));
-    assert_eq!(info.outcome(), Outcome::Succeeded);
+    assert_eq!(info.outcome(), PollOutcome::Succeeded);
     assert!(res.body().is_peeked());
     assert_eq!(text(res).await, done);
 }
@@ -502,13 +503,13 @@ async fn a_failed_job_returns_the_failed_status_response() {
         "/jobs/1",
         [r(200).body(r#"{"status":"running"}"#), r(200).body(failed)],
     );
-    let svc = PollLayer::new()
+    let svc = AsyncPollLayer::new()
         .status_field(StatusField::new("status"))
         .layer(backend.service());
     let res = svc.oneshot(post("http://api.test/start")).await.unwrap();
     assert_eq!(res.status(), 200);
     let info = PollInfo::of(&res).unwrap();
-    assert_eq!(info.outcome(), Outcome::Failed);
+    assert_eq!(info.outcome(), PollOutcome::Failed);
     assert_eq!(info.polls(), 2);
     assert_eq!(text(res).await, failed);
 
@@ -516,25 +517,25 @@ async fn a_failed_job_returns_the_failed_status_response() {
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [r(202), r(500).body("boom")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
         .unwrap();
     assert_eq!(res.status(), 500);
-    assert_eq!(PollInfo::of(&res).unwrap().outcome(), Outcome::Failed);
+    assert_eq!(PollInfo::of(&res).unwrap().outcome(), PollOutcome::Failed);
     assert_eq!(text(res).await, "boom");
 
     // ...and by the classify layer's verdict in the extensions.
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [r(200).class(Class::ApplicationFailure)]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
         .unwrap();
-    assert_eq!(PollInfo::of(&res).unwrap().outcome(), Outcome::Failed);
+    assert_eq!(PollInfo::of(&res).unwrap().outcome(), PollOutcome::Failed);
 }
 
 #[tokio::test(start_paused = true)]
@@ -548,7 +549,7 @@ async fn max_polls_gives_a_resumable_timeout() {
             .h("x", "y")],
     );
     backend.script("/jobs/1", [r(202).h("retry-after", "1")]);
-    let layer = PollLayer::new()
+    let layer = AsyncPollLayer::new()
         .max_polls(3)
         .final_state(FinalState::OriginalUri);
     let svc = layer.clone().layer(backend.service());
@@ -601,8 +602,8 @@ async fn total_timeout_stops_before_a_wait_that_would_pass_it() {
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1").h("retry-after", "2")]);
     backend.script("/jobs/1", [r(202).h("retry-after", "2")]);
-    let svc = PollLayer::new()
-        .timeout(Duration::from_secs(5))
+    let svc = AsyncPollLayer::new()
+        .time_limit(Duration::from_secs(5))
         .layer(backend.service());
     let t0 = Instant::now();
     let err = svc
@@ -612,10 +613,10 @@ async fn total_timeout_stops_before_a_wait_that_would_pass_it() {
     // Polls at 2 s and 4 s; the next would be at 6 s, past the 5 s limit.
     assert_eq!(gaps(&backend, "/jobs/1", t0), secs(&[2, 2]));
     assert_eq!(Instant::now() - t0, Duration::from_secs(4));
-    let timeout = err.get_timeout().unwrap();
+    let timeout = err.timeout().unwrap();
     assert_eq!(
         timeout.reason(),
-        TimeoutReason::Timeout(Duration::from_secs(5))
+        TimeoutReason::TimeLimit(Duration::from_secs(5))
     );
     assert_eq!(timeout.polls(), 2);
     let message = err.to_string();
@@ -633,8 +634,8 @@ async fn a_poll_in_flight_is_cut_off_by_the_timeout() {
             r(200).delay(Duration::from_secs(3600)),
         ],
     );
-    let svc = PollLayer::new()
-        .timeout(Duration::from_secs(10))
+    let svc = AsyncPollLayer::new()
+        .time_limit(Duration::from_secs(10))
         .layer(backend.service());
     let t0 = Instant::now();
     let err = svc
@@ -642,7 +643,7 @@ async fn a_poll_in_flight_is_cut_off_by_the_timeout() {
         .await
         .unwrap_err();
     assert_eq!(Instant::now() - t0, Duration::from_secs(10));
-    let timeout = err.get_timeout().unwrap();
+    let timeout = err.timeout().unwrap();
     assert_eq!(timeout.polls(), 1, "the poll in flight did not complete");
     assert_eq!(timeout.next_wait(), None);
     assert_eq!(timeout.last_status(), Some(StatusCode::ACCEPTED));
@@ -660,13 +661,13 @@ async fn the_request_deadline_is_honoured() {
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1").h("retry-after", "2")]);
     backend.script("/jobs/1", [r(202).h("retry-after", "2")]);
-    let svc = PollLayer::new().layer(backend.service());
+    let svc = AsyncPollLayer::new().layer(backend.service());
     let t0 = Instant::now();
     let mut req = post("http://api.test/start");
     Deadline::after(Duration::from_secs(7)).insert_into(&mut req);
     let err = svc.oneshot(req).await.unwrap_err();
     assert_eq!(gaps(&backend, "/jobs/1", t0), secs(&[2, 2, 2]));
-    let timeout = err.get_timeout().unwrap();
+    let timeout = err.timeout().unwrap();
     assert_eq!(timeout.reason(), TimeoutReason::Deadline);
     assert!(Instant::now() - t0 <= Duration::from_secs(7));
     assert_eq!(
@@ -680,7 +681,7 @@ async fn dropping_the_future_stops_polling() {
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1").h("retry-after", "1")]);
     backend.script("/jobs/1", [r(202).h("retry-after", "1")]);
-    let svc = PollLayer::new().layer(backend.service());
+    let svc = AsyncPollLayer::new().layer(backend.service());
     let future = svc.oneshot(post("http://api.test/start"));
     let cut = tokio::time::timeout(Duration::from_millis(2500), future).await;
     assert!(cut.is_err(), "still polling when dropped");
@@ -709,7 +710,7 @@ async fn credentials_go_only_to_the_same_origin() {
         let backend = Backend::new();
         backend.script("/start", [accepted(location)]);
         backend.script("/jobs/1", [r(200)]);
-        let svc = PollLayer::new()
+        let svc = AsyncPollLayer::new()
             .credentials(credentials)
             .forward_headers(["user-agent"])
             .layer(backend.service());
@@ -745,7 +746,7 @@ async fn api_key_headers_can_be_declared_sensitive() {
     let backend = Backend::new();
     backend.script("/start", [accepted("http://elsewhere.test/jobs/1")]);
     backend.script("/jobs/1", [r(200)]);
-    let svc = PollLayer::new()
+    let svc = AsyncPollLayer::new()
         .sensitive_headers(["authorization", "x-api-key"])
         .forward_headers(["x-request-id"])
         .layer(backend.service());
@@ -768,7 +769,7 @@ async fn responses_that_start_no_job_pass_through() {
     backend.script("/ok", [r(200).body("plain")]);
     backend.script("/created", [r(201).h("location", "/things/1")]);
     backend.script("/accepted-nowhere", [r(202).body("queued")]);
-    let mut svc = PollLayer::new().layer(backend.service());
+    let mut svc = AsyncPollLayer::new().layer(backend.service());
     for (path, status, body) in [
         ("/ok", 200, "plain"),
         ("/created", 201, ""),
@@ -794,7 +795,7 @@ async fn fetch_created_gets_the_new_resource() {
     let backend = Backend::new();
     backend.script("/things", [r(201).h("location", "/things/1")]);
     backend.script("/things/1", [r(200).body("thing 1")]);
-    let svc = PollLayer::new()
+    let svc = AsyncPollLayer::new()
         .fetch_created(true)
         .layer(backend.service());
     let res = svc.oneshot(post("http://api.test/things")).await.unwrap();
@@ -812,7 +813,7 @@ async fn final_state_via_locations() {
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [r(200).h("location", "/made/1")]);
     backend.script("/made/1", [r(200).body("made")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .final_state(FinalState::StatusLocation)
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
@@ -830,7 +831,7 @@ async fn final_state_via_locations() {
     );
     backend.script("/ops/1", [r(200).body(r#"{"status":"succeeded"}"#)]);
     backend.script("/made/2", [r(200).body("made 2")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .status_headers(["operation-location", "location"])
         .final_state(FinalState::InitialLocation)
         .layer(backend.service())
@@ -847,7 +848,7 @@ async fn final_state_via_locations() {
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [r(200).body("status")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .final_state(FinalState::StatusLocation)
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
@@ -861,7 +862,7 @@ async fn invalid_status_urls_are_typed_errors() {
     for location in ["javascript:alert(1)", "file:///etc/passwd", "http://"] {
         let backend = Backend::new();
         backend.script("/start", [accepted(location)]);
-        let err = PollLayer::new()
+        let err = AsyncPollLayer::new()
             .layer(backend.service())
             .oneshot(post("http://api.test/start"))
             .await
@@ -877,7 +878,7 @@ async fn progress_callback_and_watch_channel() {
     backend.script("/start", [accepted("/jobs/1").h("retry-after", "1")]);
     backend.script("/jobs/1", [r(202).h("retry-after", "3"), r(200)]);
     let seen = Arc::new(Mutex::new(Vec::<PollProgress>::new()));
-    let svc = PollLayer::new()
+    let svc = AsyncPollLayer::new()
         .on_progress({
             let seen = seen.clone();
             move |p: &PollProgress| {
@@ -914,7 +915,7 @@ async fn history_of_discarded_responses_is_carried() {
     };
     backend.script("/start", [accepted("/jobs/1").step(retried.clone())]);
     backend.script("/jobs/1", [r(202).step(retried.clone()), r(200)]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -960,7 +961,7 @@ async fn inner_errors_keep_their_type_and_the_status_url() {
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [R::fail()]);
-    let err: PollError<BoxError> = PollLayer::new()
+    let err: PollError<BoxError> = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -975,7 +976,7 @@ async fn inner_errors_keep_their_type_and_the_status_url() {
 
     let backend = Backend::new();
     backend.script("/start", [R::fail()]);
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -991,14 +992,14 @@ async fn bodies_over_the_limit_or_malformed_leave_it_to_the_status() {
         backend.script("/start", [accepted("/jobs/1")]);
         backend.script("/jobs/1", [r(200).body(body)]);
         // Not strict: the status code decides (strict, the default, is tested below).
-        let res = PollLayer::new()
+        let res = AsyncPollLayer::new()
             .status_field(StatusField::new("status").strict(false))
             .layer(backend.service())
             .oneshot(post("http://api.test/start"))
             .await
             .unwrap();
         let info = PollInfo::of(&res).unwrap();
-        assert_eq!(info.outcome(), Outcome::Succeeded);
+        assert_eq!(info.outcome(), PollOutcome::Succeeded);
         assert_eq!(info.polls(), 1);
         assert_eq!(info.field(), None);
         assert_eq!(text(res).await, body, "handed over unchanged");
@@ -1011,12 +1012,12 @@ async fn a_job_that_never_finishes_ends_within_the_defaults() {
     backend.script("/start", [accepted("/jobs/1").h("retry-after", "0")]);
     backend.script("/jobs/1", [r(202).h("retry-after", "0")]);
     let t0 = Instant::now();
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
         .unwrap_err();
-    let timeout = err.get_timeout().unwrap();
+    let timeout = err.timeout().unwrap();
     assert_eq!(timeout.reason(), TimeoutReason::MaxPolls(100));
     assert_eq!(backend.seen_at("/jobs/1").len(), 100);
     assert_eq!(Instant::now() - t0, Duration::from_millis(250 * 100));
@@ -1037,7 +1038,7 @@ async fn only_a_202_moves_the_status_url() {
                 .body(r#"{"status":"succeeded"}"#),
         ],
     );
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .status_field(StatusField::new("status"))
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
@@ -1073,7 +1074,7 @@ async fn policy_hooks_adjust_poll_requests_and_start() {
         [r(200).h("x-async", "1").h("location", "/jobs/1")],
     );
     backend.script("/jobs/1", [r(202), r(200).body("done")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .policy(Signing)
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
@@ -1101,7 +1102,7 @@ async fn a_result_on_another_origin_gets_no_credentials() {
     let mut req = post("http://api.test/start");
     req.headers_mut()
         .insert("authorization", "Bearer secret".parse().unwrap());
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(req)
         .await
@@ -1129,7 +1130,7 @@ fn futures_and_bodies_are_send() {
     assert_send::<<Svc as Service<Request<Full<Bytes>>>>::Future>();
     assert_send::<PeekBody<Full<Bytes>>>();
     assert_send::<PollError<BoxError>>();
-    assert_send::<PollLayer>();
+    assert_send::<AsyncPollLayer>();
 }
 
 // === https to http ===
@@ -1153,7 +1154,7 @@ async fn an_https_status_url_on_http_is_refused_unpolled() {
         let backend = Backend::new();
         backend.script("/start", [accepted(location)]);
         backend.script("/jobs/1", [r(200).body("forged")]);
-        let err = PollLayer::new()
+        let err = AsyncPollLayer::new()
             .layer(backend.service())
             .oneshot(post("https://api.test/start"))
             .await
@@ -1177,7 +1178,7 @@ async fn an_https_status_url_on_http_is_refused_unpolled() {
         "/start",
         [r(202).h("operation-location", "http://api.test/ops/1")],
     );
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .status_headers(["operation-location", "location"])
         .layer(backend.service())
         .oneshot(post("https://api.test/start"))
@@ -1196,7 +1197,7 @@ async fn an_https_status_url_on_http_is_refused_unpolled() {
         "/things",
         [r(201).h("location", "http://api.test/things/1")],
     );
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .fetch_created(true)
         .layer(backend.service())
         .oneshot(post("https://api.test/things"))
@@ -1219,7 +1220,7 @@ async fn https_results_and_moved_status_urls_on_http_are_refused() {
         ],
     );
     backend.script("/results/1", [r(200).body("forged")]);
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("https://api.test/start"))
         .await
@@ -1238,7 +1239,7 @@ async fn https_results_and_moved_status_urls_on_http_are_refused() {
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [accepted("http://api.test/jobs/2")]);
     backend.script("/jobs/2", [r(200)]);
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("https://api.test/start"))
         .await
@@ -1252,7 +1253,7 @@ async fn https_results_and_moved_status_urls_on_http_are_refused() {
     let backend = Backend::new();
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [r(200).h("location", "http://api.test/made/1")]);
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .final_state(FinalState::StatusLocation)
         .layer(backend.service())
         .oneshot(post("https://api.test/start"))
@@ -1272,7 +1273,7 @@ async fn https_results_and_moved_status_urls_on_http_are_refused() {
             .h("location", "http://api.test/made/2")],
     );
     backend.script("/ops/1", [r(200)]);
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .status_headers(["operation-location", "location"])
         .final_state(FinalState::InitialLocation)
         .layer(backend.service())
@@ -1300,7 +1301,7 @@ async fn same_scheme_and_upgrades_are_followed() {
         [r(303).h("location", "https://cdn.test/results/1")],
     );
     backend.script("/results/1", [r(200).body("result")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("https://api.test/start"))
         .await
@@ -1316,7 +1317,7 @@ async fn same_scheme_and_upgrades_are_followed() {
     backend.script("/start", [accepted("https://api.test/jobs/1")]);
     backend.script("/jobs/1", [r(303).h("location", "/results/1")]);
     backend.script("/results/1", [r(200).body("upgraded")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -1344,7 +1345,7 @@ async fn same_scheme_and_upgrades_are_followed() {
     let backend = Backend::new();
     backend.script("/start", [accepted("http://other.test/jobs/1")]);
     backend.script("/jobs/1", [r(200).body("plain")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -1364,7 +1365,7 @@ async fn allow_downgrade_follows_https_to_http() {
         ],
     );
     backend.script("/results/1", [r(200).body("in clear text")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .allow_downgrade(true)
         .layer(backend.service())
         .oneshot(post("https://api.test/start"))
@@ -1386,7 +1387,7 @@ async fn allow_downgrade_follows_https_to_http() {
         [r(303).h("location", "http://cdn.test/results/1")],
     );
     backend.script("/results/1", [r(200).body("allowed")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .allow_downgrade(true)
         .layer(backend.service())
         .oneshot(post("https://api.test/start"))
@@ -1397,7 +1398,7 @@ async fn allow_downgrade_follows_https_to_http() {
     // Turned back off: refused again.
     let backend = Backend::new();
     backend.script("/start", [accepted("http://api.test/jobs/1")]);
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .allow_downgrade(true)
         .allow_downgrade(false)
         .layer(backend.service())
@@ -1418,7 +1419,7 @@ async fn a_202_after_a_redirect_resolves_against_the_uri_that_answered() {
         [accepted("status/1").final_uri("http://api.test/v2/submit")],
     );
     backend.script("/v2/status/1", [r(202), r(200).body("done")]);
-    let svc = PollLayer::new().layer(backend.service());
+    let svc = AsyncPollLayer::new().layer(backend.service());
     let res = svc
         .oneshot(post("http://api.test/v1/submit"))
         .await
@@ -1443,7 +1444,7 @@ async fn a_201_after_a_redirect_fetches_the_resource_where_it_was_created() {
             .final_uri("http://api.test/v2/things")],
     );
     backend.script("/v2/things/1", [r(200).body("thing 1")]);
-    let svc = PollLayer::new()
+    let svc = AsyncPollLayer::new()
         .fetch_created(true)
         .layer(backend.service());
     let res = svc
@@ -1471,7 +1472,7 @@ async fn urls_in_a_redirected_status_response_resolve_where_it_came_from() {
             .final_uri("http://api.test/v2/jobs/1")],
     );
     backend.script("/v2/results/1", [r(200).body("result")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -1489,7 +1490,7 @@ async fn urls_in_a_redirected_status_response_resolve_where_it_came_from() {
         [accepted("2").final_uri("http://api.test/v2/jobs/1")],
     );
     backend.script("/v2/jobs/2", [r(200).body("done")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -1509,7 +1510,7 @@ async fn urls_in_a_redirected_status_response_resolve_where_it_came_from() {
             .final_uri("http://api.test/v2/jobs/1")],
     );
     backend.script("/v2/jobs/out/1", [r(200).body("out")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .final_state(FinalState::StatusLocation)
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
@@ -1541,7 +1542,7 @@ async fn credentials_follow_the_origin_the_request_is_at_now() {
         let mut req = post("https://api.test/v1/submit");
         req.headers_mut()
             .insert("authorization", "Bearer secret".parse().unwrap());
-        let res = PollLayer::new()
+        let res = AsyncPollLayer::new()
             .layer(backend.service())
             .oneshot(req)
             .await
@@ -1565,7 +1566,7 @@ async fn the_downgrade_check_starts_where_the_request_is_now() {
         "/submit",
         [accepted("http://api.test/status/1").final_uri("https://api.test/v2/submit")],
     );
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/submit"))
         .await
@@ -1582,7 +1583,7 @@ async fn status_polls_are_live_and_result_fetches_are_not() {
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [r(202), r(303).h("location", "/results/1")]);
     backend.script("/results/1", [r(200)]);
-    PollLayer::new()
+    AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
@@ -1596,7 +1597,7 @@ async fn status_polls_are_live_and_result_fetches_are_not() {
     // A resumed job's polls too.
     let backend = Backend::new();
     backend.script("/jobs/1", [r(200)]);
-    PollLayer::new()
+    AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(crate::Resume::request(
             "http://api.test/jobs/1".parse().unwrap(),
@@ -1648,7 +1649,7 @@ async fn any_request_body_type_goes_through() {
     let req = Request::post("http://api.test/start")
         .body(Streaming(Some(Bytes::from_static(b"upload"))))
         .unwrap();
-    let res = PollLayer::new().layer(svc).oneshot(req).await.unwrap();
+    let res = AsyncPollLayer::new().layer(svc).oneshot(req).await.unwrap();
     assert_eq!(text(res).await, "done");
     let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
     assert_eq!(
@@ -1677,7 +1678,7 @@ async fn a_status_body_that_does_not_decide_is_a_protocol_violation() {
         let backend = Backend::new();
         backend.script("/start", [accepted("/jobs/1")]);
         backend.script("/jobs/1", [r(200).body(body)]);
-        let err = PollLayer::new()
+        let err = AsyncPollLayer::new()
             .status_field(StatusField::new("status"))
             .layer(backend.service())
             .oneshot(post("http://api.test/start"))
@@ -1705,7 +1706,7 @@ async fn a_status_body_that_does_not_decide_is_a_protocol_violation() {
             r(200).body(r#"{"status":"Succeeded"}"#),
         ],
     );
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .status_field(StatusField::azure())
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
@@ -1732,7 +1733,7 @@ async fn the_result_url_can_come_from_a_body_field() {
         ],
     );
     backend.script("/v2/things/9", [r(200).body("thing 9")]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .status_headers(["azure-asyncoperation", "operation-location", "location"])
         .status_field(StatusField::azure())
         .layer(backend.service())
@@ -1751,7 +1752,7 @@ async fn the_result_url_can_come_from_a_body_field() {
         "/jobs/1",
         [r(200).body(r#"{"job":{"state":"done","output":"http://api.test/out"}}"#)],
     );
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .status_field(StatusField::new("job.state").result_field("job.output"))
         .layer(backend.service())
         .oneshot(post("https://api.test/start"))
@@ -1770,14 +1771,14 @@ async fn conflicting_status_urls_are_typed_errors() {
         "/start",
         [r(202).h("location", "/jobs/1").h("location", "/jobs/2")],
     );
-    let err = PollLayer::new()
+    let err = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await
         .unwrap_err();
     assert!(err.is_location(), "{err}");
     assert_eq!(
-        err.location_error().unwrap().0,
+        err.location().unwrap().0,
         &recourse_core::headers::LocationError::Conflicting
     );
     assert!(backend.seen_at("/jobs/1").is_empty());
@@ -1789,7 +1790,7 @@ async fn conflicting_status_urls_are_typed_errors() {
         [r(202).h("location", "/jobs/1").h("location", "/jobs/1")],
     );
     backend.script("/jobs/1", [r(200)]);
-    let res = PollLayer::new()
+    let res = AsyncPollLayer::new()
         .layer(backend.service())
         .oneshot(post("http://api.test/start"))
         .await

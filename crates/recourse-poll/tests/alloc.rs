@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use recourse_poll::PollLayer;
+use recourse_poll::AsyncPollLayer;
 use recourse_testkit::alloc::{INSTRUMENTED_SYSTEM, StatsAlloc, best_of_async, count_async};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -66,14 +66,18 @@ fn pass_through_allocates_nothing() {
         .unwrap();
     rt.block_on(async {
         // Warm up lazily initialised state (tracing callsites, thread locals).
-        let warm = PollLayer::new().layer(service_fn(backend));
+        let warm = AsyncPollLayer::new().layer(service_fn(backend));
         count(warm, requests(4)).await;
 
         // The counter is global to the process: keep the best of up to five rounds (see
         // `recourse_testkit::alloc`).
         let bare = best_of_async(0, async || count(service_fn(backend), requests(100)).await).await;
         let layered = best_of_async(0, async || {
-            count(PollLayer::new().layer(service_fn(backend)), requests(100)).await
+            count(
+                AsyncPollLayer::new().layer(service_fn(backend)),
+                requests(100),
+            )
+            .await
         })
         .await;
         assert_eq!(bare, 0, "the baseline itself allocates");
@@ -86,7 +90,7 @@ fn pass_through_allocates_nothing() {
             req.headers_mut()
                 .insert("authorization", http::HeaderValue::from_static("Bearer t"));
         }
-        let layered = count(PollLayer::new().layer(service_fn(backend)), with_auth).await;
+        let layered = count(AsyncPollLayer::new().layer(service_fn(backend)), with_auth).await;
         assert_eq!(layered, 0, "credentials kept inline");
         // ...and one built from a `&str` pays the first clone of its bytes (`Bytes`
         // promotes a unique buffer to a shared one), nothing more.
@@ -94,7 +98,7 @@ fn pass_through_allocates_nothing() {
         with_auth[0]
             .headers_mut()
             .insert("authorization", "Bearer t".parse().unwrap());
-        let one = count(PollLayer::new().layer(service_fn(backend)), with_auth).await;
+        let one = count(AsyncPollLayer::new().layer(service_fn(backend)), with_auth).await;
         assert_eq!(one, 1, "allocations for a request with parsed credentials");
     });
 }

@@ -12,7 +12,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use recourse_core::{History, Step};
 use recourse_poll::{
-    AsyncPoll, Outcome, PeekBody, PollInfo, PollLayer, PollRequestBody, StatusField, TimeoutReason,
+    AsyncPoll, AsyncPollLayer, PeekBody, PollInfo, PollOutcome, PollRequestBody, StatusField,
+    TimeoutReason,
 };
 use recourse_testkit::simulator::{JOB_FAILED_BODY, JOB_SUCCEEDED_BODY, OK_BODY};
 use recourse_testkit::{Recorded, Reply, Simulator, TestServer};
@@ -26,7 +27,7 @@ fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-fn polling(layer: PollLayer) -> AsyncPoll<HttpClient> {
+fn polling(layer: AsyncPollLayer) -> AsyncPoll<HttpClient> {
     layer.layer(client())
 }
 
@@ -75,7 +76,7 @@ fn secs(v: &[u64]) -> Vec<Duration> {
 #[tokio::test(start_paused = true)]
 async fn simulator_job_is_polled_to_completion() {
     let server = Simulator::start().await;
-    let res = polling(PollLayer::new())
+    let res = polling(AsyncPollLayer::new())
         .oneshot(post(server.uri("/barcode/async?polls=3&retry_after=1")))
         .await
         .unwrap();
@@ -84,7 +85,7 @@ async fn simulator_job_is_polled_to_completion() {
     assert_eq!(info.polls(), 4, "three 202s, then the 200");
     assert_eq!(info.waited(), Duration::from_secs(4));
     assert_eq!(info.status_url(), &server.uri("/jobs/1"));
-    assert_eq!(info.outcome(), Outcome::Succeeded);
+    assert_eq!(info.outcome(), PollOutcome::Succeeded);
     assert_eq!(History::of(&res).unwrap().polls(), 4);
     assert_eq!(text(res).await, JOB_SUCCEEDED_BODY);
 
@@ -120,7 +121,7 @@ async fn retry_after_intervals_are_honoured_exactly() {
     ]);
     server.handle("/jobs/7", job);
 
-    let res = polling(PollLayer::new())
+    let res = polling(AsyncPollLayer::new())
         .oneshot(post(server.uri("/start")))
         .await
         .unwrap();
@@ -145,7 +146,7 @@ async fn garbage_retry_after_falls_back_to_backoff() {
     ]);
     server.handle("/jobs/1", job);
 
-    let res = polling(PollLayer::new())
+    let res = polling(AsyncPollLayer::new())
         .oneshot(post(server.uri("/start")))
         .await
         .unwrap();
@@ -158,7 +159,7 @@ async fn garbage_retry_after_falls_back_to_backoff() {
 #[tokio::test(start_paused = true)]
 async fn see_other_leads_to_the_result() {
     let server = Simulator::start().await;
-    let res = polling(PollLayer::new())
+    let res = polling(AsyncPollLayer::new())
         .oneshot(post(
             server.uri("/barcode/async?polls=1&retry_after=1&outcome=see-other"),
         ))
@@ -191,7 +192,7 @@ async fn completion_from_the_body_field() {
         ],
     );
     let res = polling(
-        PollLayer::new()
+        AsyncPollLayer::new()
             .status_headers(["operation-location", "location"])
             .status_field(StatusField::azure()),
     )
@@ -212,13 +213,13 @@ async fn completion_from_the_body_field() {
 async fn a_failed_job() {
     let server = Simulator::start().await;
     let uri = server.uri("/barcode/async?polls=2&retry_after=1&outcome=failed");
-    let res = polling(PollLayer::new().status_field(StatusField::new("status")))
+    let res = polling(AsyncPollLayer::new().status_field(StatusField::new("status")))
         .oneshot(post(uri))
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     let info = PollInfo::of(&res).unwrap();
-    assert_eq!(info.outcome(), Outcome::Failed);
+    assert_eq!(info.outcome(), PollOutcome::Failed);
     assert_eq!(info.field(), Some("failed"));
     assert_eq!(text(res).await, JOB_FAILED_BODY);
 
@@ -229,19 +230,19 @@ async fn a_failed_job() {
         [Reply::status(202).header("location", "/jobs/404")],
     );
     server.script("/jobs/404", [Reply::status(404).body("no such job")]);
-    let res = polling(PollLayer::new())
+    let res = polling(AsyncPollLayer::new())
         .oneshot(post(server.uri("/start")))
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
-    assert_eq!(PollInfo::of(&res).unwrap().outcome(), Outcome::Failed);
+    assert_eq!(PollInfo::of(&res).unwrap().outcome(), PollOutcome::Failed);
     assert_eq!(text(res).await, "no such job");
 }
 
 #[tokio::test(start_paused = true)]
 async fn timeout_with_a_resumable_status_url() {
     let server = Simulator::start().await;
-    let err = polling(PollLayer::new().max_polls(3))
+    let err = polling(AsyncPollLayer::new().max_polls(3))
         .oneshot(post(server.uri("/barcode/async?polls=6&retry_after=1")))
         .await
         .unwrap_err();
@@ -253,7 +254,7 @@ async fn timeout_with_a_resumable_status_url() {
     assert_eq!(server.count("/jobs/1"), 3);
 
     // Later, the caller resumes the job at its status URL.
-    let res = polling(PollLayer::new())
+    let res = polling(AsyncPollLayer::new())
         .oneshot(timeout.resume_request(Full::default()))
         .await
         .unwrap();
@@ -271,7 +272,7 @@ async fn timeout_with_a_resumable_status_url() {
 #[tokio::test(start_paused = true)]
 async fn dropping_the_future_stops_the_polls() {
     let server = Simulator::start().await;
-    let future = polling(PollLayer::new())
+    let future = polling(AsyncPollLayer::new())
         .oneshot(post(server.uri("/barcode/async?polls=1000&retry_after=1")));
     let cut = tokio::time::timeout(Duration::from_millis(3500), future).await;
     assert!(cut.is_err(), "still polling when dropped");
@@ -298,7 +299,7 @@ async fn credentials_stay_on_the_original_origin() {
         h.insert("authorization", "Bearer secret".parse().unwrap());
         h.insert("cookie", "session=s3cr3t".parse().unwrap());
         h.insert("user-agent", "recourse-poll-test".parse().unwrap());
-        let res = polling(PollLayer::new().forward_headers(["user-agent"]))
+        let res = polling(AsyncPollLayer::new().forward_headers(["user-agent"]))
             .oneshot(req)
             .await
             .unwrap();
@@ -329,12 +330,12 @@ async fn hostile_status_services_end_in_typed_errors() {
             .header("retry-after", "1000000000000")],
     );
     let t0 = Instant::now();
-    let err = polling(PollLayer::new().timeout(Duration::from_secs(60)))
+    let err = polling(AsyncPollLayer::new().time_limit(Duration::from_secs(60)))
         .oneshot(post(server.uri("/start")))
         .await
         .unwrap_err();
     assert_eq!(Instant::now(), t0);
-    let timeout = err.get_timeout().unwrap();
+    let timeout = err.timeout().unwrap();
     assert_eq!(timeout.next_wait(), Some(Duration::from_secs(300)));
     assert_eq!(server.count("/jobs/1"), 0);
 
@@ -348,15 +349,15 @@ async fn hostile_status_services_end_in_typed_errors() {
     );
     server.script("/jobs/1", [Reply::never()]);
     let t0 = Instant::now();
-    let err = polling(PollLayer::new().timeout(Duration::from_secs(30)))
+    let err = polling(AsyncPollLayer::new().time_limit(Duration::from_secs(30)))
         .oneshot(post(server.uri("/start")))
         .await
         .unwrap_err();
     assert_eq!(Instant::now() - t0, Duration::from_secs(30));
-    let timeout = err.get_timeout().unwrap();
+    let timeout = err.timeout().unwrap();
     assert_eq!(
         timeout.reason(),
-        TimeoutReason::Timeout(Duration::from_secs(30))
+        TimeoutReason::TimeLimit(Duration::from_secs(30))
     );
     assert_eq!(timeout.polls(), 0, "the only poll never completed");
 
@@ -366,7 +367,7 @@ async fn hostile_status_services_end_in_typed_errors() {
         "/start",
         [Reply::status(202).header("location", "javascript:alert(1)")],
     );
-    let err = polling(PollLayer::new())
+    let err = polling(AsyncPollLayer::new())
         .oneshot(post(server.uri("/start")))
         .await
         .unwrap_err();
@@ -377,7 +378,7 @@ async fn hostile_status_services_end_in_typed_errors() {
 #[tokio::test(start_paused = true)]
 async fn history_lists_every_poll_with_its_wait() {
     let server = Simulator::start().await;
-    let res = polling(PollLayer::new())
+    let res = polling(AsyncPollLayer::new())
         .oneshot(post(server.uri("/barcode/async?polls=2&retry_after=2")))
         .await
         .unwrap();
