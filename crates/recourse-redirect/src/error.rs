@@ -466,5 +466,19 @@ mod tests {
         let boxed: BoxError =
             RedirectError::<BoxError>::from_inner("io".into(), Vec::new()).into_box_error();
         assert_eq!(boxed.to_string(), "io");
+        // The inner error comes out itself, not wrapped in a second box or a
+        // `RedirectError`; the downgrade is core's `Downgrade`.
+        let io = std::io::Error::other("reset");
+        let boxed = RedirectError::from_inner(io, Vec::new()).into_box_error();
+        assert!(boxed.downcast::<std::io::Error>().is_ok());
+        let refused = Downgrade::check(
+            &Uri::from_static("https://a/"),
+            &Uri::from_static("http://a/"),
+            &http::header::LOCATION,
+        )
+        .unwrap_err();
+        let boxed = RedirectError::<std::io::Error>::downgrade_refused(refused, Vec::new())
+            .into_box_error();
+        assert!(boxed.downcast::<Downgrade>().is_ok());
     }
 }

@@ -151,3 +151,35 @@ async fn failed_bodies_are_drained_within_bounds() {
     );
     let _ = calls;
 }
+
+#[tokio::test(start_paused = true)]
+async fn draining_never_outlasts_the_request_deadline() {
+    // The drain timeout is long, the deadline is not: the drain ends at the deadline
+    // (core's `Drain` is bounded by both), not after the drain timeout.
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let svc = service_fn(move |_req: Request<ReplayBody<Empty<Bytes>>>| {
+        seen.lock().unwrap().push(Instant::now());
+        let code = if seen.lock().unwrap().len() == 1 {
+            503
+        } else {
+            200
+        };
+        let res = Response::builder()
+            .status(code)
+            .body(Stalled::after("x"))
+            .unwrap();
+        async move { Ok::<_, Infallible>(res) }
+    });
+    let layer = exact().drain_timeout(Duration::from_secs(10));
+    let mut req = get();
+    Deadline::after(400 * MS).insert_into(&mut req);
+    let res = tower::Layer::layer(&layer, svc).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let at = calls.lock().unwrap().clone();
+    assert_eq!(
+        at[1] - at[0],
+        400 * MS,
+        "the deadline, sooner than the 10 s drain timeout"
+    );
+}
