@@ -91,8 +91,14 @@ pub fn is_credential(name: &HeaderName, extra: &[HeaderName]) -> bool {
 ///
 /// The redirect layer refuses such a `Location` (a hop), the poll layer such a status or
 /// result URL; both report this one type.
+///
+/// It is one pointer wide (the URIs are boxed), so a `Result<_, Downgrade>` stays small on
+/// the path that does not refuse.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Downgrade {
+pub struct Downgrade(Box<Refused>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Refused {
     from: Uri,
     to: Uri,
     header: HeaderName,
@@ -111,11 +117,11 @@ impl Downgrade {
             .scheme_str()
             .is_some_and(|s| s.eq_ignore_ascii_case("http"));
         if secure && plain {
-            Err(Downgrade {
+            Err(Downgrade(Box::new(Refused {
                 from: from.clone(),
                 to: to.clone(),
                 header: header.clone(),
-            })
+            })))
         } else {
             Ok(())
         }
@@ -123,17 +129,17 @@ impl Downgrade {
 
     /// The `https` URI whose response named the refused one.
     pub fn from(&self) -> &Uri {
-        &self.from
+        &self.0.from
     }
 
     /// The refused `http` URI.
     pub fn to(&self) -> &Uri {
-        &self.to
+        &self.0.to
     }
 
     /// The response header that named it.
     pub fn header(&self) -> &HeaderName {
-        &self.header
+        &self.0.header
     }
 }
 
@@ -142,7 +148,7 @@ impl fmt::Display for Downgrade {
         write!(
             f,
             "refused to follow `{}` from https to http (clear text): {} -> {}",
-            self.header, self.from, self.to
+            self.0.header, self.0.from, self.0.to
         )
     }
 }

@@ -99,6 +99,34 @@ pub fn channel(capacity: usize) -> (mpsc::Sender<Bytes>, ChannelBody) {
     (tx, ChannelBody { rx })
 }
 
+/// A channel-fed body whose sender gives whole frames and errors: each item sent is the
+/// next frame (data or trailers) or the body's error; the body ends once every sender is
+/// dropped. `capacity` is the channel's bound (at least 1).
+pub fn frame_channel<E>(
+    capacity: usize,
+) -> (mpsc::Sender<Result<Frame<Bytes>, E>>, FrameChannelBody<E>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (tx, FrameChannelBody { rx })
+}
+
+/// A streaming body fed frame by frame through a channel (see [`frame_channel`]).
+#[derive(Debug)]
+pub struct FrameChannelBody<E> {
+    rx: mpsc::Receiver<Result<Frame<Bytes>, E>>,
+}
+
+impl<E> Body for FrameChannelBody<E> {
+    type Data = Bytes;
+    type Error = E;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
 /// A streaming body fed through a channel (see [`channel`]): pending until a chunk is
 /// sent, ended when every sender is dropped; its length is unknown.
 #[derive(Debug)]

@@ -141,23 +141,14 @@ impl<B: Body> Future for Drain<B> {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use http_body_util::{Empty, Full, StreamBody};
+    use http_body_util::{Empty, Full};
+    use recourse_testkit::body::{FrameChannelBody, frame_channel};
     use tokio::sync::mpsc;
 
     type Item = Result<http_body::Frame<Bytes>, std::io::Error>;
 
-    struct Rx(mpsc::Receiver<Item>);
-
-    impl futures_core::Stream for Rx {
-        type Item = Item;
-        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-            self.0.poll_recv(cx)
-        }
-    }
-
-    fn channel() -> (mpsc::Sender<Item>, StreamBody<Rx>) {
-        let (tx, rx) = mpsc::channel(16);
-        (tx, StreamBody::new(Rx(rx)))
+    fn channel() -> (mpsc::Sender<Item>, FrameChannelBody<std::io::Error>) {
+        frame_channel(16)
     }
 
     const SEC: Duration = Duration::from_secs(1);

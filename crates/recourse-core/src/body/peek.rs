@@ -10,6 +10,9 @@ use std::task::{Context, Poll, ready};
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 
+/// What polling a body for its next frame gives.
+type PolledFrame<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
+
 /// The fewest frames a peek may hold, whatever its byte limit.
 const MIN_FRAMES: usize = 64;
 
@@ -166,10 +169,7 @@ impl<B: Body> Peek<B> {
         }
     }
 
-    fn poll_replay(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+    fn poll_replay(&mut self, cx: &mut Context<'_>) -> PolledFrame<B> {
         if let Some(frame) = self.frames.pop_front() {
             if let Some(data) = frame.data_ref() {
                 self.buffered = self.buffered.saturating_sub(data_len(data));
@@ -336,23 +336,10 @@ mod tests {
     use http::HeaderMap;
     use http_body_util::{BodyExt, Full};
 
-    /// A body yielding scripted frames.
-    struct Frames(VecDeque<Result<Frame<Bytes>, &'static str>>);
+    use recourse_testkit::body::Frames;
 
-    impl Body for Frames {
-        type Data = Bytes;
-        type Error = &'static str;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
-            Poll::Ready(self.0.pop_front())
-        }
-    }
-
-    fn frames(frames: Vec<Result<Frame<Bytes>, &'static str>>) -> Frames {
-        Frames(frames.into())
+    fn frames(frames: Vec<Result<Frame<Bytes>, &'static str>>) -> Frames<&'static str> {
+        Frames::new(frames)
     }
 
     async fn peek<B: Body>(peek: &mut Peek<B>) -> Peeked {

@@ -575,25 +575,14 @@ pub use never::Never;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::{BodyExt, Empty, Full, StreamBody};
+    use http_body_util::{BodyExt, Empty, Full};
+    use recourse_testkit::body::{FrameChannelBody, frame_channel};
     use tokio::sync::mpsc;
 
-    /// A streaming body fed by a channel, for tests.
-    struct Rx(mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>);
+    type Rx = FrameChannelBody<std::io::Error>;
 
-    impl futures_core::Stream for Rx {
-        type Item = Result<Frame<Bytes>, std::io::Error>;
-        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            self.0.poll_recv(cx)
-        }
-    }
-
-    fn channel() -> (
-        mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
-        StreamBody<Rx>,
-    ) {
-        let (tx, rx) = mpsc::channel(16);
-        (tx, StreamBody::new(Rx(rx)))
+    fn channel() -> (mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>, Rx) {
+        frame_channel(16)
     }
 
     async fn collect<B>(body: ReplayBody<B>) -> Result<(Bytes, Option<HeaderMap>), ReplayError>
@@ -619,7 +608,7 @@ mod tests {
 
     #[tokio::test]
     async fn empty_for_any_body_type() {
-        let body: ReplayBody<StreamBody<Rx>> = ReplayBody::default();
+        let body: ReplayBody<Rx> = ReplayBody::default();
         assert!(body.is_empty_body());
         assert_eq!(body.size_hint().exact(), Some(0));
         assert_eq!(collect(body.try_clone().unwrap()).await.unwrap().0, "");
