@@ -11,7 +11,7 @@ use http::{Extensions, HeaderMap, Response, StatusCode, header};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::body::{Peek, PeekBody, Peeked};
-use recourse_core::{Class, InlineUri, json};
+use recourse_core::{Class, FinalUri, InlineUri, json};
 
 use crate::codes::BodyCodes;
 use crate::errors::Errors;
@@ -184,6 +184,7 @@ fn attach<B>(res: &mut Response<B>, kind: Kind, base: &InlineUri) {
     let (class, outcome) = verdict(
         res.status(),
         res.headers(),
+        res.extensions(),
         kind,
         standard,
         BodyFindings::default(),
@@ -203,7 +204,15 @@ fn attach_found(parts: &mut Parts, kind: Kind, found: Option<BodyFindings>, base
         }
         None => BodyFindings::default(),
     };
-    let (class, outcome) = verdict(parts.status, &parts.headers, kind, standard, found, base);
+    let (class, outcome) = verdict(
+        parts.status,
+        &parts.headers,
+        &parts.extensions,
+        kind,
+        standard,
+        found,
+        base,
+    );
     store(&mut parts.extensions, class, outcome);
 }
 
@@ -213,6 +222,7 @@ fn attach_found(parts: &mut Parts, kind: Kind, found: Option<BodyFindings>, base
 fn verdict(
     status: StatusCode,
     headers: &HeaderMap,
+    extensions: &Extensions,
     kind: Kind,
     standard: Kind,
     found: BodyFindings,
@@ -224,8 +234,13 @@ fn verdict(
         || (kind.has_errors() && found.errors.is_some())
         || (kind.has_location() && base.is_some() && headers.contains_key(&header::LOCATION));
     let outcome = keep.then(|| {
-        let base = if kind.has_location() {
-            base.to_uri()
+        // A `Location` is relative to the URI that answered (RFC 9110 §10.2.2): the
+        // `FinalUri` a redirect layer inside this one recorded, else the request URI.
+        let base = if kind.has_location() && base.is_some() {
+            match extensions.get::<FinalUri>() {
+                Some(answered) => Some(answered.uri().clone()),
+                None => base.to_uri(),
+            }
         } else {
             None
         };

@@ -76,7 +76,10 @@ impl<P> ClassifyLayer<P> {
     }
 
     /// Whether to resolve `Location` (201, 202, 3xx) against the request URI when that URI
-    /// is absolute (default: yes).
+    /// is absolute (default: yes). A response that carries a
+    /// [`FinalUri`](recourse_core::FinalUri) (a redirect layer inside this one followed
+    /// redirects to get it) resolves against that URI instead, the one that answered
+    /// (RFC 9110 §10.2.2).
     ///
     /// Resolving needs the request URI when the response arrives. The service copies its
     /// text into the response future (inline, up to 94 bytes: no allocation and no

@@ -111,8 +111,9 @@
 //! the status and headers. It allocates nothing, takes no reference count, and never
 //! polls the body, which it passes through behind an enum tag ([`PeekBody`]).
 //! Extensions are written only when they add information (a remapped code, a body code,
-//! an `Errors` block, a `Location` resolved against the request URI as RFC 9110 §10.2.2
-//! and RFC 3986 §5 say); see
+//! an `Errors` block, a `Location` resolved as RFC 9110 §10.2.2 and RFC 3986 §5 say,
+//! against the URI that answered: the request URI, or the
+//! [`FinalUri`](recourse_core::FinalUri) a redirect layer inside this one recorded); see
 //! [`Outcome`'s storage notes](Outcome#storage). The request URI is kept for that
 //! resolution by copying its text inline rather than cloning it
 //! ([`ClassifyLayer::resolve_locations`]).

@@ -338,8 +338,10 @@ pub(crate) struct BodyFindings {
 
 /// A `Location` header (RFC 9110 §10.2.2): the raw value, and the URI it resolves to.
 ///
-/// The classify layer resolves it against the request URI when that URI is absolute
-/// (see [`ClassifyLayer::resolve_locations`](crate::ClassifyLayer::resolve_locations));
+/// The classify layer resolves it against the URI that answered (the response's
+/// [`FinalUri`](recourse_core::FinalUri) if a redirect layer inside it recorded one, else
+/// the request URI) when the request URI is absolute (see
+/// [`ClassifyLayer::resolve_locations`](crate::ClassifyLayer::resolve_locations));
 /// otherwise only an absolute `Location` resolves.
 ///
 /// The field is read by the rule every Recourse layer follows

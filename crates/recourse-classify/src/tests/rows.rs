@@ -67,6 +67,38 @@ async fn row_201_created_resolves_location_against_the_request() {
 }
 
 #[tokio::test]
+async fn locations_resolve_against_the_uri_that_answered() {
+    // Outside a redirect layer, the response carries the `FinalUri` it answered from: a
+    // relative `Location` resolves against it, not against the URI first asked for
+    // (RFC 9110 §10.2.2).
+    let answered =
+        || recourse_core::FinalUri::new("http://api.test/v2/submit".parse().unwrap(), None);
+    for status in [201, 202, 303] {
+        let mut res = reply(status, &[("location", "status/1")], "");
+        answered().insert_into(&mut res);
+        let res = classify_with(ClassifyLayer::new(), "http://api.test/v1/submit", res).await;
+        let outcome = Outcome::of(&res);
+        let location = outcome.location().expect("a location");
+        assert_eq!(
+            location.uri().unwrap(),
+            "http://api.test/v2/status/1",
+            "{status}"
+        );
+    }
+    // Without one, the request URI is the base.
+    let res = classify_with(
+        ClassifyLayer::new(),
+        "http://api.test/v1/submit",
+        reply(202, &[("location", "status/1")], ""),
+    )
+    .await;
+    assert_eq!(
+        Outcome::of(&res).location().unwrap().uri().unwrap(),
+        "http://api.test/v1/status/1"
+    );
+}
+
+#[tokio::test]
 async fn row_201_with_a_relative_request_uri_keeps_the_raw_location() {
     let res = classify_with(
         ClassifyLayer::new(),
