@@ -50,9 +50,20 @@ async fn two_proxies_on_one_redis_share_the_cache() {
     let second = start(config).await;
     let client = client();
 
+    // The store's write can land a moment after the response reached the client: wait
+    // for it (bounded) before asking the other proxy.
     assert_eq!(get_body(&client, first.uri("/a")).await, "shared /a");
+    assert!(
+        redis.wait_for_keys(1).await,
+        "the first response reaches Redis"
+    );
+    let stored = redis.key_count().await.expect("redis answers");
     assert_eq!(get_body(&client, second.uri("/a")).await, "shared /a");
     assert_eq!(get_body(&client, second.uri("/b")).await, "shared /b");
+    assert!(
+        redis.wait_for_keys(stored + 1).await,
+        "the second response reaches Redis"
+    );
     assert_eq!(get_body(&client, first.uri("/b")).await, "shared /b");
     assert_eq!(
         (upstream.count("/a"), upstream.count("/b")),

@@ -199,6 +199,43 @@ impl RedisServer {
         )
     }
 
+    /// The number of keys in the server's database (`DBSIZE` over a raw socket), or `None`
+    /// when it does not answer within half a second.
+    pub async fn key_count(&self) -> Option<u64> {
+        let dbsize = async {
+            let mut stream = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
+                .await
+                .ok()?;
+            stream.write_all(b"DBSIZE\r\n").await.ok()?;
+            // The reply is an integer: `:<n>\r\n`.
+            let mut reply = Vec::with_capacity(24);
+            let mut byte = [0u8; 1];
+            while !reply.ends_with(b"\r\n") && reply.len() < 24 {
+                stream.read_exact(&mut byte).await.ok()?;
+                reply.push(byte[0]);
+            }
+            let text = std::str::from_utf8(reply.strip_prefix(b":")?).ok()?;
+            text.trim_end().parse().ok()
+        };
+        tokio::time::timeout(Duration::from_millis(500), dbsize)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Waits until the database holds at least `keys` keys: a store's write can land a
+    /// moment after the response that caused it was delivered. Checks every 10 ms for at
+    /// most five seconds; returns whether the keys arrived.
+    pub async fn wait_for_keys(&self, keys: u64) -> bool {
+        for _ in 0..500 {
+            if self.key_count().await.is_some_and(|n| n >= keys) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
     /// A connection of the test's own, to look at and tamper with what was stored.
     ///
     /// # Panics
