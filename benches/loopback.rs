@@ -23,7 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use recourse::SetDeadlineLayer;
 use recourse::cache::CacheLayer;
 use recourse::classify::ClassifyLayer;
-use recourse::poll::PollLayer;
+use recourse::poll::AsyncPollLayer;
 use recourse::redirect::RedirectLayer;
 use recourse::retry::RetryLayer;
 use recourse_testkit::{Reply, TestServer};
@@ -184,7 +184,7 @@ fn main() {
             ),
             (
                 "poll",
-                measure(PollLayer::new().layer(client().build_http())),
+                measure(AsyncPollLayer::new().layer(client().build_http())),
             ),
             (
                 "redirect",

@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use recourse::SetDeadlineLayer;
 use recourse::cache::CacheLayer;
 use recourse::classify::ClassifyLayer;
-use recourse::poll::PollLayer;
+use recourse::poll::AsyncPollLayer;
 use recourse::redirect::RedirectLayer;
 use recourse::retry::RetryLayer;
 use recourse_core::Attempt;
@@ -475,7 +475,11 @@ pub(crate) fn full_stack<S, B, R>(
 + 'static
 where
     S: Service<
-            Request<recourse::ReplayBody<recourse::redirect::RedirectBody<B>>>,
+            Request<
+                recourse::ReplayBody<
+                    recourse::redirect::RedirectBody<recourse::poll::PollRequestBody<B>>,
+                >,
+            >,
             Response = Response<R>,
             Error: Debug + Send + 'static,
             Future: Send + 'static,
@@ -487,7 +491,7 @@ where
 {
     ServiceBuilder::new()
         .layer(SetDeadlineLayer::new(Duration::from_secs(30)))
-        .layer(PollLayer::new())
+        .layer(AsyncPollLayer::new())
         .layer(RedirectLayer::new())
         .layer(CacheLayer::new())
         .layer(RetryLayer::new())
@@ -600,7 +604,7 @@ pub(crate) fn pass_through() -> Vec<Variant> {
             "poll",
             Recourse,
             "baseline",
-            PollLayer::new().layer(backend(ok)),
+            AsyncPollLayer::new().layer(backend(ok)),
             get,
         )
         .goal(50.0),

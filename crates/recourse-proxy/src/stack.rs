@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use recourse_cache::{CacheLayer, MemoryStore, RedisStore};
 use recourse_core::BoxError;
-use recourse_poll::PollLayer;
+use recourse_poll::AsyncPollLayer;
 use recourse_redirect::RedirectLayer;
 use recourse_retry::RetryLayer;
 use tower::util::BoxCloneSyncService;
@@ -55,7 +55,7 @@ pub(crate) fn build(
         service = boxed(redirect.map_err(recourse_redirect::RedirectError::into_box_error));
     }
     if config.poll {
-        let poll = PollLayer::new().layer(service);
+        let poll = AsyncPollLayer::new().layer(rebox_requests(service));
         // A poll error that is not the upstream's own (a timeout, a failed job) becomes
         // a message; the proxy answers 502 for either.
         service = boxed(poll.map_err(
@@ -107,7 +107,7 @@ where
 type Reboxed<B> = tower::util::MapRequest<UpstreamService, fn(Request<B>) -> Request<ProxyBody>>;
 
 /// Adapts a stage that takes [`ProxyBody`] to a layer that wraps request bodies (retry's
-/// `ReplayBody`, redirect's `RedirectBody`).
+/// `ReplayBody`, redirect's `RedirectBody`, poll's `PollRequestBody`).
 fn rebox_requests<B>(service: UpstreamService) -> Reboxed<B>
 where
     B: Body<Data = bytes::Bytes> + Send + 'static,

@@ -52,9 +52,9 @@ pub trait ServiceBuilderExt<L>: Sized {
     #[cfg(feature = "cache")]
     fn cache(self) -> ServiceBuilder<Stack<crate::cache::CacheLayer, L>>;
 
-    /// Poll 202 Accepted to the finished result ([`PollLayer`](crate::poll::PollLayer)).
+    /// Poll 202 Accepted to the finished result ([`AsyncPollLayer`](crate::poll::AsyncPollLayer)).
     #[cfg(feature = "poll")]
-    fn poll_accepted(self) -> ServiceBuilder<Stack<crate::poll::PollLayer, L>>;
+    fn poll_accepted(self) -> ServiceBuilder<Stack<crate::poll::AsyncPollLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -83,7 +83,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     }
 
     #[cfg(feature = "poll")]
-    fn poll_accepted(self) -> ServiceBuilder<Stack<crate::poll::PollLayer, L>> {
-        self.layer(crate::poll::PollLayer::new())
+    fn poll_accepted(self) -> ServiceBuilder<Stack<crate::poll::AsyncPollLayer, L>> {
+        self.layer(crate::poll::AsyncPollLayer::new())
     }
 }

@@ -9,7 +9,7 @@
 //! | `retry` | [`retry`] | `RetryLayer` | 500, 503 |
 //! | `redirect` | [`redirect`] | `RedirectLayer` | 307 (and 301, 302, 303, 308) |
 //! | `cache` | [`cache`] | `CacheLayer` | 304 |
-//! | `poll` | [`poll`] | `PollLayer` | 202 (and 201's `Location`) |
+//! | `poll` | [`poll`] | `AsyncPollLayer` | 202 (and 201's `Location`) |
 //!
 //! plus [`SetDeadlineLayer`], one deadline for the whole request that every layer honours.
 //!

@@ -7,7 +7,7 @@ use tower_layer::Layer;
 use crate::cache::{Cache, CacheLayer, MemoryStore, Store};
 use crate::classify::{Classify, ClassifyLayer, StatusTable};
 use crate::deadline::{SetDeadlineLayer, SetDeadline};
-use crate::poll::{AsyncPoll, PollLayer};
+use crate::poll::{AsyncPoll, AsyncPollLayer};
 use crate::redirect::{Redirect, RedirectLayer};
 use crate::retry::{Retry, RetryLayer};
 
@@ -73,7 +73,7 @@ pub struct ClientStackLayer<
     CP = StatusTable,
 > {
     deadline: Duration,
-    poll: PollLayer<PP>,
+    poll: AsyncPollLayer<PP>,
     redirect: RedirectLayer<RP>,
     cache: CacheLayer<St>,
     retry: RetryLayer<TP>,
@@ -85,7 +85,7 @@ impl ClientStackLayer {
     pub fn new() -> Self {
         Self {
             deadline: DEFAULT_DEADLINE,
-            poll: PollLayer::new(),
+            poll: AsyncPollLayer::new(),
             redirect: RedirectLayer::new(),
             cache: CacheLayer::new(),
             retry: RetryLayer::new(),
@@ -108,7 +108,7 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
     }
 
     /// Replaces the poll layer.
-    pub fn poll<Q>(self, poll: PollLayer<Q>) -> ClientStackLayer<Q, RP, St, TP, CP> {
+    pub fn poll<Q>(self, poll: AsyncPollLayer<Q>) -> ClientStackLayer<Q, RP, St, TP, CP> {
         ClientStackLayer {
             deadline: self.deadline,
             poll,

@@ -20,7 +20,7 @@ use http_body_util::{BodyExt, Full};
 use recourse::cache::{CacheLayer, CacheOutcome, MemoryStore};
 use recourse::classify::{BodyCodes, ClassifyLayer, Outcome};
 use recourse::core::headers::LocationError;
-use recourse::poll::{PollLayer, TimeoutReason};
+use recourse::poll::{AsyncPollLayer, TimeoutReason};
 use recourse::redirect::{NotFollowed, RedirectHistory, RedirectLayer};
 use recourse::retry::RetryInfo;
 use recourse::{Class, ClientStackLayer, History, Step};
@@ -248,7 +248,7 @@ async fn a_job_started_over_https_is_never_polled_over_http() {
             .expect_err("refused");
         assert_eq!(kind(&err), refused_by, "{path}: {err}");
         let poll = err.into_inner().unwrap();
-        if let Some(downgrade) = poll.get_downgrade() {
+        if let Some(downgrade) = poll.downgrade() {
             assert_eq!(downgrade.to(), "http://api.test/jobs/1");
         } else {
             assert_eq!(
@@ -543,8 +543,9 @@ async fn a_job_that_never_finishes_ends_in_a_poll_timeout_with_its_status_url() 
     server.fallback("/jobs/7", Reply::status(202).header("retry-after", "1"));
 
     // The poll layer's own timeout.
-    let stack =
-        stack_with(ClientStackLayer::new().poll(PollLayer::new().timeout(Duration::from_secs(20))));
+    let stack = stack_with(
+        ClientStackLayer::new().poll(AsyncPollLayer::new().time_limit(Duration::from_secs(20))),
+    );
     let started = Instant::now();
     let err = send(
         stack,
@@ -557,17 +558,17 @@ async fn a_job_that_never_finishes_ends_in_a_poll_timeout_with_its_status_url() 
     assert!(Instant::now() - started <= Duration::from_secs(20));
     assert_eq!(kind(&err), ErrorKind::PollTimeout, "{err}");
     let poll = err.into_inner().unwrap();
-    let timeout = poll.get_timeout().unwrap();
+    let timeout = poll.timeout().unwrap();
     assert_eq!(timeout.status_url(), &server.uri("/jobs/7"));
     assert_eq!(
         timeout.reason(),
-        TimeoutReason::Timeout(Duration::from_secs(20))
+        TimeoutReason::TimeLimit(Duration::from_secs(20))
     );
     assert_eq!(timeout.last_status(), Some(StatusCode::ACCEPTED));
     assert!(timeout.polls() >= 10, "{timeout}");
     assert_eq!(server.count("/jobs/7") as u32, timeout.polls());
     assert_eq!(server.count("/render"), 1);
-    let resume: Request<Full<Bytes>> = timeout.resume_request();
+    let resume: Request<Full<Bytes>> = timeout.resume_request(Full::default());
     assert_eq!(resume.uri(), &server.uri("/jobs/7"));
 
     // The default stack: the 60 s deadline stops polling first, with the same typed error.
@@ -616,7 +617,7 @@ async fn a_job_with_a_trillion_second_retry_after_is_bounded() {
     assert_eq!(Instant::now(), started, "no wait was started");
     assert_eq!(kind(&err), ErrorKind::PollTimeout, "{err}");
     let poll = err.into_inner().unwrap();
-    let timeout = poll.get_timeout().unwrap();
+    let timeout = poll.timeout().unwrap();
     assert_eq!(timeout.status_url(), &server.uri("/jobs/8"));
     assert_eq!(timeout.reason(), TimeoutReason::Deadline);
     assert_eq!(timeout.next_wait(), Some(Duration::from_secs(300)));

@@ -15,14 +15,14 @@ use hyper_util::client::legacy::{self, Client};
 use hyper_util::rt::TokioExecutor;
 use recourse::cache::CacheBody;
 use recourse::classify::PeekBody;
-use recourse::poll::{PollBody, PollError};
+use recourse::poll::{PollError, PollRequestBody};
 use recourse::redirect::{RedirectBody, RedirectError};
 use recourse::{ClientStack, ClientStackLayer, DeadlineError, ReplayBody};
 use tower::Layer;
 
 /// What the stack hands hyper-util's client: the retry layer's replayable body around the
-/// redirect layer's.
-pub(crate) type WireBody = ReplayBody<RedirectBody<Full<Bytes>>>;
+/// redirect layer's, around the poll layer's.
+pub(crate) type WireBody = ReplayBody<RedirectBody<PollRequestBody<Full<Bytes>>>>;
 
 /// hyper-util's legacy client as the stack's innermost service.
 pub(crate) type HyperClient = Client<HttpConnector, WireBody>;
@@ -32,7 +32,7 @@ pub(crate) type Stack<PP = recourse::poll::Standard, RP = recourse::redirect::St
     ClientStack<HyperClient, PP, RP>;
 
 /// The body of a response that went through the whole stack.
-pub(crate) type StackBody = PollBody<CacheBody<PeekBody<Incoming>>>;
+pub(crate) type StackBody = PeekBody<CacheBody<PeekBody<Incoming>>>;
 
 /// The error of the whole stack: every layer's typed error around hyper-util's.
 pub(crate) type StackError = DeadlineError<PollError<RedirectError<legacy::Error>>>;
@@ -112,7 +112,7 @@ pub(crate) fn kind<E>(error: &DeadlineError<PollError<RedirectError<E>>>) -> Err
     if poll.is_downgrade() {
         return ErrorKind::PollDowngrade;
     }
-    let Some(redirect) = poll.get_inner() else {
+    let Some(redirect) = poll.inner() else {
         unreachable!("a PollError of a kind these tests do not know")
     };
     if redirect.is_too_many_redirects() {
