@@ -42,9 +42,10 @@ pub enum Peeked {
 ///
 /// - at most `limit` data bytes are looked at: a body over the limit is an
 ///   [`Overflow`](Peeked::Overflow), and the caller decides without it;
-/// - at most `limit / 256` frames (and at least 64) are held: each held frame can pin a
+/// - at most `limit / 256` frames (and at least 64) are read: each held frame can pin a
 ///   whole read buffer of the connection, so a server that dribbles one byte per frame
-///   cannot make a small limit hold megabytes;
+///   cannot make a small limit hold megabytes, and one that sends empty frames (which are
+///   dropped, not held) cannot keep the peek reading forever;
 /// - frames are kept as they came (the same `Data` values, never copied) and
 ///   [`into_body`](Peek::into_body) hands them on in order, then any trailers or error,
 ///   then the rest of the body as it streams: the caller reads exactly what the server
@@ -71,6 +72,8 @@ pub struct Peek<B: Body> {
     frames: VecDeque<Frame<B::Data>>,
     /// Data bytes held in `frames`.
     buffered: u64,
+    /// Frames read, empty ones included (they are not held, but they count).
+    seen: usize,
     error: Option<B::Error>,
     /// The inner body ended or failed: never poll it again.
     done: bool,
@@ -85,6 +88,7 @@ impl<B: Body> Peek<B> {
             body: Box::pin(body),
             frames: VecDeque::new(),
             buffered: 0,
+            seen: 0,
             error: None,
             done,
             limit,
@@ -105,7 +109,7 @@ impl<B: Body> Peek<B> {
             if self.error.is_some() {
                 return Poll::Ready(Peeked::Failed);
             }
-            if self.buffered > bound || self.frames.len() >= self.max_frames() {
+            if self.buffered > bound || self.seen >= self.max_frames() {
                 return Poll::Ready(Peeked::Overflow);
             }
             if self.done || self.body.is_end_stream() {
@@ -119,6 +123,7 @@ impl<B: Body> Peek<B> {
                     self.done = true;
                 }
                 Some(Ok(frame)) => {
+                    self.seen += 1;
                     if let Some(data) = frame.data_ref() {
                         if !data.has_remaining() {
                             continue;
@@ -426,6 +431,17 @@ mod tests {
         // Nothing is lost: every byte still reaches the caller.
         let all = p.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(all.len(), 1000);
+    }
+
+    #[tokio::test]
+    async fn empty_frames_count_toward_the_frame_bound() {
+        let mut script: Vec<_> = (0..5000).map(|_| Ok(Frame::data(Bytes::new()))).collect();
+        script.push(Ok(Frame::data(Bytes::from_static(b"{}"))));
+        let mut p = Peek::new(frames(script), 100);
+        assert_eq!(peek(&mut p).await, Peeked::Overflow);
+        assert!(p.frames.is_empty(), "empty frames are not held");
+        let all = p.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(all, "{}", "the rest still reaches the caller");
     }
 
     #[tokio::test]
