@@ -1,38 +1,25 @@
-//! Hop-by-hop header handling (RFC 9110 §7.6.1) and `Via` (RFC 9110 §7.6.3).
+//! What the proxy removes before forwarding, and `Via` (RFC 9110 §7.6.3).
+//!
+//! Hop-by-hop fields follow [`recourse_core::hop`], the one list the cache follows too.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use recourse_core::hop::remove_hop_by_hop;
 
-/// Header fields that are meaningful only for a single connection and are never forwarded
-/// (RFC 9110 §7.6.1, plus the widely deployed `Keep-Alive` and `Proxy-Connection`).
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
+/// The fields addressed to this proxy itself, consumed by this proxy and never forwarded:
+/// `Proxy-Authorization` (a client's credentials for the proxy, RFC 9110 §11.7.2) and
+/// `Proxy-Authenticate` (a challenge for the proxy, as the upstream's client, §11.7.1).
+/// They are not hop-by-hop fields: a proxy that relays authentication may pass them on;
+/// this one does not.
+const CONSUMED_BY_PROXY: [HeaderName; 2] =
+    [header::PROXY_AUTHORIZATION, header::PROXY_AUTHENTICATE];
 
-/// Removes hop-by-hop fields: the fixed list, `Upgrade`, and every field that a
-/// `Connection` header names.
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Fields named in Connection go first, while Connection is still there to read.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
+/// Removes what is not forwarded: hop-by-hop fields ([`remove_hop_by_hop`]: the list and
+/// every field `Connection` names) and the fields [consumed by this proxy](CONSUMED_BY_PROXY).
+pub(crate) fn strip_for_forwarding(headers: &mut HeaderMap) {
+    remove_hop_by_hop(headers);
+    for name in &CONSUMED_BY_PROXY {
         headers.remove(name);
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove(header::UPGRADE);
 }
 
 /// Appends this proxy to `Via`, keeping the hops before it.
@@ -77,7 +64,7 @@ mod tests {
         );
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
-        strip_hop_by_hop(&mut h);
+        strip_for_forwarding(&mut h);
         let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left.len(), 2, "{left:?}");
         assert!(h.contains_key(header::CONTENT_TYPE));
@@ -92,7 +79,7 @@ mod tests {
             HeaderValue::from_bytes(b"\xff, ,,x y").unwrap(),
         );
         h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        strip_hop_by_hop(&mut h);
+        strip_for_forwarding(&mut h);
         assert!(h.contains_key(header::ACCEPT));
         assert!(!h.contains_key(header::CONNECTION));
     }

@@ -11,7 +11,8 @@
 //! | poll | off | polls a 202's `Location` to completion (normally passed on) |
 //!
 //! On the way it removes hop-by-hop headers (RFC 9110 §7.6.1, including those named in
-//! `Connection`), appends `Via` (RFC 9110 §7.6.3), sets `Host` for the upstream, streams
+//! `Connection`, by the list of [`recourse_core::hop`]) and the `Proxy-Authorization` /
+//! `Proxy-Authenticate` fields it consumes itself, appends `Via` (RFC 9110 §7.6.3), sets `Host` for the upstream, streams
 //! bodies both ways, refuses request bodies over a limit with 413, and answers 504 when
 //! the upstream does not answer in time and 502 when it cannot be reached.
 //!

@@ -36,15 +36,15 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "recourse-proxy: cannot listen on {}: {e}",
-                proxy.config().listen
+                proxy.get_config().listen
             );
             return ExitCode::from(1);
         }
     };
     let addr = listener
         .local_addr()
-        .map_or_else(|_| proxy.config().listen.to_string(), |a| a.to_string());
-    tracing::info!(listen = %addr, upstream = %proxy.config().upstream, "recourse-proxy started");
+        .map_or_else(|_| proxy.get_config().listen.to_string(), |a| a.to_string());
+    tracing::info!(listen = %addr, upstream = %proxy.get_config().upstream, "recourse-proxy started");
     match proxy.serve(listener, shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("stopped");

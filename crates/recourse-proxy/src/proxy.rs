@@ -25,7 +25,7 @@ use tower::util::BoxCloneSyncService;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::hop::{append_via, strip_hop_by_hop};
+use crate::hop::{append_via, strip_for_forwarding};
 use crate::stack;
 
 /// The body type inside the proxy: any body, boxed.
@@ -98,7 +98,7 @@ impl Proxy {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &Config {
+    pub fn get_config(&self) -> &Config {
         &self.inner.config
     }
 
@@ -203,7 +203,7 @@ impl Proxy {
                 );
             }
         };
-        strip_hop_by_hop(&mut parts.headers);
+        strip_for_forwarding(&mut parts.headers);
         append_via(&mut parts.headers, parts.version, &inner.via);
         parts.headers.insert(header::HOST, inner.host.clone());
         parts.uri = uri;
@@ -215,7 +215,7 @@ impl Proxy {
         let result = tokio::time::timeout(inner.config.upstream_timeout, call).await;
         match result {
             Ok(Ok(mut res)) => {
-                strip_hop_by_hop(res.headers_mut());
+                strip_for_forwarding(res.headers_mut());
                 let version = res.version();
                 append_via(res.headers_mut(), version, &inner.via);
                 res
