@@ -97,8 +97,8 @@ impl<St> CacheLayer<St> {
     ///
     /// The first request goes to the origin; the others wait until its response is stored
     /// (or found not storable, or fails), then use the stored response or go to the
-    /// origin themselves. Only requests without `Cache-Control` directives and without
-    /// preconditions are coalesced.
+    /// origin themselves. Only requests without `Cache-Control` directives, without
+    /// preconditions and not marked [`Live`](recourse_core::Live) are coalesced.
     pub fn coalesce(mut self, on: bool) -> Self {
         self.config.coalesce = on;
         self
