@@ -10,10 +10,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use recourse_core::{History, Step};
+use recourse_core::{FinalUri, History, Step};
 use recourse_poll::{
     AsyncPoll, AsyncPollLayer, PeekBody, PollInfo, PollOutcome, PollRequestBody, StatusField,
-    TimeoutReason,
+    TimeoutReason, ViolationKind,
 };
 use recourse_testkit::simulator::{JOB_FAILED_BODY, JOB_SUCCEEDED_BODY, OK_BODY};
 use recourse_testkit::{Recorded, Reply, Simulator, TestServer};
@@ -400,4 +400,138 @@ async fn history_lists_every_poll_with_its_wait() {
         })
         .collect();
     assert_eq!(steps, [(1, 202, 2), (2, 202, 2), (3, 200, 2)]);
+}
+
+// === composition: where the request is now, status monitors, any request body ===
+
+#[tokio::test(start_paused = true)]
+async fn a_202_after_a_redirect_below_polls_where_the_job_was_accepted() {
+    // What the redirect layer below does after following `/v1/submit` to `/v2/submit`:
+    // the request went to `/v2/submit`, and the response says so (`FinalUri`).
+    let server = TestServer::start().await;
+    server.script(
+        "/v2/submit",
+        [Reply::status(202).header("location", "status/1")],
+    );
+    server.script(
+        "/v2/status/1",
+        [
+            Reply::status(202).header("retry-after", "1"),
+            Reply::ok().body("done"),
+        ],
+    );
+    let moved = server.uri("/v2/submit");
+    let redirected = tower::service_fn(move |mut req: Request<PollRequestBody<Full<Bytes>>>| {
+        let client = client();
+        let moved = moved.clone();
+        async move {
+            let followed = req.uri().path() == "/v1/submit";
+            if followed {
+                *req.uri_mut() = moved.clone();
+            }
+            let mut res = client.request(req).await?;
+            if followed {
+                FinalUri::new(moved, None).insert_into(&mut res);
+            }
+            Ok::<_, hyper_util::client::legacy::Error>(res)
+        }
+    });
+    let res = AsyncPollLayer::new()
+        .layer(redirected)
+        .oneshot(post(server.uri("/v1/submit")))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let info = PollInfo::of(&res).unwrap();
+    assert_eq!(info.status_url(), &server.uri("/v2/status/1"));
+    assert_eq!(info.polls(), 2);
+    assert_eq!(text(res).await, "done");
+    assert_eq!(
+        server.count("/v1/status/1"),
+        0,
+        "not the URI first asked for"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_monitor_with_the_result_in_the_body() {
+    let server = TestServer::start().await;
+    server.script(
+        "/things",
+        [Reply::status(202)
+            .header("operation-location", "/operations/1")
+            .header("retry-after", "1")],
+    );
+    server.script(
+        "/operations/1",
+        [
+            Reply::ok().json(&json!({"status": "Running"})),
+            Reply::ok().json(&json!({"status": "Succeeded", "resourceLocation": "/things/1"})),
+        ],
+    );
+    server.script("/things/1", [Reply::ok().json(&json!({"id": 1}))]);
+    let res = polling(
+        AsyncPollLayer::new()
+            .status_headers(["operation-location", "location"])
+            .status_field(StatusField::azure()),
+    )
+    .oneshot(post(server.uri("/things")))
+    .await
+    .unwrap();
+    let info = PollInfo::of(&res).unwrap();
+    assert_eq!(info.result_uri().unwrap(), &server.uri("/things/1"));
+    assert_eq!(text(res).await, r#"{"id":1}"#);
+
+    // A status monitor that answers an error page with 200: a typed protocol violation.
+    let server = TestServer::start().await;
+    server.script(
+        "/things",
+        [Reply::status(202).header("operation-location", "/operations/1")],
+    );
+    server.script(
+        "/operations/1",
+        [Reply::ok()
+            .header("content-type", "text/html")
+            .body("<h1>maintenance</h1>")],
+    );
+    let err = polling(
+        AsyncPollLayer::new()
+            .status_headers(["operation-location"])
+            .status_field(StatusField::new("status")),
+    )
+    .oneshot(post(server.uri("/things")))
+    .await
+    .unwrap_err();
+    let violation = err.protocol_violation().expect("a protocol violation");
+    assert_eq!(violation.status_url(), &server.uri("/operations/1"));
+    assert_eq!(violation.kind(), &ViolationKind::NotJson);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streaming_request_body_without_default_goes_through() {
+    let server = TestServer::start().await;
+    server.script(
+        "/upload",
+        [Reply::status(202).header("location", "/jobs/1")],
+    );
+    server.script("/jobs/1", [Reply::ok().body("stored")]);
+    let (tx, body) = recourse_testkit::body::channel(4);
+    let client: Client<HttpConnector, PollRequestBody<recourse_testkit::body::ChannelBody>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let req = Request::post(server.uri("/upload")).body(body).unwrap();
+    let sending = tokio::spawn(async move {
+        tx.send(Bytes::from_static(b"part 1, ")).await.unwrap();
+        tx.send(Bytes::from_static(b"part 2")).await.unwrap();
+    });
+    let res = AsyncPollLayer::new()
+        .layer(client)
+        .oneshot(req)
+        .await
+        .unwrap();
+    sending.await.unwrap();
+    assert_eq!(text(res).await, "stored");
+    assert_eq!(server.requests_to("/upload")[0].body, "part 1, part 2");
+    let poll = &server.requests_to("/jobs/1")[0];
+    assert_eq!(poll.method, http::Method::GET);
+    assert!(poll.body.is_empty());
 }
