@@ -65,9 +65,7 @@ async fn urls_in_a_redirected_status_response_resolve_where_it_came_from() {
             .final_uri("http://api.test/v2/jobs/1")],
     );
     backend.script("/v2/results/1", [r(200).body("result")]);
-    let res = AsyncPollLayer::new()
-        .layer(backend.service())
-        .oneshot(post("http://api.test/start"))
+    let res = send(AsyncPollLayer::new(), &backend, "http://api.test/start")
         .await
         .unwrap();
     assert_eq!(
@@ -83,9 +81,7 @@ async fn urls_in_a_redirected_status_response_resolve_where_it_came_from() {
         [accepted("2").final_uri("http://api.test/v2/jobs/1")],
     );
     backend.script("/v2/jobs/2", [r(200).body("done")]);
-    let res = AsyncPollLayer::new()
-        .layer(backend.service())
-        .oneshot(post("http://api.test/start"))
+    let res = send(AsyncPollLayer::new(), &backend, "http://api.test/start")
         .await
         .unwrap();
     assert_eq!(
@@ -103,12 +99,13 @@ async fn urls_in_a_redirected_status_response_resolve_where_it_came_from() {
             .final_uri("http://api.test/v2/jobs/1")],
     );
     backend.script("/v2/jobs/out/1", [r(200).body("out")]);
-    let res = AsyncPollLayer::new()
-        .final_state(FinalState::StatusLocation)
-        .layer(backend.service())
-        .oneshot(post("http://api.test/start"))
-        .await
-        .unwrap();
+    let res = send(
+        AsyncPollLayer::new().final_state(FinalState::StatusLocation),
+        &backend,
+        "http://api.test/start",
+    )
+    .await
+    .unwrap();
     assert_eq!(text(res).await, "out");
 }
 
@@ -159,9 +156,7 @@ async fn the_downgrade_check_starts_where_the_request_is_now() {
         "/submit",
         [accepted("http://api.test/status/1").final_uri("https://api.test/v2/submit")],
     );
-    let err = AsyncPollLayer::new()
-        .layer(backend.service())
-        .oneshot(post("http://api.test/submit"))
+    let err = send(AsyncPollLayer::new(), &backend, "http://api.test/submit")
         .await
         .unwrap_err();
     let downgrade = err.downgrade().unwrap();
@@ -176,9 +171,7 @@ async fn status_polls_are_live_and_result_fetches_are_not() {
     backend.script("/start", [accepted("/jobs/1")]);
     backend.script("/jobs/1", [r(202), r(303).h("location", "/results/1")]);
     backend.script("/results/1", [r(200)]);
-    AsyncPollLayer::new()
-        .layer(backend.service())
-        .oneshot(post("http://api.test/start"))
+    send(AsyncPollLayer::new(), &backend, "http://api.test/start")
         .await
         .unwrap();
     assert!(!backend.seen_at("/start")[0].live, "the caller's request");

@@ -229,6 +229,15 @@ fn post(uri: &str) -> Request<Full<Bytes>> {
         .expect("static request")
 }
 
+/// Sends `POST uri` through `layer` around `backend`.
+async fn send<P: crate::Policy>(
+    layer: AsyncPollLayer<P>,
+    backend: &Backend,
+    uri: &str,
+) -> Result<Response<PeekBody<Full<Bytes>>>, PollError<BoxError>> {
+    layer.layer(backend.service()).oneshot(post(uri)).await
+}
+
 fn accepted(location: &str) -> R {
     r(202).h("location", location)
 }

@@ -18,12 +18,13 @@ async fn a_status_body_that_does_not_decide_is_a_protocol_violation() {
         let backend = Backend::new();
         backend.script("/start", [accepted("/jobs/1")]);
         backend.script("/jobs/1", [r(200).body(body)]);
-        let err = AsyncPollLayer::new()
-            .status_field(StatusField::new("status"))
-            .layer(backend.service())
-            .oneshot(post("http://api.test/start"))
-            .await
-            .unwrap_err();
+        let err = send(
+            AsyncPollLayer::new().status_field(StatusField::new("status")),
+            &backend,
+            "http://api.test/start",
+        )
+        .await
+        .unwrap_err();
         assert!(err.is_protocol_violation(), "{err}");
         assert_eq!(err.status_url().unwrap(), "http://api.test/jobs/1");
         let violation = err.protocol_violation().unwrap();
@@ -46,12 +47,13 @@ async fn a_status_body_that_does_not_decide_is_a_protocol_violation() {
             r(200).body(r#"{"status":"Succeeded"}"#),
         ],
     );
-    let res = AsyncPollLayer::new()
-        .status_field(StatusField::azure())
-        .layer(backend.service())
-        .oneshot(post("http://api.test/start"))
-        .await
-        .unwrap();
+    let res = send(
+        AsyncPollLayer::new().status_field(StatusField::azure()),
+        &backend,
+        "http://api.test/start",
+    )
+    .await
+    .unwrap();
     assert_eq!(PollInfo::of(&res).unwrap().polls(), 3);
 }
 
@@ -73,13 +75,15 @@ async fn the_result_url_can_come_from_a_body_field() {
         ],
     );
     backend.script("/v2/things/9", [r(200).body("thing 9")]);
-    let res = AsyncPollLayer::new()
-        .status_headers(["azure-asyncoperation", "operation-location", "location"])
-        .status_field(StatusField::azure())
-        .layer(backend.service())
-        .oneshot(post("https://api.test/v1/things"))
-        .await
-        .unwrap();
+    let res = send(
+        AsyncPollLayer::new()
+            .status_headers(["azure-asyncoperation", "operation-location", "location"])
+            .status_field(StatusField::azure()),
+        &backend,
+        "https://api.test/v1/things",
+    )
+    .await
+    .unwrap();
     let info = PollInfo::of(&res).unwrap();
     assert_eq!(info.status_url(), "https://api.test/v2/operations/9");
     assert_eq!(info.result_uri().unwrap(), "https://api.test/v2/things/9");
@@ -92,12 +96,14 @@ async fn the_result_url_can_come_from_a_body_field() {
         "/jobs/1",
         [r(200).body(r#"{"job":{"state":"done","output":"http://api.test/out"}}"#)],
     );
-    let err = AsyncPollLayer::new()
-        .status_field(StatusField::new("job.state").result_field("job.output"))
-        .layer(backend.service())
-        .oneshot(post("https://api.test/start"))
-        .await
-        .unwrap_err();
+    let err = send(
+        AsyncPollLayer::new()
+            .status_field(StatusField::new("job.state").result_field("job.output")),
+        &backend,
+        "https://api.test/start",
+    )
+    .await
+    .unwrap_err();
     let downgrade = err.downgrade().unwrap();
     assert_eq!(downgrade.to(), "http://api.test/out");
     assert_eq!(downgrade.header().as_str(), "job.output");
@@ -111,9 +117,7 @@ async fn conflicting_status_urls_are_typed_errors() {
         "/start",
         [r(202).h("location", "/jobs/1").h("location", "/jobs/2")],
     );
-    let err = AsyncPollLayer::new()
-        .layer(backend.service())
-        .oneshot(post("http://api.test/start"))
+    let err = send(AsyncPollLayer::new(), &backend, "http://api.test/start")
         .await
         .unwrap_err();
     assert!(err.is_location(), "{err}");
@@ -130,9 +134,7 @@ async fn conflicting_status_urls_are_typed_errors() {
         [r(202).h("location", "/jobs/1").h("location", "/jobs/1")],
     );
     backend.script("/jobs/1", [r(200)]);
-    let res = AsyncPollLayer::new()
-        .layer(backend.service())
-        .oneshot(post("http://api.test/start"))
+    let res = send(AsyncPollLayer::new(), &backend, "http://api.test/start")
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
