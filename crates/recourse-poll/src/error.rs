@@ -285,9 +285,10 @@ where
 // === ProtocolViolation ===
 
 /// A status response that breaks the status protocol the configured
-/// [`StatusField`](crate::StatusField) describes: a 2xx (other than 202) whose body does
-/// not say whether the job is running, succeeded or failed, while the field is
-/// [strict](crate::StatusField::strict).
+/// [`StatusField`](crate::StatusField) describes: a response that would be taken for the
+/// job's success (a 2xx other than 202, without a failure verdict of the classify layer)
+/// whose body does not say whether the job is running, succeeded or failed, while the
+/// field is [strict](crate::StatusField::strict).
 ///
 /// Taking such a response for the job's success would hand the caller a status document
 /// (or an error page) as if it were the result. Polling stops; the job may still be

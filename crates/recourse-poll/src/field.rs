@@ -53,8 +53,10 @@ use crate::error::ViolationKind;
 /// 1. A missing field means running when [`missing_means_running`](StatusField::missing_means_running)
 ///    is set (Google's preset), an unrecognised value when
 ///    [`unknown_means_running`](StatusField::unknown_means_running) is (Azure's preset).
-/// 2. Otherwise, on a `202 Accepted` the status code decides (still running).
-/// 3. Otherwise (a 200 or another 2xx that says nothing by itself), with
+/// 2. Otherwise, when the status code or the classify layer's verdict says the job is
+///    running or failed (a `202 Accepted`, a [`Class`](recourse_core::Class) failure), that
+///    decides.
+/// 3. Otherwise (a 200 or another 2xx that would be taken for the job's success), with
 ///    [`strict`](StatusField::strict) on (the default) the response breaks the status
 ///    protocol the field describes, and polling fails with a typed
 ///    [`PollError::is_protocol_violation`](crate::PollError::is_protocol_violation)
@@ -85,8 +87,8 @@ impl StatusField {
     /// - succeeded: `succeeded`, `success`, `completed`, `done`;
     /// - failed: `failed`, `failure`, `canceled`, `cancelled`, `error`.
     ///
-    /// [Strict](Self::strict): a 2xx status response (other than 202) whose body does not
-    /// decide is a protocol violation.
+    /// [Strict](Self::strict): a status response that would be taken for success (a 2xx
+    /// other than 202) whose body does not decide is a protocol violation.
     pub fn new(path: impl Into<JsonPath>) -> Self {
         Self {
             path: path.into(),
@@ -199,8 +201,10 @@ impl StatusField {
         self
     }
 
-    /// Whether a 2xx status response other than a 202 whose body does not decide (not
-    /// JSON, over the peek limit, failed, without the field, an unrecognised value) is a
+    /// Whether a status response that would be taken for the job's success (a 2xx other
+    /// than 202, without a failure verdict of the classify layer) whose body does not
+    /// decide (not JSON, over the peek limit, failed, without the field, an unrecognised
+    /// value) is a
     /// protocol violation, a typed [`PollError`](crate::PollError) (default `true`), or is
     /// left to the status code (`false`: a 2xx means succeeded). See
     /// [When the body does not say](Self#when-the-body-does-not-say).

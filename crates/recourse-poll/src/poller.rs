@@ -662,9 +662,14 @@ impl<S, P: Policy> Job<S, P> {
                 result,
             }) => match decision {
                 Ok(decision) => (Some(decision), text, result),
-                // A 202 says "still running" by itself (RFC 9110 §15.3.3); another 2xx
-                // needs the field to tell a finished job from a status document.
-                Err(kind) if status != StatusCode::ACCEPTED && self.is_strict() => {
+                // A 202 says "still running" by itself (RFC 9110 §15.3.3), the classify
+                // layer's verdict may say "failed"; a response that would be taken for
+                // the job's success needs the field to tell a finished job from a status
+                // document or an error page.
+                Err(kind)
+                    if self.is_strict()
+                        && standard_decision(&parts, None) == Decision::Succeeded =>
+                {
                     return Next::Finish(Err(self.violation(status, kind)));
                 }
                 Err(_) => (None, text, None),

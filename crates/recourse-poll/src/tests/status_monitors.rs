@@ -35,6 +35,24 @@ async fn a_status_body_that_does_not_decide_is_a_protocol_violation() {
         assert!(err.to_string().contains("http://api.test/jobs/1"), "{err}");
     }
 
+    // A failure verdict of the classify layer decides: the failed response is returned.
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/jobs/1")]);
+    backend.script(
+        "/jobs/1",
+        [r(200)
+            .body("no status here")
+            .class(Class::ApplicationFailure)],
+    );
+    let res = send(
+        AsyncPollLayer::new().status_field(StatusField::new("status")),
+        &backend,
+        "http://api.test/start",
+    )
+    .await
+    .unwrap();
+    assert_eq!(PollInfo::of(&res).unwrap().outcome(), PollOutcome::Failed);
+
     // A 202 says "running" by itself, whatever its body; the presets' leniencies decide
     // before strictness does.
     let backend = Backend::new();
