@@ -4,9 +4,10 @@ use std::fmt;
 use std::time::Duration;
 
 use http::HeaderName;
-use http::header::{AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION};
+use http::header::LOCATION;
 use recourse_core::backoff::{Backoff, Jitter};
 use recourse_core::limits::{DEFAULT_DRAIN_LIMIT, DEFAULT_DRAIN_TIMEOUT};
+use recourse_core::origin::CREDENTIAL_HEADERS;
 
 use crate::StatusField;
 use crate::progress::Callback;
@@ -99,9 +100,9 @@ impl Default for Config {
         Self {
             status_headers: vec![LOCATION],
             forward_headers: Vec::new(),
-            sensitive_headers: vec![AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION],
-            captured: vec![AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION],
-            captured_lengths: lengths(&[AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION]),
+            sensitive_headers: CREDENTIAL_HEADERS.to_vec(),
+            captured: CREDENTIAL_HEADERS.to_vec(),
+            captured_lengths: lengths(&CREDENTIAL_HEADERS),
             credentials: Credentials::SameOrigin,
             backoff: Backoff::exponential(DEFAULT_INITIAL_INTERVAL, DEFAULT_MAX_INTERVAL)
                 .with_jitter(Jitter::None),

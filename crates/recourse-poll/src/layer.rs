@@ -118,7 +118,9 @@ impl<P> AsyncPollLayer<P> {
 
     /// Request headers that carry credentials: copied from the original request to polls
     /// and result fetches only as [`credentials`](Self::credentials) allows. Default:
-    /// `Authorization`, `Cookie`, `Proxy-Authorization`; add API-key headers here.
+    /// `Authorization`, `Cookie`, `Proxy-Authorization`
+    /// ([`CREDENTIAL_HEADERS`](recourse_core::origin::CREDENTIAL_HEADERS)); add API-key
+    /// headers here (the list replaces the default: include those three).
     pub fn sensitive_headers<I, N>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = N>,
