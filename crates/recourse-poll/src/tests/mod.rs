@@ -249,16 +249,7 @@ async fn text(res: Response<PeekBody<Full<Bytes>>>) -> String {
 
 /// Gaps between consecutive requests to `path`, and from `t0` to the first.
 fn gaps(backend: &Backend, path: &str, t0: Instant) -> Vec<Duration> {
-    let mut last = t0;
-    backend
-        .seen_at(path)
-        .iter()
-        .map(|s| {
-            let gap = s.at - last;
-            last = s.at;
-            gap
-        })
-        .collect()
+    gaps_after(backend, path, 0, t0)
 }
 
 /// Like [`gaps`], skipping the first `skip` requests to `path`.
