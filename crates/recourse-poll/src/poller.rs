@@ -375,18 +375,25 @@ where
                         }
                         Purpose::Poll => {
                             this.job.last_status = Some(res.status());
-                            let read_body =
-                                res.status().is_success() && this.job.ctx.config.field.is_some();
-                            if let (true, Some(field)) = (read_body, &this.job.ctx.config.field) {
+                            if let Some(result) = followed_see_other(&res) {
+                                // A redirect layer below already followed the status
+                                // monitor's 303 to the result: this is the result.
+                                Next::Finish(this.job.see_other_result(res, result))
+                            } else {
+                                let read_body = res.status().is_success()
+                                    && this.job.ctx.config.field.is_some();
+                                if let (true, Some(field)) = (read_body, &this.job.ctx.config.field)
+                                {
+                                    let (parts, body) = res.into_parts();
+                                    let peek = Peek::new(body, field.get_peek_limit());
+                                    this.step.set(StepState::Read {
+                                        read: Some((parts, peek)),
+                                    });
+                                    continue;
+                                }
                                 let (parts, body) = res.into_parts();
-                                let peek = Peek::new(body, field.get_peek_limit());
-                                this.step.set(StepState::Read {
-                                    read: Some((parts, peek)),
-                                });
-                                continue;
+                                this.job.evaluate(parts, Seen::Plain(body))
                             }
-                            let (parts, body) = res.into_parts();
-                            this.job.evaluate(parts, Seen::Plain(body))
                         }
                     }
                 }
@@ -925,6 +932,29 @@ impl<S, P: Policy> Job<S, P> {
         }
     }
 
+    /// A poll whose response is the job's result, reached through a 303 that a redirect
+    /// layer below followed (RFC 9110 §15.4.4: the status monitor points at the result):
+    /// recorded as a poll that succeeded, and returned as the result.
+    fn see_other_result<ResBody: Body, E>(
+        &mut self,
+        res: Response<ResBody>,
+        result: Uri,
+    ) -> Output<ResBody, E> {
+        self.history.push(Step::Polled {
+            poll: self.polls,
+            uri: self.status_url.clone(),
+            status: StatusCode::SEE_OTHER,
+            waited: self.last_wait,
+        });
+        self.progress(
+            StatusCode::SEE_OTHER,
+            Decision::SeeOther,
+            self.started.elapsed(),
+            None,
+        );
+        self.finish_result(res, result)
+    }
+
     /// The response of a result fetch is the final response.
     fn finish_result<ResBody: Body, E>(
         &mut self,
@@ -990,6 +1020,21 @@ fn first_status_header<'h, 'n>(
         }
     }
     Ok(None)
+}
+
+/// Where a status response came from when a redirect layer below followed a `303 See
+/// Other` to get it (its [`History`] holds the hop): the job's result, not a status
+/// document. `None` for a response of the status URL itself (or one that merely moved,
+/// with 301/302/307/308).
+fn followed_see_other<B>(res: &Response<B>) -> Option<Uri> {
+    let history = History::of(res)?;
+    let see_other = history.steps().iter().any(
+        |step| matches!(step, Step::Redirected { status, .. } if *status == StatusCode::SEE_OTHER),
+    );
+    if !see_other {
+        return None;
+    }
+    FinalUri::of(res).map(|last| last.uri().clone())
 }
 
 /// The standard decision (see [`Standard`](crate::Standard)).

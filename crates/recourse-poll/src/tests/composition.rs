@@ -246,3 +246,63 @@ async fn any_request_body_type_goes_through() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_303_followed_below_is_the_result_not_a_status_document() {
+    // A redirect layer below followed the status monitor's `303 See Other` to the result:
+    // the response poll receives is the result itself (not JSON, no status field), and a
+    // strict status field must not call it a protocol violation.
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/jobs/1")]);
+    backend.script(
+        "/jobs/1",
+        [
+            r(200).body(r#"{"status":"InProgress"}"#),
+            r(200)
+                .body("the result")
+                .step(Step::Redirected {
+                    status: StatusCode::SEE_OTHER,
+                    from: "http://api.test/jobs/1".parse().unwrap(),
+                    to: "http://api.test/results/1".parse().unwrap(),
+                })
+                .final_uri("http://api.test/results/1"),
+        ],
+    );
+    let layer = AsyncPollLayer::new().status_field(StatusField::azure());
+    let res = send(layer, &backend, "http://api.test/start")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let info = PollInfo::of(&res).unwrap();
+    assert_eq!(info.polls(), 2);
+    assert_eq!(info.result_uri().unwrap(), "http://api.test/results/1");
+    let history = History::of(&res).unwrap();
+    assert!(
+        history.steps().iter().any(|s| matches!(
+            s,
+            Step::Polled { status, .. } if *status == StatusCode::SEE_OTHER
+        )),
+        "{history:?}"
+    );
+    assert_eq!(text(res).await, "the result");
+
+    // A status URL that merely moved (307) is still a status document.
+    let backend = Backend::new();
+    backend.script("/start", [accepted("/jobs/1")]);
+    backend.script(
+        "/jobs/1",
+        [r(200)
+            .body("<html>moved status page</html>")
+            .step(Step::Redirected {
+                status: StatusCode::TEMPORARY_REDIRECT,
+                from: "http://api.test/jobs/1".parse().unwrap(),
+                to: "http://api.test/v2/jobs/1".parse().unwrap(),
+            })
+            .final_uri("http://api.test/v2/jobs/1")],
+    );
+    let layer = AsyncPollLayer::new().status_field(StatusField::azure());
+    let err = send(layer, &backend, "http://api.test/start")
+        .await
+        .unwrap_err();
+    assert!(err.is_protocol_violation(), "{err}");
+}
