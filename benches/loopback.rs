@@ -180,7 +180,9 @@ fn main() {
         clients.extend([
             (
                 "deadline",
-                measure(SetDeadlineLayer::new(Duration::from_secs(30)).layer(client().build_http())),
+                measure(
+                    SetDeadlineLayer::new(Duration::from_secs(30)).layer(client().build_http()),
+                ),
             ),
             (
                 "poll",

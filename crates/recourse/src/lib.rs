@@ -46,7 +46,7 @@ mod ext;
 ))]
 mod stack;
 
-pub use deadline::{DeadlineError, DeadlineFuture, SetDeadlineLayer, SetDeadline};
+pub use deadline::{DeadlineError, DeadlineFuture, SetDeadline, SetDeadlineLayer};
 pub use ext::ServiceBuilderExt;
 pub use recourse_core as core;
 pub use recourse_core::body::ReplayBody;

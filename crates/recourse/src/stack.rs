@@ -6,7 +6,7 @@ use tower_layer::Layer;
 
 use crate::cache::{Cache, CacheLayer, MemoryStore, Store};
 use crate::classify::{Classify, ClassifyLayer, StatusTable};
-use crate::deadline::{SetDeadlineLayer, SetDeadline};
+use crate::deadline::{SetDeadline, SetDeadlineLayer};
 use crate::poll::{AsyncPoll, AsyncPollLayer};
 use crate::redirect::{Redirect, RedirectLayer};
 use crate::retry::{Retry, RetryLayer};
