@@ -11,10 +11,10 @@
 //! [`ReplayBody`] wraps any [`http_body::Body`] so that the redirect and retry layers can
 //! resend it:
 //!
-//! - An empty body (one whose [`Body::is_end_stream`] is already true) costs nothing: no
+//! - An empty body (one whose [`Body::is_end_stream`](http_body::Body::is_end_stream) is already true) costs nothing: no
 //!   allocation, and clones are free.
 //! - A body that is already in memory (one whose first poll yields all of it at once, such
-//!   as `Full<Bytes>` or `String`) is held as [`Bytes`]: clones are O(1) and share the same
+//!   as `Full<Bytes>` or `String`) is held as [`Bytes`](bytes::Bytes): clones are O(1) and share the same
 //!   memory, whatever the size. Nothing is copied and the buffering cap does not apply,
 //!   since holding it costs no memory that is not already held.
 //! - A streaming body is buffered lazily, chunk by chunk (as reference-counted `Bytes`,

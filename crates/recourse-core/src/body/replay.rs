@@ -121,7 +121,7 @@ impl std::error::Error for ReplayError {
 
 // === ReplayBody ===
 
-/// A request body that can be cloned and sent again; see the [module docs](self).
+/// A request body that can be cloned and sent again; see the [module docs](crate::body).
 ///
 /// # Clone
 ///
