@@ -1,6 +1,6 @@
 //! A real HTTP server on `127.0.0.1:0` for Recourse's integration tests, examples and
-//! benchmarks (not published), and a simulator of the barcode service of
-//! `seeds/response-codes.txt`.
+//! benchmarks (not published), and a simulator of the barcode service whose
+//! response-code table Recourse implements (`docs/BEHAVIOUR.md` in the repository).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

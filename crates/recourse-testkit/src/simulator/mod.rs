@@ -1,4 +1,5 @@
-//! A simulator of the barcode-generation service of `seeds/response-codes.txt`, able to
+//! A simulator of the barcode-generation service whose response-code table Recourse
+//! implements (`docs/BEHAVIOUR.md` in the repository), able to
 //! produce every row of its table over loopback.
 //!
 //! [`Simulator::start`] returns a [`TestServer`] whose routes are below; every body is an
