@@ -279,7 +279,7 @@ impl<S, B, P: Policy> Chain<S, B, P> {
         } else {
             match &self.body {
                 BodySource::Replay(template) => match template.try_clone() {
-                    Ok(body) => RedirectBody::replay(body),
+                    Ok(body) => RedirectBody::new(body),
                     Err(why) => {
                         return Next::Return(
                             self.unfollowed(res, NotFollowed::BodyNotReplayable(why)),

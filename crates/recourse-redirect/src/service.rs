@@ -96,8 +96,8 @@ where
         } else {
             let template = ReplayBody::new(body, self.config.replay_limit);
             match template.try_clone() {
-                Ok(first) => (RedirectBody::replay(first), BodySource::Replay(template)),
-                Err(why) => (RedirectBody::replay(template), BodySource::Unavailable(why)),
+                Ok(first) => (RedirectBody::new(first), BodySource::Replay(template)),
+                Err(why) => (RedirectBody::new(template), BodySource::Unavailable(why)),
             }
         };
         // Kept to build the next hop; for a request without headers or extensions this

@@ -3,6 +3,7 @@
 //! - [`ReplayBody`]: a request body that redirects and retries can send again.
 //! - [`Peek`] and [`PeekBody`]: read a bounded prefix of a response body (to find a code or
 //!   a status field in it) and hand the body on unchanged, frame for frame.
+//! - [`OrEmpty`]: the caller's body, or none on a request a layer makes of its own.
 //! - [`Drain`]: read and discard a response body within a byte limit, a time limit and the
 //!   request's [`Deadline`](crate::Deadline), so that its connection can be reused.
 //!
@@ -49,9 +50,11 @@
 //! [`DEFAULT_REPLAY_LIMIT`]: crate::limits::DEFAULT_REPLAY_LIMIT
 
 mod drain;
+mod or_empty;
 mod peek;
 mod replay;
 
 pub use drain::{Drain, Drained};
+pub use or_empty::OrEmpty;
 pub use peek::{Peek, PeekBody, Peeked};
 pub use replay::{Never, NotReplayable, ReplayBody, ReplayError};
