@@ -30,12 +30,17 @@ impl Mode {
 /// The defaults of [`CacheLayer`](crate::CacheLayer).
 pub(crate) const DEFAULT_COALESCE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_PASS_TTL: Duration = Duration::from_secs(10);
+/// The cap on a heuristic freshness lifetime: one day, as Squid's and browsers' caps are
+/// of that order.
+pub(crate) const DEFAULT_HEURISTIC_MAX: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) const DEFAULT_REFRESH_TIMEOUT: Duration = DEFAULT_COALESCE_TIMEOUT;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) mode: Mode,
     pub(crate) heuristic_fraction: f32,
+    /// The cap on a heuristic freshness lifetime (RFC 9111 §4.2.2).
+    pub(crate) heuristic_max: Duration,
     pub(crate) immutable_min_ttl: Duration,
     /// The `Cache-Status` member this cache appends, when enabled.
     pub(crate) cache_status: Option<HeaderValue>,
@@ -56,6 +61,7 @@ impl Default for Config {
         Config {
             mode: Mode::Private,
             heuristic_fraction: 0.1,
+            heuristic_max: DEFAULT_HEURISTIC_MAX,
             immutable_min_ttl: Duration::from_secs(24 * 60 * 60),
             cache_status: None,
             coalesce: true,

@@ -1,12 +1,10 @@
 //! `Cache-Control` parsing (RFC 9111 §5.2, RFC 5861), strict where the conformance of a
 //! cache depends on it.
 //!
-//! `http-cache-semantics` splits directives on `,` and `=` without regard for quoted strings
-//! or case, so `extension="max-age=100"`, `max-age =100` or `No-Store` would be
-//! misread. This module parses the field per the ABNF of RFC 9111 §5.2 (with RFC 9110 §5.6
-//! tokens and quoted strings), case-insensitively (RFC 9111 §5.2: "Cache directives are
-//! case-insensitive"), and the cache hands the crate a normalised field built from the
-//! result (see `semantics.rs`).
+//! Simple parsers that split directives on `,` and `=` (as `http-cache-semantics` does)
+//! misread `extension="max-age=100"`, `max-age =100` or `No-Store`. This module parses the
+//! field per the ABNF of RFC 9111 §5.2 (with RFC 9110 §5.6 tokens and quoted strings),
+//! case-insensitively (RFC 9111 §5.2: "Cache directives are case-insensitive").
 
 use std::borrow::Cow;
 
@@ -60,7 +58,7 @@ static TCHAR: [bool; 256] = {
     table
 };
 
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     TCHAR[usize::from(b)]
 }
 
@@ -268,17 +266,20 @@ pub(crate) enum Qualified {
 }
 
 impl Qualified {
+    /// The qualified form with the field names of `value` (all when it names none).
+    pub(crate) fn from_names(value: &[u8]) -> Qualified {
+        let names = field_names(value);
+        if names.is_empty() {
+            Qualified::All
+        } else {
+            Qualified::Fields(names)
+        }
+    }
+
     fn set(&mut self, value: Option<Cow<'_, [u8]>>) {
         let next = match value {
             None => Qualified::All,
-            Some(v) => {
-                let names = field_names(&v);
-                if names.is_empty() {
-                    Qualified::All
-                } else {
-                    Qualified::Fields(names)
-                }
-            }
+            Some(v) => Qualified::from_names(&v),
         };
         *self = match (std::mem::take(self), next) {
             (Qualified::All, _) | (_, Qualified::All) => Qualified::All,
@@ -367,47 +368,6 @@ impl ResponseDirectives {
         !(self.no_cache.is_all()
             || self.must_revalidate
             || (shared && (self.proxy_revalidate || self.s_maxage.is_some())))
-    }
-
-    /// A `Cache-Control` value carrying what `http-cache-semantics` needs, in the form its
-    /// simple parser reads correctly. Qualified `no-cache` / `private` are left out: the
-    /// cache strips the listed fields instead (RFC 9111 §5.2.2.4, §5.2.2.7).
-    pub(crate) fn normalized(&self) -> String {
-        let mut out = String::new();
-        let mut push = |part: &str| {
-            if !out.is_empty() {
-                out.push_str(", ");
-            }
-            out.push_str(part);
-        };
-        if let Some(v) = self.max_age {
-            push(&format!("max-age={v}"));
-        }
-        if let Some(v) = self.s_maxage {
-            push(&format!("s-maxage={v}"));
-        }
-        if self.no_cache.is_all() {
-            push("no-cache");
-        }
-        if self.no_store {
-            push("no-store");
-        }
-        if self.private.is_all() {
-            push("private");
-        }
-        if self.public {
-            push("public");
-        }
-        if self.must_revalidate {
-            push("must-revalidate");
-        }
-        if self.proxy_revalidate {
-            push("proxy-revalidate");
-        }
-        if self.immutable {
-            push("immutable");
-        }
-        out
     }
 }
 
@@ -562,7 +522,6 @@ mod tests {
             ])
         );
         assert_eq!(d.private.fields(), &[HeaderName::from_static("c")]);
-        assert_eq!(d.normalized(), "max-age=5");
         // Unqualified wins over qualified.
         assert!(res(&[r#"no-cache="a", no-cache"#]).no_cache.is_all());
         assert!(res(&[r#"no-cache="""#]).no_cache.is_all());
@@ -579,15 +538,6 @@ mod tests {
         assert!(res(&["proxy-revalidate"]).allows_stale(false));
         assert!(!res(&["proxy-revalidate"]).allows_stale(true));
         assert!(!res(&["s-maxage=5"]).allows_stale(true));
-    }
-
-    #[test]
-    fn normalized_form() {
-        let d = res(&["Public, MAX-AGE=10, s-maxage=20, must-revalidate, immutable, no-cache"]);
-        assert_eq!(
-            d.normalized(),
-            "max-age=10, s-maxage=20, no-cache, public, must-revalidate, immutable"
-        );
     }
 
     #[test]

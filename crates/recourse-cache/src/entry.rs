@@ -20,8 +20,8 @@ use crate::vary;
 /// [`EntryParts`] (status, fields, body, times and durations) and rebuilds the entry with
 /// [`Entry::from_parts`].
 ///
-/// Freshness follows RFC 9111 §4.2: the entry records its freshness lifetime (computed by
-/// `http-cache-semantics` when stored or revalidated) and its corrected initial age
+/// Freshness follows RFC 9111 §4.2: the entry records its freshness lifetime (computed
+/// when stored or revalidated) and its corrected initial age
 /// (§4.2.3); its current age is that plus the time it has been resident.
 #[derive(Clone)]
 pub struct Entry {

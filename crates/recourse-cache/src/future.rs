@@ -698,7 +698,6 @@ where
         };
         let ex = Exchange {
             method: &Method::GET,
-            uri: &sent.uri,
             request: &sent.headers,
             request_time: sent.time,
             response_time: now,

@@ -167,6 +167,13 @@ impl<St> CacheLayer<St> {
         };
         self
     }
+
+    /// The longest heuristic freshness lifetime (RFC 9111 §4.2.2; default one day): a
+    /// resource unchanged for a year is not thereby fresh for 36 days.
+    pub fn heuristic_max(mut self, max: Duration) -> Self {
+        self.config.heuristic_max = max;
+        self
+    }
 }
 
 impl<S, St: Store> Layer<S> for CacheLayer<St> {

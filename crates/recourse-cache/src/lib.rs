@@ -51,9 +51,11 @@
 //!
 //! # What it does
 //!
-//! - **Storing** (RFC 9111 §3): GET responses that `http-cache-semantics` finds storable
-//!   (with `must-understand`, §5.2.2.3, when the status is understood)
-//!   in the configured [`Mode`]: [`Mode::Private`] for a client's own cache (the
+//! - **Storing** (RFC 9111 §3): GET responses with any final status code (1xx, 206 and 304
+//!   aside) when they carry explicit freshness (`max-age`, shared `s-maxage`, `Expires`)
+//!   or `public`; without those, only the heuristically cacheable status codes of RFC 9110
+//!   §15.1 (with `must-understand`, §5.2.2.3, only when the status is understood, and then
+//!   despite `no-store`), in the configured [`Mode`]: [`Mode::Private`] for a client's own cache (the
 //!   default), [`Mode::Shared`] for a proxy's, where `private` responses are not stored,
 //!   `s-maxage` applies, and responses to requests with `Authorization` only when
 //!   `public`, `must-revalidate` or `s-maxage` allows (§3.5). Hop-by-hop fields and the
@@ -72,9 +74,14 @@
 //!   there by a private cache sharing it) are never served. [`Mode::Private`] stores and
 //!   serves them: the cache is that user's own.
 //! - **Freshness** (§4.2): the lifetime from `s-maxage`, `max-age`, `Expires` or the
-//!   `Last-Modified` heuristic (§4.2.2), as computed by `http-cache-semantics`; the age
-//!   per §4.2.3, apparent age from `Date` included. Served responses carry `Age` and keep
-//!   the origin's `Date`.
+//!   `Last-Modified` heuristic (§4.2.2: [`CacheLayer::heuristic_fraction`] of the time
+//!   since `Last-Modified`, 10 % by default, at most [`CacheLayer::heuristic_max`], one day
+//!   by default; only for heuristically cacheable status codes or `public`). Dates are
+//!   exactly the three forms of RFC 9110 §5.6.7 (an invalid `Expires` means already
+//!   expired, §5.3; an invalid `Date` counts as absent). The age per §4.2.3, apparent age
+//!   from `Date` included, with the first member of a list-valued `Age` (§5.1; an invalid
+//!   `Age` is ignored). Served responses carry their current `Age` and keep the origin's
+//!   `Date`.
 //! - **Validation** (§4.3): a stale response with an `ETag` or `Last-Modified` is
 //!   revalidated with `If-None-Match` / `If-Modified-Since`; a 304 updates the stored
 //!   fields (§3.2, §4.3.4) and the stored body is returned as the stored status; a full
@@ -148,11 +155,13 @@
 //!
 //! # Differences from `http-cache` / `http-cache-tower`
 //!
-//! - **Semantics**: both use `http-cache-semantics`; this layer also fixes what that crate
-//!   gets wrong for a conformant cache: `Cache-Control` is parsed with quoted strings and
-//!   case-insensitive names before the crate sees it (`extension="max-age=100"`,
-//!   `No-Store`, `max-age =1`), ages include the apparent age from `Date`, `Date` is never
-//!   rewritten on hits, and a 304 adds new fields and replaces repeated ones (§3.2).
+//! - **Semantics**: both use `http-cache-semantics`; this layer computes storability and
+//!   freshness itself, because that crate gets them wrong for a conformant cache: it
+//!   stores only the status codes it lists even with explicit freshness, reads dates as
+//!   RFC 2822 (lenient about whitespace, without RFC 850 and asctime), misreads
+//!   `Cache-Control` with quoted strings or upper case (`extension="max-age=100"`,
+//!   `No-Store`, `max-age =1`), ignores the apparent age from `Date`, rewrites `Date` on
+//!   hits, and drops a 304's new and repeated fields (§3.2).
 //! - **Hits**: http-cache-tower stores serialised responses and decodes the body on every
 //!   hit; here a stored entry holds [`Bytes`](bytes::Bytes), so a 64 KiB hit costs what a
 //!   4 KiB hit costs.

@@ -86,7 +86,6 @@ where
             no_store,
             timeout: _,
         } = self;
-        let uri = request.uri().clone();
         let headers = request.headers().clone();
         let request_time = system_now();
         let res = match svc.oneshot(request).await {
@@ -99,7 +98,6 @@ where
         let response_time = system_now();
         let ex = Exchange {
             method: &Method::GET,
-            uri: &uri,
             request: &headers,
             request_time,
             response_time,

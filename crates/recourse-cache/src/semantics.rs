@@ -1,26 +1,22 @@
-//! What the cache asks `http-cache-semantics`, and what it adds.
+//! Storability (RFC 9111 §3, §3.5) and freshness (§4.2), computed here.
 //!
-//! The crate decides storability (RFC 9111 §3, §3.5) and the freshness lifetime (§4.2.1:
-//! `s-maxage`, `max-age`, `Expires`, heuristics from `Last-Modified` per §4.2.2,
-//! `immutable`). The cache adds what the crate lacks or gets wrong for a conformant
-//! shared cache:
+//! The cache once asked `http-cache-semantics`; it now computes both itself (see
+//! [`lifetime`] for what the crate got wrong for a conformant cache). It also:
 //!
-//! - it gives the crate a normalised `Cache-Control` (see `directives.rs`) and no `Age`,
-//!   so that `time_to_live(response_time)` is exactly the freshness lifetime;
-//! - it computes the age itself per §4.2.3 (the crate ignores the apparent age from
-//!   `Date`);
-//! - it builds the stored header fields (§3.1: hop-by-hop and qualified `no-cache` /
+//! - computes the age per §4.2.3, apparent age from `Date` included, and the first member
+//!   of a list-valued `Age` (§5.1);
+//! - parses dates strictly (RFC 9110 §5.6.7, see [`parse_date`]);
+//! - builds the stored header fields (§3.1: hop-by-hop and qualified `no-cache` /
 //!   `private` fields removed, `Date` added when missing) and never rewrites `Date` when
-//!   serving (the crate's `cached_response` does);
-//! - it merges a 304's fields per §3.2 (the crate drops new fields and repeated ones);
-//! - in a shared cache it keeps one user's cookies from another (`check`,
+//!   serving;
+//! - merges a 304's fields per §3.2, §4.3.4;
+//! - in a shared cache keeps one user's cookies from another (`check`,
 //!   `stored_headers`, `own_cookies`).
 
 use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode, Uri};
-use http_cache_semantics::{CacheOptions, CachePolicy, RequestLike, ResponseLike};
+use http::{Method, StatusCode};
 use recourse_core::hop::{is_hop_by_hop, remove_hop_by_hop};
 
 use crate::config::Config;
@@ -32,7 +28,6 @@ use crate::vary;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Exchange<'a> {
     pub(crate) method: &'a Method,
-    pub(crate) uri: &'a Uri,
     pub(crate) request: &'a HeaderMap,
     pub(crate) request_time: SystemTime,
     pub(crate) response_time: SystemTime,
@@ -51,12 +46,11 @@ pub(crate) enum NotStored {
     VaryStar,
     /// Never fresh and no validator: it could never be used without a full request.
     Useless,
-    /// `http-cache-semantics` says it is not storable.
+    /// A shared cache may not store it (RFC 9111 §3.5: `Authorization`).
     Policy,
 }
 
-/// The status codes whose semantics this cache implements (those `http-cache-semantics`
-/// understands), for `must-understand` (RFC 9111 §5.2.2.3).
+/// The status codes whose semantics this cache implements, for `must-understand` (RFC 9111 §5.2.2.3).
 const UNDERSTOOD: [u16; 14] = [
     200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
 ];
@@ -151,7 +145,7 @@ pub(crate) fn check(
     // A response that sets a cookie is often personal (a login page, a session start),
     // and `Set-Cookie` does not itself prevent caching (RFC 9111 §7.3). A shared cache
     // stores it only when the origin says it suits every user (`public`, or `immutable`
-    // as `http-cache-semantics` also accepts), and even then without the cookie fields
+    // as the `http-cache-semantics` crate also accepts), and even then without the cookie fields
     // (see `stored_headers`).
     if shared && !d.public && !d.immutable && sets_cookie(headers) {
         return Err(NotStored::SetCookie);
@@ -181,7 +175,7 @@ pub(crate) fn check(
 }
 
 /// Builds the entry of a response that passed [`check`]: stored fields, freshness
-/// lifetime (from `http-cache-semantics`), initial age.
+/// lifetime, initial age.
 pub(crate) fn build(
     config: &Config,
     ex: &Exchange<'_>,
@@ -213,8 +207,19 @@ pub(crate) fn build(
     })
 }
 
-/// The freshness lifetime, from `http-cache-semantics`, or `Policy` if it refuses to
-/// store the response.
+/// The status codes defined as heuristically cacheable (RFC 9110 §15.1): only these get a
+/// heuristic freshness lifetime (RFC 9111 §4.2.2), unless `public` allows it (§5.2.2.9).
+pub(crate) const HEURISTIC: [u16; 12] =
+    [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
+
+/// The freshness lifetime (RFC 9111 §4.2.1), or why the response may not be stored.
+///
+/// Computed here rather than by `http-cache-semantics`, which stores only the status codes
+/// it lists even with explicit freshness (RFC 9111 §3 stores any final status code with
+/// it), reads `Expires` and `Date` as RFC 2822 dates (lenient about whitespace, and
+/// without the RFC 850 and asctime forms that RFC 9110 §5.6.7 requires recipients to
+/// accept), zeroes the lifetime of `proxy-revalidate` responses (§5.2.2.8 only forbids
+/// serving them stale) and has no cap on the heuristic lifetime.
 fn lifetime(
     config: &Config,
     ex: &Exchange<'_>,
@@ -222,48 +227,67 @@ fn lifetime(
     stored: &HeaderMap,
     d: &ResponseDirectives,
 ) -> Result<Duration, NotStored> {
-    let mut req_headers = HeaderMap::new();
-    if let Some(auth) = ex.request.get(header::AUTHORIZATION) {
-        req_headers.insert(header::AUTHORIZATION, auth.clone());
-    }
-    let req = RequestView {
-        method: ex.method,
-        uri: ex.uri,
-        headers: req_headers,
-    };
-    let mut res_headers = HeaderMap::new();
-    let cc = d.normalized();
-    if !cc.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&cc)
+    let shared = config.mode.is_shared();
+    // RFC 9111 §3.5: a shared cache stores a response to a request with Authorization
+    // only when public, must-revalidate or s-maxage allows it.
+    if shared
+        && ex.request.contains_key(header::AUTHORIZATION)
+        && !(d.public || d.must_revalidate || d.s_maxage.is_some())
     {
-        res_headers.insert(header::CACHE_CONTROL, v);
-    }
-    for name in [
-        header::PRAGMA,
-        header::EXPIRES,
-        header::DATE,
-        header::LAST_MODIFIED,
-        header::SET_COOKIE,
-    ] {
-        for value in stored.get_all(&name) {
-            res_headers.append(name.clone(), value.clone());
-        }
-    }
-    let res = ResponseView {
-        status,
-        headers: res_headers,
-    };
-    let options = CacheOptions {
-        shared: config.mode.is_shared(),
-        cache_heuristic: config.heuristic_fraction,
-        immutable_min_time_to_live: config.immutable_min_ttl,
-        ignore_cargo_cult: false,
-    };
-    let policy = CachePolicy::new_options(&req, &res, ex.response_time, options);
-    if !policy.is_storable() {
         return Err(NotStored::Policy);
     }
-    Ok(policy.time_to_live(ex.response_time))
+    let date = parse_date(stored.get(header::DATE)).unwrap_or(ex.response_time);
+    let explicit = match (shared.then_some(d.s_maxage).flatten(), d.max_age) {
+        (Some(s), _) => Some(Duration::from_secs(s)),
+        (None, Some(m)) => Some(Duration::from_secs(m)),
+        // RFC 9111 §5.3: an invalid Expires (or several) means already expired.
+        (None, None) if stored.contains_key(header::EXPIRES) => Some(
+            single(stored, &header::EXPIRES)
+                .and_then(|v| parse_date(Some(v)))
+                .and_then(|e| e.duration_since(date).ok())
+                .unwrap_or(Duration::ZERO),
+        ),
+        (None, None) => None,
+    };
+    let heuristic_allowed = HEURISTIC.contains(&status.as_u16()) || d.public;
+    // RFC 9111 §3: without explicit freshness, only a heuristically cacheable status (or
+    // `public`, or `private` in a private cache) makes a response storable.
+    if explicit.is_none() && !heuristic_allowed && (shared || !d.private.is_all()) {
+        return Err(NotStored::Status);
+    }
+    if d.no_cache.is_all() {
+        return Ok(Duration::ZERO);
+    }
+    let mut lifetime = explicit.unwrap_or_else(|| {
+        if !heuristic_allowed {
+            return Duration::ZERO;
+        }
+        heuristic(config, date, stored)
+    });
+    if d.immutable && d.max_age.is_none() && !(shared && d.s_maxage.is_some()) {
+        lifetime = lifetime.max(config.immutable_min_ttl);
+    }
+    Ok(lifetime)
+}
+
+/// The heuristic freshness lifetime (RFC 9111 §4.2.2): the configured fraction of the
+/// time between `Last-Modified` and `Date`, capped.
+fn heuristic(config: &Config, date: SystemTime, stored: &HeaderMap) -> Duration {
+    single(stored, &header::LAST_MODIFIED)
+        .and_then(|v| parse_date(Some(v)))
+        .and_then(|lm| date.duration_since(lm).ok())
+        .map_or(Duration::ZERO, |since| {
+            // Whole seconds: `0.1_f32` is a little over a tenth.
+            let secs = since.as_secs() as f64 * f64::from(config.heuristic_fraction);
+            Duration::from_secs(secs as u64).min(config.heuristic_max)
+        })
+}
+
+/// The value of a singleton field, `None` when it appears on several lines.
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
 }
 
 /// The header fields to store (RFC 9111 §3.1).
@@ -302,8 +326,25 @@ fn ensure_date(headers: &mut HeaderMap, now: SystemTime) {
     }
 }
 
+/// Parses an HTTP-date (RFC 9110 §5.6.7): exactly IMF-fixdate, the obsolete RFC 850 form
+/// or asctime, nothing else. `httpdate` checks each form's exact shape (fixed positions,
+/// single spaces, case-sensitive names, `GMT`), so `Thu, 18  Aug  2050 02:01:18 GMT` or
+/// `Thu, 18-Aug-2050 02:01:18 GMT` are invalid; only the field's surrounding whitespace
+/// (RFC 9110 §5.5) is trimmed. A two-digit RFC 850 year below 70 is read as 20xx.
 pub(crate) fn parse_date(value: Option<&HeaderValue>) -> Option<SystemTime> {
-    httpdate::parse_http_date(value?.to_str().ok()?.trim()).ok()
+    let text = value?.as_bytes().trim_ascii();
+    if text.len() < 24 || text.len() > 33 {
+        return None;
+    }
+    httpdate::parse_http_date(std::str::from_utf8(text).ok()?).ok()
+}
+
+/// The `Age` value (RFC 9111 §5.1): of a list value (`7200, 0`) or several field lines
+/// the first member counts; an invalid one is ignored.
+pub(crate) fn parse_age(headers: &HeaderMap) -> Option<u64> {
+    let first = headers.get(header::AGE)?.as_bytes();
+    let member = first.split(|b| *b == b',').next()?.trim_ascii();
+    directives::parse_delta(member)
 }
 
 pub(crate) fn http_date(t: SystemTime) -> HeaderValue {
@@ -319,12 +360,7 @@ fn initial_age(
     request_time: SystemTime,
     response_time: SystemTime,
 ) -> Duration {
-    // An invalid Age is ignored (RFC 9111 §5.1: a recipient... SHOULD ignore... the field
-    // when it cannot be parsed); the first field line counts.
-    let age_value = received
-        .get(header::AGE)
-        .and_then(|v| directives::parse_delta(v.as_bytes().trim_ascii()))
-        .map_or(Duration::ZERO, Duration::from_secs);
+    let age_value = parse_age(received).map_or(Duration::ZERO, Duration::from_secs);
     let date_value = parse_date(stored.get(header::DATE)).unwrap_or(response_time);
     // Date has a resolution of one second: count whole seconds only, so that a response
     // dated just before it was received is not aged by the truncation.
@@ -368,41 +404,6 @@ pub(crate) fn merge_304(
     merged
 }
 
-struct RequestView<'a> {
-    method: &'a Method,
-    uri: &'a Uri,
-    headers: HeaderMap,
-}
-
-impl RequestLike for RequestView<'_> {
-    fn uri(&self) -> Uri {
-        self.uri.clone()
-    }
-    fn is_same_uri(&self, other: &Uri) -> bool {
-        self.uri == other
-    }
-    fn method(&self) -> &Method {
-        self.method
-    }
-    fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-}
-
-struct ResponseView {
-    status: StatusCode,
-    headers: HeaderMap,
-}
-
-impl ResponseLike for ResponseView {
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-    fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,11 +440,9 @@ mod tests {
             mode,
             ..Config::default()
         };
-        let uri: Uri = "http://a.test/x".parse().unwrap();
         let request = headers(req);
         let ex = Exchange {
             method: &Method::GET,
-            uri: &uri,
             request: &request,
             request_time: at(T0),
             response_time: at(T0),
@@ -522,17 +521,259 @@ mod tests {
             lifetime_of(Mode::Shared, &[("date", &d), ("last-modified", &lm)]),
             Some(100)
         );
-        // Not for a status that is not cacheable by default (RFC 9111 §4.2.2)...
-        assert_eq!(
-            run(
+        // Not for a status that is not heuristically cacheable (RFC 9110 §15.1)...
+        for status in [302, 400, 500, 503, 599] {
+            assert_eq!(
+                run(
+                    Mode::Shared,
+                    &[],
+                    status,
+                    &[("date", &d), ("last-modified", &lm)]
+                )
+                .unwrap_err(),
+                NotStored::Status,
+                "{status}"
+            );
+        }
+        // ...and for every one that is.
+        for status in HEURISTIC.into_iter().filter(|s| *s != 206) {
+            let p = run(
                 Mode::Shared,
                 &[],
-                302,
-                &[("date", &d), ("last-modified", &lm)]
+                status,
+                &[("date", &d), ("last-modified", &lm)],
+            )
+            .unwrap();
+            assert_eq!(p.lifetime, Duration::from_secs(100), "{status}");
+        }
+        // `public` allows it for any status (RFC 9111 §5.2.2.9).
+        let p = run(
+            Mode::Shared,
+            &[],
+            500,
+            &[
+                ("date", &d),
+                ("last-modified", &lm),
+                ("cache-control", "public"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.lifetime, Duration::from_secs(100));
+        // The fraction and the cap are configurable.
+        let config = Config {
+            heuristic_fraction: 0.5,
+            heuristic_max: Duration::from_secs(300),
+            ..Config::default()
+        };
+        let stored = headers(&[("date", &d), ("last-modified", &date(T0 - 400))]);
+        assert_eq!(
+            heuristic(&config, at(T0), &stored),
+            Duration::from_secs(200)
+        );
+        let stored = headers(&[("date", &d), ("last-modified", &date(T0 - 4000))]);
+        assert_eq!(
+            heuristic(&config, at(T0), &stored),
+            Duration::from_secs(300)
+        );
+        // The default cap is one day: unchanged for a year is not fresh for 36 days.
+        let year = date(T0 - 365 * 24 * 3600);
+        assert_eq!(
+            lifetime_of(Mode::Shared, &[("date", &d), ("last-modified", &year)]),
+            Some(24 * 3600)
+        );
+        // A Last-Modified after Date gives nothing.
+        assert_eq!(
+            lifetime_of(
+                Mode::Shared,
+                &[("date", &d), ("last-modified", &date(T0 + 10))]
+            ),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn explicit_freshness_stores_any_final_status() {
+        // RFC 9111 §3: any final status code with explicit freshness, unless forbidden.
+        let d = date(T0);
+        let expires = date(T0 + 30);
+        for status in [
+            200, 204, 299, 302, 400, 404, 410, 499, 500, 502, 503, 504, 599,
+        ] {
+            for res in [
+                &[("cache-control", "max-age=30")][..],
+                &[("cache-control", "s-maxage=30")][..],
+                &[("date", d.as_str()), ("expires", expires.as_str())][..],
+            ] {
+                let p = run(Mode::Shared, &[], status, res);
+                assert_eq!(p.map(|p| p.lifetime.as_secs()), Ok(30), "{status} {res:?}");
+            }
+        }
+        // Still forbidden by no-store, private (shared), and never for 1xx, 206 or 304.
+        let no_store = [("cache-control", "max-age=30, no-store")];
+        assert_eq!(
+            run(Mode::Shared, &[], 500, &no_store).unwrap_err(),
+            NotStored::NoStore
+        );
+        let private = [("cache-control", "max-age=30, private")];
+        assert_eq!(
+            run(Mode::Shared, &[], 404, &private).unwrap_err(),
+            NotStored::Private
+        );
+        for status in [206, 304] {
+            assert_eq!(
+                run(
+                    Mode::Shared,
+                    &[],
+                    status,
+                    &[("cache-control", "max-age=30")]
+                )
+                .unwrap_err(),
+                NotStored::Status
+            );
+        }
+        // s-maxage is for shared caches only: a private cache needs another reason.
+        assert_eq!(
+            run(
+                Mode::Private,
+                &[],
+                500,
+                &[("cache-control", "s-maxage=30"), ("etag", "\"1\"")]
             )
             .unwrap_err(),
-            NotStored::Policy
+            NotStored::Status
         );
+        // proxy-revalidate forbids serving stale, not freshness (RFC 9111 §5.2.2.8).
+        assert_eq!(
+            lifetime_of(
+                Mode::Shared,
+                &[("cache-control", "max-age=30, proxy-revalidate")]
+            ),
+            Some(30)
+        );
+    }
+
+    #[test]
+    fn dates_parse_strictly() {
+        let v = |s: &'static str| parse_date(Some(&HeaderValue::from_static(s)));
+        // The three forms of RFC 9110 §5.6.7, all the same instant.
+        let t = v("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(v("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
+        assert_eq!(v("Sun Nov  6 08:49:37 1994"), Some(t));
+        assert_eq!(v("  Sun, 06 Nov 1994 08:49:37 GMT "), Some(t));
+        for bad in [
+            "Thu, 18  Aug  2050 02:01:18 GMT",
+            "Thu, 18-Aug-2050 02:01:18 GMT",
+            "Thu, 18 Aug 2050 02:01:18 UTC",
+            "Thu, 18 Aug 2050 02:01:18 gmt",
+            "thu, 18 Aug 2050 02:01:18 GMT",
+            "Thu, 18 aug 2050 02:01:18 GMT",
+            "Thu, 18 Aug 2050 02:01:18 +0000",
+            "Thu, 18 Aug 50 02:01:18 GMT",
+            "Thu,18 Aug 2050 02:01:18 GMT",
+            "Thu, 18 Aug 2050 2:01:18 GMT",
+            "Thu, 32 Aug 2050 02:01:18 GMT",
+            "Thu, 18 Aug 2050 02:01:18 GMT, Thu, 18 Aug 2050 02:01:18 GMT",
+            "2050-08-18T02:01:18Z",
+            "0",
+            "-1",
+            "",
+        ] {
+            assert_eq!(v(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_date(Some(&HeaderValue::from_bytes(b"\xff").unwrap())),
+            None
+        );
+    }
+
+    #[test]
+    fn an_invalid_expires_is_already_expired() {
+        // RFC 9111 §5.3, with the dates of RFC 9110 §5.6.7 and nothing else.
+        let d = date(T0);
+        let etag = ("etag", "\"x\"");
+        for bad in [
+            "Thu, 18  Aug  2050 02:01:18 GMT",
+            "Thu, 18-Aug-2050 02:01:18 GMT",
+            "0",
+            "never",
+        ] {
+            assert_eq!(
+                lifetime_of(Mode::Shared, &[("date", &d), ("expires", bad), etag]),
+                Some(0),
+                "{bad}"
+            );
+        }
+        // Two Expires lines: not a valid singleton, expired.
+        let later = date(T0 + 60);
+        assert_eq!(
+            lifetime_of(
+                Mode::Shared,
+                &[("date", &d), ("expires", &later), ("expires", &later), etag]
+            ),
+            Some(0)
+        );
+        // The obsolete forms are accepted.
+        assert_eq!(
+            lifetime_of(
+                Mode::Shared,
+                &[
+                    ("date", &d),
+                    ("expires", "Thursday, 18-Aug-50 02:01:18 GMT")
+                ]
+            )
+            .map(|s| s > 0),
+            Some(true)
+        );
+        assert_eq!(
+            lifetime_of(
+                Mode::Shared,
+                &[("date", &d), ("expires", "Thu Aug 18 02:01:18 2050")]
+            )
+            .map(|s| s > 0),
+            Some(true)
+        );
+        // An invalid Date counts as absent: the time of receipt is used instead.
+        assert_eq!(
+            lifetime_of(
+                Mode::Shared,
+                &[
+                    ("date", "Thu, 18  Aug  2050 02:01:18 GMT"),
+                    ("expires", &later)
+                ]
+            ),
+            Some(60)
+        );
+    }
+
+    #[test]
+    fn age_lists_use_the_first_member() {
+        let age = |values: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::AGE, HeaderValue::from_static(v));
+            }
+            parse_age(&h)
+        };
+        assert_eq!(age(&["7200, 0"]), Some(7200));
+        assert_eq!(age(&["7200", "0"]), Some(7200));
+        assert_eq!(age(&[" 10 "]), Some(10));
+        assert_eq!(age(&["99999999999"]), Some(directives::DELTA_MAX));
+        for bad in ["-1", "1.5", "x", "", ", 5", "0x10"] {
+            assert_eq!(age(&[bad]), None, "{bad}");
+        }
+        // A response that arrived two hours old is stale.
+        let p = run(
+            Mode::Shared,
+            &[],
+            200,
+            &[
+                ("cache-control", "max-age=3600"),
+                ("age", "7200, 0"),
+                ("date", &date(T0)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.initial_age, Duration::from_secs(7200));
     }
 
     #[test]
@@ -694,11 +935,9 @@ mod tests {
     #[test]
     fn initial_age_per_rfc() {
         let config = Config::default();
-        let uri: Uri = "http://a.test/".parse().unwrap();
         let request = HeaderMap::new();
         let ex = Exchange {
             method: &Method::GET,
-            uri: &uri,
             request: &request,
             request_time: at(T0 - 2),
             response_time: at(T0),

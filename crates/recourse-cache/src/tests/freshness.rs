@@ -351,3 +351,112 @@ async fn the_body_is_stored_only_once_complete() {
     assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
     assert_eq!(origin.calls(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn list_valued_age_and_malformed_dates() {
+    // RFC 9111 §5.1: `Age: 7200, 0` is 7200: a response that arrived two hours old is
+    // stale for a max-age of one hour.
+    let origin = Origin::fixed(
+        &[("cache-control", "max-age=3600"), ("age", "7200, 0")],
+        "x",
+    );
+    let cache = origin.cache();
+    cache.get(URI).await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(origin.calls(), 2);
+
+    // An invalid Age is ignored: fresh.
+    let origin = Origin::fixed(&[("cache-control", "max-age=3600"), ("age", "-5")], "x");
+    let cache = origin.cache();
+    cache.get(URI).await;
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(hit.age(), Some(0));
+
+    // RFC 9110 §5.6.7 dates only: two spaces or dashes make Expires invalid, so the
+    // response is already expired (RFC 9111 §5.3), never fresh.
+    for expires in [
+        "Thu, 18  Aug  2050 02:01:18 GMT",
+        "Thu, 18-Aug-2050 02:01:18 GMT",
+    ] {
+        let origin = Origin::fixed(&[("expires", expires), ("etag", "\"e\"")], "x");
+        let cache = origin.cache_with(CacheLayer::shared());
+        cache.get(URI).await;
+        assert_ne!(
+            cache.get(URI).await.outcome,
+            Some(CacheOutcome::Hit),
+            "{expires}"
+        );
+        assert_eq!(origin.calls(), 2, "{expires}");
+    }
+    // The obsolete forms are dates: fresh.
+    for expires in [
+        "Thursday, 18-Aug-50 02:01:18 GMT",
+        "Thu Aug 18 02:01:18 2050",
+    ] {
+        let origin = Origin::fixed(&[("expires", expires)], "x");
+        let cache = origin.cache_with(CacheLayer::shared());
+        cache.get(URI).await;
+        assert_eq!(
+            cache.get(URI).await.outcome,
+            Some(CacheOutcome::Hit),
+            "{expires}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn any_status_with_explicit_freshness_heuristics_only_for_some() {
+    for status in [204u16, 299, 400, 404, 410, 499, 500, 502, 503, 504, 599] {
+        let origin =
+            Origin::new(move |_, _| Ok(response(status, &[("cache-control", "max-age=60")], "")));
+        let cache = origin.cache_with(CacheLayer::shared());
+        cache.get(URI).await;
+        let again = cache.get(URI).await;
+        assert_eq!(again.outcome, Some(CacheOutcome::Hit), "{status}");
+        assert_eq!(again.status.as_u16(), status);
+    }
+    // Heuristic freshness (Last-Modified only): a 200 is fresh, a 500 or 302 is not stored.
+    for (status, outcome) in [
+        (200u16, CacheOutcome::Hit),
+        (500, CacheOutcome::Miss),
+        (302, CacheOutcome::Miss),
+    ] {
+        let origin = Origin::new(move |_, _| {
+            Ok(response(
+                status,
+                &[("date", date_now()), ("last-modified", date_in(-1000))],
+                "",
+            ))
+        });
+        let cache = origin.cache_with(CacheLayer::shared());
+        cache.get(URI).await;
+        advance(5).await;
+        assert_eq!(cache.get(URI).await.outcome, Some(outcome), "{status}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn heuristic_fraction_and_cap() {
+    let origin = Origin::new(|_, _| {
+        Ok(response(
+            200,
+            &[("date", date_now()), ("last-modified", date_in(-100_000))],
+            "x",
+        ))
+    });
+    let cache = origin.cache_with(
+        CacheLayer::shared()
+            .heuristic_fraction(0.5)
+            .heuristic_max(Duration::from_secs(600)),
+    );
+    let first = cache.get(URI).await;
+    assert_eq!(first.outcome, Some(CacheOutcome::Miss));
+    advance(599).await;
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    // RFC 9111 §4.2.3: served with its current age.
+    assert_eq!(hit.age(), Some(599));
+    advance(1).await;
+    assert_ne!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
+}
