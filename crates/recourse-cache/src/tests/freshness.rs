@@ -460,3 +460,22 @@ async fn heuristic_fraction_and_cap() {
     advance(1).await;
     assert_ne!(cache.get(URI).await.outcome, Some(CacheOutcome::Hit));
 }
+
+#[tokio::test(start_paused = true)]
+async fn must_understand_stores_understood_statuses_only() {
+    // RFC 9111 §5.2.2.3: understood status: stored despite no-store; otherwise not stored,
+    // even with explicit freshness that would store it without must-understand.
+    for (status, cc, outcome) in [
+        (200u16, "max-age=60, no-store, must-understand", CacheOutcome::Hit),
+        (404, "max-age=60, no-store, must-understand", CacheOutcome::Hit),
+        (299, "max-age=60, no-store, must-understand", CacheOutcome::Miss),
+        (299, "max-age=60, must-understand", CacheOutcome::Miss),
+        (500, "max-age=60, must-understand", CacheOutcome::Miss),
+        (299, "max-age=60", CacheOutcome::Hit),
+    ] {
+        let origin = Origin::new(move |_, _| Ok(response(status, &[("cache-control", cc)], "")));
+        let cache = origin.cache_with(CacheLayer::shared());
+        cache.get(URI).await;
+        assert_eq!(cache.get(URI).await.outcome, Some(outcome), "{status} {cc}");
+    }
+}
