@@ -210,6 +210,12 @@ pub(crate) fn as_dyn_error<E: 'static>(error: &E) -> Option<&(dyn StdError + 'st
 /// [`is_connect`](https://docs.rs/hyper-util/latest/hyper_util/client/legacy/struct.Error.html#method.is_connect)
 /// (feature `hyper-util`), or an I/O error of kind `ConnectionRefused`.
 ///
+/// With the feature `h2`, an HTTP/2 stream the server closed before processing it also
+/// counts (RFC 9113 §8.7): a `RST_STREAM` with `REFUSED_STREAM` from the server, or a
+/// graceful `GOAWAY` (`NO_ERROR`) whose last stream id is below the request's stream (h2
+/// fails only those streams with it). A `GOAWAY` with an error code does not count: h2
+/// then fails every open stream alike, processed or not.
+///
 /// This is the default "not sent" check of the layer, for errors it can see as `dyn Error`
 /// (boxed errors, `std::io::Error`, hyper-util's client error). For other error types,
 /// give the layer a check with `RetryLayer::not_sent_when`; this function helps write it.
@@ -231,9 +237,23 @@ pub fn is_connect_error(error: &(dyn StdError + 'static)) -> bool {
         {
             return true;
         }
+        #[cfg(feature = "h2")]
+        if let Some(h2) = e.downcast_ref::<h2::Error>()
+            && is_unprocessed_stream(h2)
+        {
+            return true;
+        }
         current = e.source();
     }
     false
+}
+
+/// Whether the server closed this HTTP/2 stream before processing it (RFC 9113 §8.7).
+#[cfg(feature = "h2")]
+fn is_unprocessed_stream(error: &h2::Error) -> bool {
+    error.is_remote()
+        && ((error.is_reset() && error.reason() == Some(h2::Reason::REFUSED_STREAM))
+            || (error.is_go_away() && error.reason() == Some(h2::Reason::NO_ERROR)))
 }
 
 #[cfg(test)]
