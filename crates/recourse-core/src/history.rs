@@ -70,6 +70,15 @@ pub enum Step {
         /// The status the origin answered (304 when the stored copy was still valid).
         status: StatusCode,
     },
+    /// The retry layer cancelled a try that had no response head within its per-try
+    /// timeout (a retry, if any, follows as [`Step::Retried`] with no status).
+    TryTimedOut {
+        /// The attempt that timed out (1 for the first send).
+        attempt: u32,
+        /// How long that try was given: the per-try timeout, or less when the request's
+        /// deadline came first.
+        after: Duration,
+    },
 }
 
 /// The steps the layers took for one request, in order, as a response extension.
@@ -140,6 +149,14 @@ impl History {
             .count()
     }
 
+    /// How many tries the retry layer cancelled on its per-try timeout.
+    pub fn timeouts(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::TryTimedOut { .. }))
+            .count()
+    }
+
     /// The total time spent waiting between attempts and polls.
     pub fn waited(&self) -> Duration {
         self.steps
@@ -186,7 +203,31 @@ mod tests {
         assert_eq!(h.polls(), 1);
         assert_eq!(h.redirects(), 0);
         assert_eq!(h.waited(), Duration::from_millis(1100));
+        assert_eq!(h.timeouts(), 0);
         assert!(History::of(&first).is_none());
+    }
+
+    #[test]
+    fn timed_out_tries_are_counted_and_not_waited() {
+        let mut res = http::Response::new(());
+        History::record(
+            &mut res,
+            Step::TryTimedOut {
+                attempt: 1,
+                after: Duration::from_secs(2),
+            },
+        );
+        History::record(
+            &mut res,
+            Step::Retried {
+                attempt: 2,
+                status: None,
+                waited: Duration::from_millis(100),
+            },
+        );
+        let h = History::of(&res).unwrap();
+        assert_eq!((h.timeouts(), h.retries()), (1, 1));
+        assert_eq!(h.waited(), Duration::from_millis(100));
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub(crate) struct Config {
     pub(crate) request_id_header: HeaderName,
     pub(crate) not_sent: Option<Arc<NotSentFn>>,
     pub(crate) tag_first_attempt: bool,
+    pub(crate) per_try_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -65,6 +66,7 @@ impl Default for Config {
             request_id_header: X_REQUEST_ID,
             not_sent: None,
             tag_first_attempt: false,
+            per_try_timeout: None,
         }
     }
 }
@@ -86,6 +88,7 @@ impl fmt::Debug for Config {
             .field("request_id_header", &self.request_id_header)
             .field("not_sent", &self.not_sent.is_some())
             .field("tag_first_attempt", &self.tag_first_attempt)
+            .field("per_try_timeout", &self.per_try_timeout)
             .finish()
     }
 }

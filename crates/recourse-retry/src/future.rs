@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -17,6 +18,7 @@ use tower_service::Service;
 use crate::config::{Config, as_dyn_error};
 use crate::info::{RetryInfo, StopReason};
 use crate::policy::{Attempted, Policy};
+use crate::timeout::{NoTryTimeout, TryTimedOut, TryTimeoutMode};
 
 pin_project_lite::pin_project! {
     /// The response future of [`Retry`](crate::Retry).
@@ -24,13 +26,17 @@ pin_project_lite::pin_project! {
     /// It resolves to the first response (or error) the policy does not want retried, or
     /// to the last one when the layer stops (see [`RetryInfo`]). Dropping it cancels the
     /// attempt in flight and any wait.
-    pub struct ResponseFuture<S, P, ReqB, ResB>
+    pub struct ResponseFuture<S, P, ReqB, ResB, T = NoTryTimeout>
     where
         S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
     {
         #[pin]
         state: State<S::Future, ResB, ReqB>,
         ctx: Ctx<S, P, ReqB>,
+        // The per-try timer (allocated once per request, reset for each try), and the
+        // time the try in flight was given.
+        timer: Option<(Pin<Box<Sleep>>, Duration)>,
+        mode: PhantomData<fn() -> T>,
     }
 }
 
@@ -80,6 +86,8 @@ pub(crate) struct Ctx<S, P, B> {
     pub(crate) limit_at: Option<Instant>,
     /// Steps to put in front of the final response's history.
     pub(crate) steps: Vec<Step>,
+    /// Tries cancelled on the per-try timeout.
+    pub(crate) timeouts: u32,
 }
 
 enum Next<T, ResB, ReqB> {
@@ -95,34 +103,86 @@ enum Next<T, ResB, ReqB> {
 
 // === impl ResponseFuture ===
 
-impl<S, P, ReqB, ResB> ResponseFuture<S, P, ReqB, ResB>
+impl<S, P, ReqB, ResB, T> ResponseFuture<S, P, ReqB, ResB, T>
 where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
 {
     #[inline]
     pub(crate) fn new(fut: S::Future, ctx: Ctx<S, P, ReqB>) -> Self {
+        let mut timer = None;
+        arm(&mut timer, &ctx);
         Self {
             state: State::Called { fut },
             ctx,
+            timer,
+            mode: PhantomData,
         }
     }
 }
 
-impl<S, P, ReqB, ResB> Future for ResponseFuture<S, P, ReqB, ResB>
+/// Starts (or restarts) the per-try timer for the try about to be sent, when the layer
+/// has a per-try timeout: the smaller of it and what is left of the request's deadline.
+fn arm<S, P, B>(timer: &mut Option<(Pin<Box<Sleep>>, Duration)>, ctx: &Ctx<S, P, B>) {
+    let Some(timeout) = ctx.config.per_try_timeout else {
+        return;
+    };
+    let bound = match ctx.parts.extensions.get::<Deadline>() {
+        Some(deadline) => timeout.min(deadline.remaining()),
+        None => timeout,
+    };
+    let now = Instant::now();
+    let end = now.checked_add(bound).unwrap_or(now);
+    match timer {
+        Some((sleep, given)) => {
+            sleep.as_mut().reset(end);
+            *given = bound;
+        }
+        None => *timer = Some((Box::pin(tokio::time::sleep_until(end)), bound)),
+    }
+}
+
+impl<S, P, ReqB, ResB, T> Future for ResponseFuture<S, P, ReqB, ResB, T>
 where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
     S::Error: 'static,
     P: Policy<ResB, S::Error>,
+    T: TryTimeoutMode<S::Error>,
     ResB: Body,
 {
-    type Output = Result<Response<ResB>, S::Error>;
+    type Output = Result<Response<ResB>, T::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Called { fut } => {
-                    let result = ready!(fut.poll(cx));
+                    let result = match fut.poll(cx) {
+                        Poll::Ready(result) => result,
+                        Poll::Pending => {
+                            let Some((sleep, given)) = this.timer.as_mut() else {
+                                return Poll::Pending;
+                            };
+                            ready!(sleep.as_mut().poll(cx));
+                            let given = *given;
+                            // No response head in time: cancel the try (dropping its
+                            // future drops its connection and the body being sent).
+                            this.state.set(State::Ready { body: None });
+                            match this.ctx.try_timed_out(given) {
+                                Err(timed_out) => {
+                                    let Some(error) = T::timed_out(timed_out) else {
+                                        unreachable!("retry: a try timed out with no timer")
+                                    };
+                                    return Poll::Ready(Err(error));
+                                }
+                                Ok((wait, body)) => {
+                                    let now = Instant::now();
+                                    let resume_at = now.checked_add(wait).unwrap_or(now);
+                                    this.state.set(wait_until(resume_at, Some(body)));
+                                    continue;
+                                }
+                            }
+                        }
+                    };
                     let ctx = &mut *this.ctx;
                     let not_sent = match &result {
                         Err(e) => ctx.config.not_sent(e),
@@ -130,13 +190,13 @@ where
                     };
                     if !ctx.wants_retry(&result, not_sent) {
                         // The pass-through path: the response is returned untouched.
-                        if ctx.attempts == 1 {
-                            return Poll::Ready(result);
+                        if ctx.attempts == 1 && ctx.timeouts == 0 {
+                            return Poll::Ready(result.map_err(T::inner));
                         }
-                        return Poll::Ready(ctx.finish(result, None));
+                        return Poll::Ready(ctx.finish(result, None).map_err(T::inner));
                     }
                     match ctx.retry_or_stop(result, not_sent) {
-                        Next::Return(result) => return Poll::Ready(result),
+                        Next::Return(result) => return Poll::Ready(result.map_err(T::inner)),
                         Next::Retry { wait, failed, body } => {
                             let now = Instant::now();
                             let resume_at = now.checked_add(wait).unwrap_or(now);
@@ -193,7 +253,7 @@ where
                 }
                 StateProj::Ready { body } => {
                     let ctx = &mut *this.ctx;
-                    ready!(ctx.service.poll_ready(cx))?;
+                    ready!(ctx.service.poll_ready(cx)).map_err(T::inner)?;
                     let Some(body) = body.take() else {
                         // Every state carries the body from `decide` to here, and only
                         // this arm takes it, right before leaving the state.
@@ -202,6 +262,7 @@ where
                     let mut parts = ctx.parts.clone();
                     parts.extensions.insert(Attempt(ctx.attempts));
                     let fut = ctx.service.call(Request::from_parts(parts, body));
+                    arm(this.timer, ctx);
                     this.state.set(State::Called { fut });
                 }
             }
@@ -209,7 +270,7 @@ where
     }
 }
 
-impl<S, P, ReqB, ResB> fmt::Debug for ResponseFuture<S, P, ReqB, ResB>
+impl<S, P, ReqB, ResB, T> fmt::Debug for ResponseFuture<S, P, ReqB, ResB, T>
 where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
 {
@@ -273,7 +334,13 @@ impl<S, P, B> Ctx<S, P, B> {
     where
         E: 'static,
     {
-        let (wait, body) = match self.check(&result, not_sent) {
+        // RFC 9110 §10.2.3: Retry-After, in seconds or as an HTTP-date, on 503 and 3xx
+        // (and 429, RFC 6585 §4).
+        let retry_after = match &result {
+            Ok(res) => headers::retry_after(res.headers(), clock::system_now()),
+            Err(_) => None,
+        };
+        let (wait, body) = match self.check(retry_after, not_sent) {
             Ok(go) => go,
             Err(stop) => return Next::Return(self.finish(result, Some(stop))),
         };
@@ -306,9 +373,9 @@ impl<S, P, B> Ctx<S, P, B> {
     }
 
     /// The limits, in order; on success, the wait and the next attempt's body.
-    fn check<ResB, E>(
+    fn check(
         &self,
-        result: &Result<Response<ResB>, E>,
+        retry_after: Option<Duration>,
         not_sent: bool,
     ) -> Result<(Duration, ReplayBody<B>), StopReason> {
         let config = &*self.config;
@@ -326,12 +393,7 @@ impl<S, P, B> Ctx<S, P, B> {
             Err(why) => Err(*why),
         }
         .map_err(StopReason::NotReplayable)?;
-        // RFC 9110 §10.2.3: Retry-After, in seconds or as an HTTP-date, on 503 and 3xx
-        // (and 429, RFC 6585 §4); clamped, since a server may ask for anything.
-        let retry_after = match result {
-            Ok(res) => headers::retry_after(res.headers(), clock::system_now()),
-            Err(_) => None,
-        };
+        // Retry-After is clamped, since a server may ask for anything.
         let wait = match retry_after {
             Some(wait) => wait.min(config.max_retry_after),
             None => config.backoff_delay(retry),
@@ -360,6 +422,51 @@ impl<S, P, B> Ctx<S, P, B> {
         Ok((wait, body))
     }
 
+    /// A try had no response head within `given`: retry after a wait, or stop with the
+    /// typed error. The policy is not asked (there is no response or error to show it);
+    /// the request may have reached the server, so only the idempotency gate lets it be
+    /// resent.
+    fn try_timed_out(&mut self, given: Duration) -> Result<(Duration, ReplayBody<B>), TryTimedOut> {
+        self.timeouts += 1;
+        self.steps.push(Step::TryTimedOut {
+            attempt: self.attempts,
+            after: given,
+        });
+        tracing::debug!(
+            method = %self.parts.method,
+            uri = %self.parts.uri,
+            attempt = self.attempts,
+            after = ?given,
+            "retry: the try had no response in time and was cancelled"
+        );
+        match self.check(None, false) {
+            Ok((wait, body)) => {
+                self.attempts += 1;
+                self.steps.push(Step::Retried {
+                    attempt: self.attempts,
+                    status: None,
+                    waited: wait,
+                });
+                Ok((wait, body))
+            }
+            Err(stop) => {
+                tracing::warn!(
+                    method = %self.parts.method,
+                    uri = %self.parts.uri,
+                    attempts = self.attempts,
+                    after = ?given,
+                    reason = %stop,
+                    "request timed out and was not retried further"
+                );
+                Err(TryTimedOut {
+                    attempts: self.attempts,
+                    after: given,
+                    stopped: stop,
+                })
+            }
+        }
+    }
+
     /// The final outcome, with the retry information attached when there is any.
     fn finish<ResB, E: 'static>(
         &mut self,
@@ -371,7 +478,7 @@ impl<S, P, B> Ctx<S, P, B> {
         }
         match result {
             Ok(mut res) => {
-                if self.attempts > 1 || stop.is_some() {
+                if self.attempts > 1 || stop.is_some() || self.timeouts > 0 {
                     if !self.steps.is_empty() {
                         let mut history = History::default();
                         for step in self.steps.drain(..) {
@@ -387,6 +494,7 @@ impl<S, P, B> Ctx<S, P, B> {
                     res.extensions_mut().insert(RetryInfo {
                         attempts: self.attempts,
                         stopped: stop,
+                        timeouts: self.timeouts,
                     });
                 }
                 Ok(res)

@@ -17,6 +17,7 @@ use recourse_core::body::NotReplayable;
 pub struct RetryInfo {
     pub(crate) attempts: u32,
     pub(crate) stopped: Option<StopReason>,
+    pub(crate) timeouts: u32,
 }
 
 impl RetryInfo {
@@ -33,6 +34,13 @@ impl RetryInfo {
     /// Why the layer stopped although the response asked for a retry, if it did.
     pub fn stopped(&self) -> Option<StopReason> {
         self.stopped
+    }
+
+    /// How many tries were cancelled on the per-try timeout
+    /// ([`RetryLayer::per_try_timeout`](crate::RetryLayer::per_try_timeout)) before this
+    /// response arrived.
+    pub fn timeouts(&self) -> u32 {
+        self.timeouts
     }
 }
 

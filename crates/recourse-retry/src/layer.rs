@@ -1,6 +1,7 @@
 //! [`RetryLayer`]: the layer, and the configuration of the retry services it builds.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::budget::RetryBudget;
 use crate::config::Config;
 use crate::policy::Standard;
 use crate::service::Retry;
+use crate::timeout::{NoTryTimeout, TryTimeout};
 
 /// Builds [`Retry`] services; holds their policy and configuration.
 ///
@@ -25,9 +27,16 @@ use crate::service::Retry;
 /// shared through an `Arc`: every service this layer (or a clone of it) builds, and
 /// every clone of those services, draws on one budget. A setter called on a clone gives
 /// that clone its own configuration (the budget object stays shared unless replaced).
-pub struct RetryLayer<P = Standard> {
+///
+/// # Per-try timeout
+///
+/// [`per_try_timeout`](Self::per_try_timeout) turns a `RetryLayer<P>` into a
+/// `RetryLayer<P, TryTimeout>`, whose services fail with [`RetryError`](crate::RetryError)
+/// rather than the inner service's error (see the [`timeout`](crate::timeout) module).
+pub struct RetryLayer<P = Standard, T = NoTryTimeout> {
     policy: P,
     config: Arc<Config>,
+    mode: PhantomData<fn() -> T>,
 }
 
 impl Default for RetryLayer {
@@ -58,15 +67,51 @@ impl<P> RetryLayer<P> {
         Self {
             policy,
             config: Arc::new(Config::default()),
+            mode: PhantomData,
         }
     }
+}
 
+impl<P, T> RetryLayer<P, T> {
     /// Replaces the policy, keeping the configuration.
-    pub fn policy<Q>(self, policy: Q) -> RetryLayer<Q> {
+    pub fn policy<Q>(self, policy: Q) -> RetryLayer<Q, T> {
         RetryLayer {
             policy,
             config: self.config,
+            mode: PhantomData,
         }
+    }
+
+    /// Cancels a try that has no response head within `timeout` (no per-try timeout by
+    /// default: a try lasts until the request's [`Deadline`](recourse_core::Deadline)).
+    ///
+    /// Each try is bounded by the smaller of `timeout` and what is left of the request's
+    /// deadline. A timed-out try is retried, after the usual wait and within the usual
+    /// limits, when the request may be resent: an idempotent method (RFC 9110 §9.2.2), an
+    /// idempotency key, an [`Idempotent`](crate::Idempotent) mark or
+    /// [`retry_non_idempotent`](Self::retry_non_idempotent). It is not shown to the policy
+    /// (there is no response or inner error to show). Otherwise, or when a limit stops
+    /// the retries, the request ends with [`RetryError`](crate::RetryError)'s
+    /// [`TryTimedOut`](crate::TryTimedOut): a POST that may have been processed is never
+    /// resent. The [`History`](recourse_core::History) records each timed-out try as
+    /// [`Step::TryTimedOut`](recourse_core::Step::TryTimedOut), and
+    /// [`RetryInfo::timeouts`](crate::RetryInfo::timeouts) counts them; a `tracing` debug
+    /// event names each one.
+    ///
+    /// The timer is allocated once per request (and reset for each try).
+    pub fn per_try_timeout(self, timeout: Duration) -> RetryLayer<P, TryTimeout> {
+        let mut config = self.config;
+        Arc::make_mut(&mut config).per_try_timeout = Some(timeout);
+        RetryLayer {
+            policy: self.policy,
+            config,
+            mode: PhantomData,
+        }
+    }
+
+    /// The per-try timeout, if one is set.
+    pub fn get_per_try_timeout(&self) -> Option<Duration> {
+        self.config.per_try_timeout
     }
 
     /// The policy.
@@ -228,16 +273,17 @@ impl<P> RetryLayer<P> {
     }
 }
 
-impl<P: Clone> Clone for RetryLayer<P> {
+impl<P: Clone, T> Clone for RetryLayer<P, T> {
     fn clone(&self) -> Self {
         Self {
             policy: self.policy.clone(),
             config: Arc::clone(&self.config),
+            mode: PhantomData,
         }
     }
 }
 
-impl<P: fmt::Debug> fmt::Debug for RetryLayer<P> {
+impl<P: fmt::Debug, T> fmt::Debug for RetryLayer<P, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryLayer")
             .field("policy", &self.policy)
@@ -246,14 +292,15 @@ impl<P: fmt::Debug> fmt::Debug for RetryLayer<P> {
     }
 }
 
-impl<S, P: Clone> Layer<S> for RetryLayer<P> {
-    type Service = Retry<S, P>;
+impl<S, P: Clone, T> Layer<S> for RetryLayer<P, T> {
+    type Service = Retry<S, P, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Retry {
             inner,
             policy: self.policy.clone(),
             config: Arc::clone(&self.config),
+            mode: PhantomData,
         }
     }
 }

@@ -81,6 +81,12 @@
 //! request's [`Deadline`](recourse_core::Deadline), or past the layer's
 //! [`time_limit`](RetryLayer::time_limit), is not taken.
 //!
+//! **How long each try.** With [`RetryLayer::per_try_timeout`], a try that has no
+//! response head in time (nor before the request's deadline) is cancelled and retried
+//! when the request may be resent; otherwise it ends in a typed
+//! [`RetryError::try_timed_out`] (see the [`timeout`] module). Without it, a try lasts
+//! as long as the inner service and the request's deadline let it.
+//!
 //! **How many.** At most [`max_retries`](RetryLayer::max_retries) (3), within a
 //! [`RetryBudget`] shared by every clone of the layer: a fraction of recent requests plus
 //! a floor per second, so that an outage does not multiply the load.
@@ -151,6 +157,7 @@
 
 pub mod budget;
 pub mod policy;
+pub mod timeout;
 
 mod config;
 mod future;
@@ -168,6 +175,7 @@ pub use info::{Idempotent, RetryInfo, StopReason};
 pub use layer::RetryLayer;
 pub use policy::{Policy, PolicyExt, Standard};
 pub use service::Retry;
+pub use timeout::{NoTryTimeout, RetryError, TryTimedOut, TryTimeout, TryTimeoutMode};
 
 #[cfg(test)]
 mod tests;

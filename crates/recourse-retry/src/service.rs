@@ -1,6 +1,7 @@
 //! [`Retry`]: the service.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -16,6 +17,7 @@ use crate::config::Config;
 use crate::future::{Ctx, ResponseFuture};
 use crate::layer::RetryLayer;
 use crate::policy::{Policy, Standard};
+use crate::timeout::{NoTryTimeout, TryTimeoutMode};
 
 /// Resends requests whose attempt failed in a way worth retrying; see the
 /// [crate docs](crate).
@@ -27,10 +29,14 @@ use crate::policy::{Policy, Standard};
 ///
 /// Cloning is cheap: the inner service and the policy are cloned, the configuration and
 /// the retry budget are shared through an `Arc`, so every clone draws on the same budget.
-pub struct Retry<S, P = Standard> {
+///
+/// With [`RetryLayer::per_try_timeout`], `T` is [`TryTimeout`](crate::TryTimeout) and the
+/// error is [`RetryError`](crate::RetryError); otherwise it is the inner service's error.
+pub struct Retry<S, P = Standard, T = NoTryTimeout> {
     pub(crate) inner: S,
     pub(crate) policy: P,
     pub(crate) config: Arc<Config>,
+    pub(crate) mode: PhantomData<fn() -> T>,
 }
 
 // === impl Retry ===
@@ -54,9 +60,12 @@ impl<S, P> Retry<S, P> {
             inner,
             policy,
             config: Arc::new(Config::default()),
+            mode: PhantomData,
         }
     }
+}
 
+impl<S, P, T> Retry<S, P, T> {
     /// The policy.
     pub fn get_policy(&self) -> &P {
         &self.policy
@@ -65,17 +74,18 @@ impl<S, P> Retry<S, P> {
     recourse_core::inner_service_accessors!();
 }
 
-impl<S: Clone, P: Clone> Clone for Retry<S, P> {
+impl<S: Clone, P: Clone, T> Clone for Retry<S, P, T> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             policy: self.policy.clone(),
             config: Arc::clone(&self.config),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S: fmt::Debug, P: fmt::Debug> fmt::Debug for Retry<S, P> {
+impl<S: fmt::Debug, P: fmt::Debug, T> fmt::Debug for Retry<S, P, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
@@ -85,21 +95,22 @@ impl<S: fmt::Debug, P: fmt::Debug> fmt::Debug for Retry<S, P> {
     }
 }
 
-impl<S, P, ReqB, ResB> Service<Request<ReqB>> for Retry<S, P>
+impl<S, P, T, ReqB, ResB> Service<Request<ReqB>> for Retry<S, P, T>
 where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>> + Clone,
     S::Error: 'static,
     P: Policy<ResB, S::Error> + Clone,
+    T: TryTimeoutMode<S::Error>,
     ReqB: Body,
     ReqB::Error: Into<BoxError>,
     ResB: Body,
 {
     type Response = Response<ResB>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, P, ReqB, ResB>;
+    type Error = T::Error;
+    type Future = ResponseFuture<S, P, ReqB, ResB, T>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(T::inner)
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
@@ -140,6 +151,7 @@ where
                 idempotent,
                 limit_at,
                 steps: Vec::new(),
+                timeouts: 0,
             },
         )
     }

@@ -7,6 +7,7 @@ mod errors;
 mod outcome;
 mod requests;
 mod responses;
+mod timeouts;
 mod when;
 
 use std::collections::VecDeque;

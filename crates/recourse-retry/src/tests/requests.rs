@@ -13,7 +13,8 @@ async fn post_without_a_key_is_sent_once() {
         info(&res),
         RetryInfo {
             attempts: 1,
-            stopped: Some(StopReason::NotIdempotent)
+            stopped: Some(StopReason::NotIdempotent),
+            timeouts: 0
         }
     );
     let backend = Backend::new([status(503), status(200)]);

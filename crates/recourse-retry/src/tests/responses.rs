@@ -82,7 +82,8 @@ async fn closures_are_policies() {
         info(&res),
         RetryInfo {
             attempts: 2,
-            stopped: None
+            stopped: None,
+            timeouts: 0
         }
     );
 }

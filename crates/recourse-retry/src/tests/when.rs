@@ -14,7 +14,8 @@ async fn exact_backoff_delays_then_the_last_response() {
         info(&res),
         RetryInfo {
             attempts: 4,
-            stopped: Some(StopReason::MaxRetries { max: 3 })
+            stopped: Some(StopReason::MaxRetries { max: 3 }),
+            timeouts: 0
         }
     );
     assert_eq!(
@@ -57,7 +58,8 @@ async fn seeded_full_jitter_is_reproducible() {
         info(&res),
         RetryInfo {
             attempts: 4,
-            stopped: None
+            stopped: None,
+            timeouts: 0
         }
     );
 }
