@@ -81,6 +81,52 @@ fn tags<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> impl Iterator<
     })
 }
 
+/// An entity-tag exactly as RFC 9110 §8.8.3 writes it: `W/` (case-sensitive) for weak,
+/// then a quoted opaque part of `etagc` (`%x21 / %x23-7E / obs-text`). `None` otherwise.
+fn parse_tag(tag: &[u8]) -> Option<(bool, &[u8])> {
+    let tag = tag.trim_ascii();
+    let (weak, rest) = match tag.strip_prefix(b"W/") {
+        Some(rest) => (true, rest),
+        None => (false, tag),
+    };
+    match rest {
+        [b'"', inner @ .., b'"']
+            if inner.iter().all(|b| *b == 0x21 || *b >= 0x23 && *b != 0x7f) =>
+        {
+            Some((weak, inner))
+        }
+        _ => None,
+    }
+}
+
+/// What a client's `If-None-Match` asks (RFC 9110 §13.1.2), or `None` when the field is
+/// not valid (`*` or a list of valid entity-tags), in which case it is ignored.
+fn if_none_match(request: &HeaderMap, stored: Option<&HeaderValue>) -> Option<bool> {
+    let values = request.get_all(header::IF_NONE_MATCH);
+    let mut star = false;
+    let mut members = 0;
+    let mut matched = false;
+    // The stored entity-tag, when valid: an invalid one matches nothing.
+    let stored = stored.and_then(|v| parse_tag(v.as_bytes()));
+    for t in tags(values) {
+        members += 1;
+        if t.trim_ascii() == b"*" {
+            star = true;
+            continue;
+        }
+        let (_, opaque) = parse_tag(t)?;
+        // Weak comparison (RFC 9110 §8.8.3.2, required for If-None-Match by §13.1.2).
+        matched |= stored.is_some_and(|(_, s)| s == opaque);
+    }
+    match (star, members) {
+        (_, 0) => None,
+        // `*` stands alone.
+        (true, 1) => Some(true),
+        (true, _) => None,
+        (false, _) => Some(matched),
+    }
+}
+
 /// Weak comparison (RFC 9110 §8.8.3.2).
 fn weak_eq(a: &[u8], b: &[u8]) -> bool {
     split_tag(a).1 == split_tag(b).1
@@ -101,15 +147,18 @@ pub(crate) fn not_modified(request: &HeaderMap, entry: &Entry) -> bool {
     if !entry.status().is_success() {
         return false;
     }
-    if request.contains_key(header::IF_NONE_MATCH) {
-        let Some(etag) = entry.headers().get(header::ETAG) else {
-            // "*" matches any current representation.
-            return tags(request.get_all(header::IF_NONE_MATCH)).any(|t| t.trim_ascii() == b"*");
-        };
-        return tags(request.get_all(header::IF_NONE_MATCH))
-            .any(|t| t.trim_ascii() == b"*" || weak_eq(t, etag.as_bytes()));
+    if request.contains_key(header::IF_NONE_MATCH)
+        && let Some(matched) = if_none_match(request, entry.headers().get(header::ETAG))
+    {
+        return matched;
     }
-    let Some(since) = parse_date(request.get(header::IF_MODIFIED_SINCE)) else {
+    // RFC 9110 §13.1.3: ignored when not a valid HTTP-date or with several members (an
+    // invalid If-None-Match was ignored above, so this one applies).
+    let mut since_values = request.get_all(header::IF_MODIFIED_SINCE).iter();
+    let (Some(since), None) = (since_values.next(), since_values.next()) else {
+        return false;
+    };
+    let Some(since) = parse_date(Some(since)) else {
         return false;
     };
     // RFC 9111 §4.3.2: without Last-Modified, the Date of the stored response (or when it
@@ -252,13 +301,48 @@ mod tests {
             "\"x\", \"abc\"",
             "\"x\",\"abc\", \"y\"",
             "*",
-            "abc",
+            " \"abc\" ",
         ] {
             assert!(
                 not_modified(&req(&[("if-none-match", matching)]), &e),
                 "{matching}"
             );
         }
+        // Invalid fields are ignored (no 304): unquoted, lower-case `w/`, `*` in a list,
+        // a bad character, an unterminated quote; then If-Modified-Since decides.
+        for invalid in [
+            "abc",
+            "w/\"abc\"",
+            "*, \"abc\"",
+            "\"abc\", abc",
+            "\"a\\bc\"",
+            "\"abc",
+            "\"ab c\"",
+        ] {
+            assert!(
+                !not_modified(&req(&[("if-none-match", invalid)]), &e),
+                "{invalid}"
+            );
+        }
+        let lm_entry = entry(
+            &[
+                ("etag", "\"abc\""),
+                ("last-modified", "Tue, 15 Nov 1994 12:45:26 GMT"),
+            ],
+            &[],
+            60,
+        );
+        assert!(not_modified(
+            &req(&[
+                ("if-none-match", "abc"),
+                ("if-modified-since", "Tue, 15 Nov 1994 12:45:26 GMT")
+            ]),
+            &lm_entry
+        ));
+        // An invalid stored entity-tag matches nothing but `*`.
+        let bare = entry(&[("etag", "abc")], &[], 60);
+        assert!(!not_modified(&req(&[("if-none-match", "\"abc\"")]), &bare));
+        assert!(not_modified(&req(&[("if-none-match", "*")]), &bare));
         assert!(!not_modified(&req(&[("if-none-match", "\"abcd\"")]), &e));
         assert!(!not_modified(&req(&[("if-none-match", "\"a,bc\"")]), &e));
         // If-None-Match takes precedence over If-Modified-Since.
@@ -267,8 +351,9 @@ mod tests {
             &req(&[("if-none-match", "\"zzz\""), ("if-modified-since", &far)]),
             &e
         ));
-        let weak = entry(&[("etag", "w/\"abc\"")], &[], 60);
+        let weak = entry(&[("etag", "W/\"abc\"")], &[], 60);
         assert!(not_modified(&req(&[("if-none-match", "W/\"abc\"")]), &weak));
+        assert!(not_modified(&req(&[("if-none-match", "\"abc\"")]), &weak));
         let none = entry(&[], &[], 60);
         assert!(!not_modified(&req(&[("if-none-match", "\"abc\"")]), &none));
         assert!(not_modified(&req(&[("if-none-match", "*")]), &none));
@@ -288,6 +373,16 @@ mod tests {
             &e
         ));
         assert!(!not_modified(&req(&[("if-modified-since", "garbage")]), &e));
+        // Two members, or two dates in two lines: ignored (RFC 9110 §13.1.3).
+        let two = format!("{lm}, {lm}");
+        assert!(!not_modified(&req(&[("if-modified-since", &two)]), &e));
+        assert!(!not_modified(
+            &req(&[("if-modified-since", lm), ("if-modified-since", lm)]),
+            &e
+        ));
+        // A non-2xx stored response never gets a 304 (RFC 9110 §13.2.1).
+        let gone = crate::entry::tests::entry_with_status(404, &[("last-modified", lm)], 60);
+        assert!(!not_modified(&req(&[("if-modified-since", lm)]), &gone));
         // Without Last-Modified the Date counts.
         let dated = entry(&[("date", lm)], &[], 60);
         assert!(not_modified(&req(&[("if-modified-since", lm)]), &dated));

@@ -273,6 +273,19 @@ pub(crate) mod tests {
         selecting: &[(&str, &str)],
         lifetime: u64,
     ) -> Entry {
+        let e = entry_with_status(200, headers, lifetime).into_parts();
+        let mut s = HeaderMap::new();
+        for (k, v) in selecting {
+            s.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        Entry::from_parts(EntryParts { selecting: s, ..e }).unwrap()
+    }
+
+    pub(crate) fn entry_with_status(status: u16, headers: &[(&str, &str)], lifetime: u64) -> Entry {
+        let selecting: &[(&str, &str)] = &[];
         let mut h = HeaderMap::new();
         for (k, v) in headers {
             h.append(
@@ -288,7 +301,7 @@ pub(crate) mod tests {
             );
         }
         Entry::from_parts(EntryParts {
-            status: StatusCode::OK,
+            status: StatusCode::from_u16(status).unwrap(),
             headers: h,
             body: Bytes::from_static(b"body"),
             selecting: s,

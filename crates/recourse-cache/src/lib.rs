@@ -88,7 +88,11 @@
 //!   response replaces the entry, or, when it may not be stored (`no-store`, too large,
 //!   ...), removes it so that it is never served stale again (§4.3.3; a 5xx keeps it for
 //!   `stale-if-error`). A caller's own `If-None-Match` / `If-Modified-Since`
-//!   gets a 304 from a fresh stored response, and is forwarded otherwise (§4.3.2);
+//!   gets a 304 from a fresh stored 2xx response when they match (RFC 9110 §13.1.2 weak
+//!   comparison; `If-Modified-Since` against `Last-Modified`, else `Date`), and is
+//!   forwarded otherwise (§4.3.2). An `If-None-Match` that is not `*` or a list of valid
+//!   entity-tags (unquoted, lower-case `w/`) is ignored, as is an `If-Modified-Since` that
+//!   is not one valid date (§13.1.3);
 //!   `If-Match`, `If-Unmodified-Since`, `If-Range` and `Range` requests bypass the cache.
 //!   A HEAD request is answered from a fresh stored GET response (§4); HEAD responses
 //!   are not stored.

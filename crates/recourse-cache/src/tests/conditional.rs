@@ -238,6 +238,14 @@ async fn callers_validators_get_a_304_from_a_fresh_entry() {
         .await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.body, "v1");
+    // Invalid entity-tags (unquoted, `w/`, `*` in a list): the field is ignored, the
+    // stored 200 is served, nothing panics (RFC 9110 §8.8.3, §13.1.2).
+    for invalid in ["v1", "w/\"v1\"", "*, \"v1\"", "\"v1", "\""] {
+        let res = cache
+            .fetch(get_with(URI, &[("if-none-match", invalid)]))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{invalid}");
+    }
     assert_eq!(origin.calls(), 1);
 
     // If-Modified-Since against Date when there is no Last-Modified.
