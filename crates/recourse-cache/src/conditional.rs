@@ -253,6 +253,24 @@ pub(crate) fn selects<B>(not_modified: &Response<B>, entry: &Entry) -> bool {
     true
 }
 
+/// Whether a 200 to a HEAD request describes the stored response (RFC 9111 §4.3.5): the
+/// same `ETag` (present in both or neither), and the same `Last-Modified` and
+/// `Content-Length` where both have them.
+pub(crate) fn head_agrees(head: &HeaderMap, entry: &Entry) -> bool {
+    let stored = entry.headers();
+    let same = |name: &header::HeaderName| match (head.get(name), stored.get(name)) {
+        (Some(a), Some(b)) => a.as_bytes().trim_ascii() == b.as_bytes().trim_ascii(),
+        _ => true,
+    };
+    head.contains_key(header::ETAG) == stored.contains_key(header::ETAG)
+        && same(&header::ETAG)
+        && same(&header::LAST_MODIFIED)
+        && (same(&header::CONTENT_LENGTH)
+            || head.get(header::CONTENT_LENGTH).is_some_and(|v| {
+                v.as_bytes().trim_ascii() == entry.body().len().to_string().as_bytes()
+            }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

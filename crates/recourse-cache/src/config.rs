@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::directives::ResponseDirectives;
+use crate::targeted;
 
 /// Whose cache this is, which decides what it may store (RFC 9111 §3, §5.2.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -52,8 +55,31 @@ pub(crate) struct Config {
     pub(crate) pass_ttl: Duration,
     /// A stale-if-error window granted when neither response nor request gives one.
     pub(crate) stale_if_error: Duration,
+    /// A window for serving stale when the origin cannot be reached (a transport error).
+    pub(crate) stale_if_unreachable: Duration,
     /// Whether to serve stale and refresh in the background per `stale-while-revalidate`.
     pub(crate) stale_while_revalidate: bool,
+    /// The targeted cache-control fields this cache obeys, first match first (RFC 9213),
+    /// in shared mode only.
+    pub(crate) targeted: Vec<HeaderName>,
+}
+
+impl Config {
+    /// The response directives for this cache: those of the first valid targeted field
+    /// (RFC 9213 §2.2) in shared mode, else `Cache-Control`'s.
+    pub(crate) fn response_directives(&self, headers: &HeaderMap) -> ResponseDirectives {
+        if self.mode.is_shared()
+            && let Some(d) = targeted::directives(headers, &self.targeted)
+        {
+            return d;
+        }
+        ResponseDirectives::parse(headers)
+    }
+
+    /// Whether `headers` carry a targeted field this cache obeys.
+    pub(crate) fn has_targeted(&self, headers: &HeaderMap) -> bool {
+        self.mode.is_shared() && targeted::present(headers, &self.targeted)
+    }
 }
 
 impl Default for Config {
@@ -69,7 +95,9 @@ impl Default for Config {
             refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
             pass_ttl: DEFAULT_PASS_TTL,
             stale_if_error: Duration::ZERO,
+            stale_if_unreachable: Duration::ZERO,
             stale_while_revalidate: true,
+            targeted: vec![targeted::CDN_CACHE_CONTROL],
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The [`ResponseFuture`] of [`Cache`](crate::Cache): lookup, decision, forwarding,
 //! storing.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -21,7 +22,7 @@ use tower_service::Service;
 use crate::age;
 use crate::body::CacheBody;
 use crate::conditional::{self, Preconditions};
-use crate::directives::RequestDirectives;
+use crate::directives::{RequestDirectives, ResponseDirectives};
 use crate::entry::{self, Entry};
 use crate::flight::{FlightGuard, Join};
 use crate::invalidation;
@@ -316,6 +317,17 @@ where
         self.shared.config.mode.is_shared()
     }
 
+    /// The stored response's directives for this cache: a targeted field's (RFC 9213)
+    /// when it has one, re-read only then (never on a plain hit).
+    fn entry_directives<'e>(&self, entry: &'e Entry) -> Cow<'e, ResponseDirectives> {
+        let config = &self.shared.config;
+        if config.has_targeted(entry.headers()) {
+            Cow::Owned(config.response_directives(entry.headers()))
+        } else {
+            Cow::Borrowed(entry.directives())
+        }
+    }
+
     /// Decides what to do with what the store holds (RFC 9111 §4).
     fn on_lookup(
         &mut self,
@@ -361,7 +373,7 @@ where
             && age_ok
             && !d.no_cache
             && d.min_fresh.is_none()
-            && entry.directives().allows_stale(self.is_shared())
+            && self.entry_directives(&entry).allows_stale(self.is_shared())
         {
             let staleness = age - lifetime;
             // RFC 9111 §5.2.1.2: max-stale.
@@ -377,8 +389,8 @@ where
             }
             // RFC 5861 §3: stale-while-revalidate.
             if self.shared.config.stale_while_revalidate
-                && entry
-                    .directives()
+                && self
+                    .entry_directives(&entry)
                     .stale_while_revalidate
                     .is_some_and(|window| staleness <= secs(window))
                 && tokio::runtime::Handle::try_current().is_ok()
@@ -395,9 +407,9 @@ where
             return Next::Ready(Ok(self.only_if_cached()));
         }
         self.info.fwd = Some(if fresh { Fwd::Request } else { Fwd::Stale });
-        if !self.head {
-            self.stale = Some(entry);
-        }
+        // For a HEAD request: the stored GET response its 200 updates or invalidates
+        // (RFC 9111 §4.3.5).
+        self.stale = Some(entry);
         self.forward_coalesced(req)
     }
 
@@ -451,6 +463,7 @@ where
                 }));
                 if let Some(entry) = &self.stale
                     && self.preconditions == Preconditions::None
+                    && !self.head
                 {
                     self.revalidating = conditional::add_validators(req.headers_mut(), entry);
                 }
@@ -596,16 +609,20 @@ where
     }
 
     /// The stored response to serve when the origin failed, if stale-if-error allows
-    /// (RFC 5861 §4; never when the response forbids serving stale, RFC 9111 §4.2.4).
-    fn stale_if_error(&self, now: SystemTime) -> Option<Arc<Entry>> {
+    /// (RFC 5861 §4), or, when the origin could not be reached at all (`unreachable`: a
+    /// transport error), the layer's `stale_if_unreachable` window (RFC 9111 §4.2.4: a
+    /// disconnected cache may serve stale). Never when the response forbids serving stale.
+    fn stale_if_error(&self, now: SystemTime, unreachable: bool) -> Option<Arc<Entry>> {
         let entry = self.stale.as_ref()?;
-        if self.directives.no_cache || !entry.directives().allows_stale(self.is_shared()) {
+        let directives = self.entry_directives(entry);
+        if self.directives.no_cache || !directives.allows_stale(self.is_shared()) {
             return None;
         }
         let window = [
-            entry.directives().stale_if_error.map(secs),
+            directives.stale_if_error.map(secs),
             self.directives.stale_if_error.map(secs),
             Some(self.shared.config.stale_if_error).filter(|w| !w.is_zero()),
+            Some(self.shared.config.stale_if_unreachable).filter(|w| unreachable && !w.is_zero()),
         ]
         .into_iter()
         .flatten()
@@ -621,10 +638,11 @@ where
             Ok(res) => res,
             Err(error) => {
                 let now = system_now();
-                if let Some(entry) = self.stale_if_error(now) {
-                    tracing::debug!("origin failed; serving a stale response (stale-if-error)");
+                if let Some(entry) = self.stale_if_error(now, true) {
+                    tracing::debug!("origin unreachable; serving a stale response");
                     self.guard = None;
-                    self.info.detail = Some("stale-if-error");
+                    // RFC 9211 §2.8: why the stale response was served.
+                    self.info.detail = Some("origin-unreachable");
                     let not_modified = self.sent_not_modified(&entry);
                     return Next::Ready(Ok(self.serve(
                         &entry,
@@ -654,6 +672,11 @@ where
         let status = res.status();
         self.info.fwd_status = Some(status);
         if self.head {
+            if status == StatusCode::OK
+                && let Some(entry) = self.stale.take()
+            {
+                return self.on_head_response(res, &entry);
+            }
             return Next::Ready(Ok(self.origin(res, CacheBody::origin, CacheOutcome::Miss)));
         }
         // The clock is read only when a time is needed: a stale response to fall back on,
@@ -680,7 +703,7 @@ where
         };
         let now = system_now();
         if status.is_server_error()
-            && let Some(entry) = self.stale_if_error(now)
+            && let Some(entry) = self.stale_if_error(now, false)
         {
             tracing::debug!(%status, "origin failed; serving a stale response (stale-if-error)");
             self.guard = None;
@@ -739,6 +762,42 @@ where
                 Next::Ready(Ok(response))
             }
         }
+    }
+
+    /// A 200 to a HEAD request with a stored GET response (RFC 9111 §4.3.5): when its
+    /// `ETag`, `Last-Modified` and `Content-Length` agree with the stored ones, the stored
+    /// fields are updated as from a 304 (`Content-Length` excepted) and the freshness
+    /// recomputed, so a fresh HEAD response refreshes the stored GET response; when they
+    /// differ, the stored response is invalidated.
+    fn on_head_response(
+        &mut self,
+        res: Response<ResBody>,
+        entry: &Entry,
+    ) -> NextOf<S, St, ReqBody, ResBody> {
+        let Some(sent) = self.sent.take() else {
+            unreachable!("recourse_cache: a forwarded lookup remembers its request")
+        };
+        let ex = Exchange {
+            method: &Method::GET,
+            request: &sent.headers,
+            request_time: sent.time,
+            response_time: system_now(),
+        };
+        let updated = conditional::head_agrees(res.headers(), entry)
+            .then(|| {
+                record::revalidated(
+                    &self.shared.config,
+                    &ex,
+                    self.directives.no_store,
+                    entry,
+                    res.headers(),
+                )
+                .ok()
+            })
+            .flatten()
+            .map(Arc::new);
+        let response = self.origin(res, CacheBody::origin, CacheOutcome::Miss);
+        self.store_then_respond(updated, response)
     }
 
     /// A 304 from the origin (RFC 9111 §4.3.3, §4.3.4).

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderName;
 use tower_layer::Layer;
 
 use crate::config::{Config, Mode, cache_status_name};
@@ -143,6 +144,20 @@ impl<St> CacheLayer<St> {
         self
     }
 
+    /// How stale a stored response may be to be served when the origin cannot be reached
+    /// at all (the inner service fails: connection refused or closed, unreachable host,
+    /// timeout), even without a `stale-if-error` from the response or the request: RFC 9111
+    /// §4.2.4 lets a disconnected cache serve stale. Default zero (off). Never for
+    /// responses with `must-revalidate`, `no-cache` or (shared) `proxy-revalidate` /
+    /// `s-maxage`, nor for requests with `no-cache`. With
+    /// [`cache_status`](Self::cache_status) on, such a response says
+    /// `fwd=stale; detail=origin-unreachable`. A 5xx from a reachable origin is an answer:
+    /// see [`stale_if_error`](Self::stale_if_error).
+    pub fn stale_if_unreachable(mut self, window: Duration) -> Self {
+        self.config.stale_if_unreachable = window;
+        self
+    }
+
     /// Whether to honour `stale-while-revalidate` (RFC 5861 §3) by serving stale and
     /// refreshing in a background task (default: on). The refresh is spawned on the
     /// current tokio runtime; without one, the cache revalidates in the foreground.
@@ -165,6 +180,30 @@ impl<St> CacheLayer<St> {
         } else {
             fraction.clamp(0.0, 1.0)
         };
+        self
+    }
+
+    /// The targeted cache-control fields this cache obeys in [`Mode::Shared`] (RFC 9213),
+    /// in order of precedence; default `CDN-Cache-Control` (§3). The first of them that a
+    /// response carries with a valid value (an RFC 8941 Dictionary) replaces its
+    /// `Cache-Control` for this cache: `max-age`, `s-maxage`, `no-store`, `no-cache`,
+    /// `private`, `public`, `must-revalidate`, `proxy-revalidate`, `must-understand`,
+    /// `immutable`, `stale-while-revalidate` and `stale-if-error` come from it alone
+    /// (§2.2). An invalid field is ignored as a whole (§2.1). Responses keep the field:
+    /// caches further downstream may be its target too. An empty list turns this off.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use recourse_cache::CacheLayer;
+    ///
+    /// let layer = CacheLayer::shared().targeted_fields([
+    ///     HeaderName::from_static("recourse-cache-control"),
+    ///     HeaderName::from_static("cdn-cache-control"),
+    /// ]);
+    /// # let _ = layer;
+    /// ```
+    pub fn targeted_fields(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.config.targeted = names.into_iter().collect();
         self
     }
 

@@ -95,11 +95,21 @@
 //!   is not one valid date (§13.1.3);
 //!   `If-Match`, `If-Unmodified-Since`, `If-Range` and `Range` requests bypass the cache.
 //!   A HEAD request is answered from a fresh stored GET response (§4); HEAD responses
-//!   are not stored.
+//!   are not stored, but a 200 to a forwarded HEAD updates the stored GET response's
+//!   fields (`Content-Length` excepted) and freshness when its `ETag`, `Last-Modified` and
+//!   `Content-Length` agree, and invalidates it when they do not (§4.3.5). A 304's fields
+//!   replace the stored ones, `ETag` and `Content-Range` included (§3.2, §4.3.4).
 //!   Each revalidation is recorded as [`Step::Revalidated`](recourse_core::Step) in the
 //!   response's [`History`](recourse_core::History).
 //! - **Variants** (§4.1): several responses per URI, selected by the request fields their
-//!   `Vary` names (values normalised); `Vary: *` is never stored.
+//!   `Vary` names (values normalised: list members trimmed; for `Accept`,
+//!   `Accept-Language`, `Accept-Encoding` and `Accept-Charset` also lower-cased, stripped
+//!   of whitespace and sorted, so `en-GB, fr;q=0.5` and `FR; q=0.5,en-gb` select one stored
+//!   response); `Vary: *` is never stored.
+//! - **Targeted cache control** (RFC 9213): in [`Mode::Shared`], `CDN-Cache-Control` (or
+//!   the fields set with [`CacheLayer::targeted_fields`]) replaces `Cache-Control` for this
+//!   cache when valid; an invalid one is ignored as a whole; the field is passed on
+//!   unchanged.
 //! - **Request directives** (§5.2.1): `no-cache`, `no-store`, `max-age` (`max-age=0`
 //!   always validates), `max-stale`, `min-fresh`, and `only-if-cached` (a 504 when
 //!   nothing acceptable is stored).
@@ -121,7 +131,10 @@
 //!   and in [`Mode::Shared`] the answer is stored only if a shared cache may store it
 //!   (§3.5, and the cookie rule above), as for a foreground miss. Within `stale-if-error`
 //!   (from the response, the request or [`CacheLayer::stale_if_error`]) a stale response
-//!   replaces a 5xx or a transport error. Never against `must-revalidate`, `no-cache`,
+//!   replaces a 5xx or a transport error; within [`CacheLayer::stale_if_unreachable`]
+//!   (off by default) it replaces a transport error (an origin that closes the connection
+//!   or cannot be reached: §4.2.4 lets a disconnected cache serve stale), with
+//!   `Cache-Status: ...; fwd=stale; detail=origin-unreachable`. Never against `must-revalidate`, `no-cache`,
 //!   or (shared) `proxy-revalidate` / `s-maxage`.
 //! - **Coalescing**: concurrent misses for one URI make one origin request; the others
 //!   wait (bounded by [`CacheLayer::coalesce_timeout`]) and read the stored response, or
@@ -206,6 +219,7 @@ mod semantics;
 mod service;
 mod status;
 mod store;
+mod targeted;
 mod vary;
 
 pub use body::CacheBody;

@@ -127,7 +127,7 @@ pub(crate) fn check(
     if request_no_store {
         return Err(NotStored::RequestNoStore);
     }
-    let mut d = ResponseDirectives::parse(headers);
+    let mut d = config.response_directives(headers);
     // RFC 9111 §5.2.2.3: with must-understand, a cache stores the response only if it
     // understands the status code, and then ignores no-store.
     if d.must_understand {
@@ -373,12 +373,11 @@ fn initial_age(
     apparent.max(age_value.saturating_add(response_delay))
 }
 
-/// Fields a 304 must not update (RFC 9111 §3.2): `Content-Length`, `Content-Range`
-/// which the cache does not process, and the 304's hop-by-hop fields (RFC 9110 §7.6.1).
+/// Fields a 304 (or a HEAD response) must not update (RFC 9111 §3.2): `Content-Length`
+/// and the response's hop-by-hop fields (RFC 9110 §7.6.1). `Content-Range` and `ETag` are
+/// replaced: the cache does not process them (it stores no partial responses).
 fn excluded_from_update(name: &HeaderName, not_modified: &HeaderMap) -> bool {
-    name == header::CONTENT_LENGTH
-        || name == header::CONTENT_RANGE
-        || is_hop_by_hop(name, not_modified)
+    name == header::CONTENT_LENGTH || is_hop_by_hop(name, not_modified)
 }
 
 /// The stored fields updated with a 304's (RFC 9111 §3.2, §4.3.4): every field of the 304
@@ -992,5 +991,11 @@ mod tests {
         assert_eq!(merged["etag"], "\"1\"");
         // A 304 without Date is dated on receipt.
         assert_eq!(merged["date"], date(T0).as_str());
+        // ETag and Content-Range are replaced by the 304's (RFC 9111 §3.2).
+        let stored = headers(&[("etag", "\"1\""), ("content-range", "bytes 0-1/2")]);
+        let not_modified = headers(&[("etag", "W/\"2\""), ("content-range", "bytes */2")]);
+        let merged = merge_304(&stored, &not_modified, at(T0));
+        assert_eq!(merged["etag"], "W/\"2\"");
+        assert_eq!(merged["content-range"], "bytes */2");
     }
 }

@@ -36,12 +36,27 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Whether a value needs normalising: several list members or whitespace around them.
-fn needs_normalising(value: &HeaderValue) -> bool {
+/// The content-negotiation fields whose values are case-insensitive lists in which the
+/// order of members with equal weight carries no meaning (RFC 9110 §12.5): their members
+/// are lower-cased, stripped of whitespace and sorted, so `en-GB, fr;q=0.5` and
+/// `FR; q=0.5,en-gb` select the same stored response.
+fn is_unordered_list(name: &HeaderName) -> bool {
+    *name == header::ACCEPT_LANGUAGE
+        || *name == header::ACCEPT_ENCODING
+        || *name == header::ACCEPT_CHARSET
+        || *name == header::ACCEPT
+}
+
+/// Whether a value needs normalising: several list members or whitespace around them
+/// (and, for the unordered lists, any whitespace or upper case).
+fn needs_normalising(name: &HeaderName, value: &HeaderValue) -> bool {
     let b = value.as_bytes();
     b.contains(&b',')
         || b.first().is_some_and(|c| *c == b' ' || *c == b'\t')
         || b.last().is_some_and(|c| *c == b' ' || *c == b'\t')
+        || (is_unordered_list(name)
+            && b.iter()
+                .any(|c| c.is_ascii_uppercase() || *c == b' ' || *c == b'\t'))
 }
 
 /// The normalised value of a selecting field in a request: all field lines combined, list
@@ -51,10 +66,33 @@ pub(crate) fn normalized(headers: &HeaderMap, name: &HeaderName) -> Option<Heade
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     let second = values.next();
-    if second.is_none() && !needs_normalising(first) {
+    if second.is_none() && !needs_normalising(name, first) {
         return Some(first.clone());
     }
     let mut out: Vec<u8> = Vec::with_capacity(first.len() + 8);
+    if is_unordered_list(name) {
+        let mut members: Vec<Vec<u8>> = headers
+            .get_all(name)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .map(|m| {
+                m.iter()
+                    .filter(|b| **b != b' ' && **b != b'\t')
+                    .map(u8::to_ascii_lowercase)
+                    .collect::<Vec<u8>>()
+            })
+            .filter(|m| !m.is_empty())
+            .collect();
+        members.sort();
+        members.dedup();
+        for (i, m) in members.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(m);
+        }
+        return HeaderValue::from_bytes(&out).ok();
+    }
     for value in headers.get_all(name) {
         for part in value.as_bytes().split(|b| *b == b',') {
             let part = trim(part);
@@ -81,7 +119,7 @@ pub(crate) fn field_matches(
     match (values.next(), values.next(), stored) {
         (None, _, None) => true,
         (None, _, Some(_)) | (Some(_), _, None) => false,
-        (Some(only), None, Some(stored)) if !needs_normalising(only) => only == stored,
+        (Some(only), None, Some(stored)) if !needs_normalising(name, only) => only == stored,
         (Some(_), _, Some(stored)) => normalized(request, name).as_ref() == Some(stored),
     }
 }
@@ -165,6 +203,47 @@ mod tests {
         let empty = headers(&[("foo", "")]);
         assert_eq!(normalized(&empty, &foo).unwrap(), "");
         assert!(!field_matches(&empty, &foo, None));
+    }
+
+    #[test]
+    fn negotiation_lists_ignore_order_case_and_whitespace() {
+        let al = header::ACCEPT_LANGUAGE;
+        let stored = normalized(&headers(&[("accept-language", "en-GB, fr;q=0.5")]), &al).unwrap();
+        assert_eq!(stored, "en-gb, fr;q=0.5");
+        for same in [
+            &[("accept-language", "en-GB, fr;q=0.5")][..],
+            &[("accept-language", "FR; q=0.5,en-gb")][..],
+            &[("accept-language", "  fr ;q = 0.5 ,  EN-GB  ")][..],
+            &[
+                ("accept-language", "fr;q=0.5"),
+                ("accept-language", "en-GB"),
+            ][..],
+            &[("accept-language", "en-GB, fr;q=0.5, en-gb")][..],
+        ] {
+            assert!(
+                field_matches(&headers(same), &al, Some(&stored)),
+                "{same:?}"
+            );
+        }
+        for other in ["en-GB", "fr;q=0.5", "en-GB, fr;q=0.6", "de"] {
+            assert!(
+                !field_matches(&headers(&[("accept-language", other)]), &al, Some(&stored)),
+                "{other}"
+            );
+        }
+        // A single lower-case value takes the fast path and matches itself.
+        let en = normalized(&headers(&[("accept-language", "en")]), &al).unwrap();
+        assert!(field_matches(
+            &headers(&[("accept-language", "EN")]),
+            &al,
+            Some(&en)
+        ));
+        // Other fields keep their order and case.
+        let foo = HeaderName::from_static("foo");
+        assert_eq!(
+            normalized(&headers(&[("foo", "B, a")]), &foo).unwrap(),
+            "B, a"
+        );
     }
 
     #[test]

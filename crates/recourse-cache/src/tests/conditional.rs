@@ -440,3 +440,61 @@ async fn a_server_error_keeps_the_stored_response() {
     assert_eq!(res.outcome, Some(CacheOutcome::Stale));
     assert_eq!(res.body, "v1");
 }
+
+fn head(uri: &str) -> Request<()> {
+    Request::head(uri).body(()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_head_response_refreshes_or_invalidates_the_stored_get() {
+    // RFC 9111 §4.3.5. The GET response is stored for 10 s; the HEAD response says 100 s.
+    let origin = Origin::new(|req, _| {
+        let cc = if req.method() == http::Method::HEAD {
+            "max-age=100"
+        } else {
+            "max-age=10"
+        };
+        Ok(response(
+            200,
+            &[
+                ("etag", "\"v1\""),
+                ("cache-control", cc),
+                ("x-from", req.method().as_str()),
+            ],
+            "body",
+        ))
+    });
+    let cache = origin.cache();
+    cache.get(URI).await;
+    advance(11).await;
+    let res = cache.fetch(head(URI)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(origin.calls(), 2);
+    assert!(
+        !origin.last().contains_key("if-none-match"),
+        "a HEAD is not made conditional"
+    );
+    // The stored GET response was refreshed by the HEAD's fields: fresh for 100 s more,
+    // body and Content-Length unchanged.
+    advance(50).await;
+    let hit = cache.get(URI).await;
+    assert_eq!(hit.outcome, Some(CacheOutcome::Hit));
+    assert_eq!(hit.body, "body");
+    assert_eq!(hit.header("x-from"), Some("HEAD"));
+    assert_eq!(hit.header("cache-control"), Some("max-age=100"));
+    assert_eq!(origin.calls(), 2);
+
+    // A HEAD response with another ETag invalidates it.
+    origin.set(|_, _| {
+        Ok(response(
+            200,
+            &[("etag", "\"v2\""), ("cache-control", "max-age=100")],
+            "body2",
+        ))
+    });
+    advance(100).await;
+    cache.fetch(head(URI)).await;
+    let next = cache.get(URI).await;
+    assert_eq!(next.outcome, Some(CacheOutcome::Miss));
+    assert_eq!(next.body, "body2");
+}

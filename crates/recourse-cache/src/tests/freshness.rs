@@ -466,9 +466,21 @@ async fn must_understand_stores_understood_statuses_only() {
     // RFC 9111 §5.2.2.3: understood status: stored despite no-store; otherwise not stored,
     // even with explicit freshness that would store it without must-understand.
     for (status, cc, outcome) in [
-        (200u16, "max-age=60, no-store, must-understand", CacheOutcome::Hit),
-        (404, "max-age=60, no-store, must-understand", CacheOutcome::Hit),
-        (299, "max-age=60, no-store, must-understand", CacheOutcome::Miss),
+        (
+            200u16,
+            "max-age=60, no-store, must-understand",
+            CacheOutcome::Hit,
+        ),
+        (
+            404,
+            "max-age=60, no-store, must-understand",
+            CacheOutcome::Hit,
+        ),
+        (
+            299,
+            "max-age=60, no-store, must-understand",
+            CacheOutcome::Miss,
+        ),
         (299, "max-age=60, must-understand", CacheOutcome::Miss),
         (500, "max-age=60, must-understand", CacheOutcome::Miss),
         (299, "max-age=60", CacheOutcome::Hit),

@@ -10,6 +10,7 @@ mod invalidation;
 mod live;
 mod stale;
 mod store;
+mod targeted;
 mod vary;
 
 use std::io;

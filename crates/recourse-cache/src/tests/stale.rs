@@ -117,7 +117,7 @@ async fn stale_if_error_on_a_5xx_and_a_transport_error() {
         ),
         (
             transport_error,
-            "c; fwd=stale; ttl=-20; detail=stale-if-error",
+            "c; fwd=stale; ttl=-20; detail=origin-unreachable",
         ),
     ] {
         let origin = failing_after_first("max-age=10, stale-if-error=60", failure);
@@ -325,4 +325,58 @@ async fn a_shared_refresh_with_authorization_stores_only_what_may_be_shared() {
             assert_eq!(res.body, "v3");
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_if_unreachable_serves_stale_on_transport_errors_only() {
+    let layer = || {
+        CacheLayer::shared()
+            .cache_status("c")
+            .stale_if_unreachable(Duration::from_secs(3600))
+    };
+    // No stale-if-error anywhere: a transport error gets the stale response...
+    let origin = failing_after_first("max-age=10", transport_error);
+    let cache = origin.cache_with(layer());
+    cache.get(URI).await;
+    advance(30).await;
+    let res = cache.get(URI).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body, "good");
+    assert_eq!(res.outcome, Some(CacheOutcome::Stale));
+    assert_eq!(
+        res.header("cache-status"),
+        Some("c; fwd=stale; ttl=-20; detail=origin-unreachable")
+    );
+    assert_eq!(res.age(), Some(30));
+    // ...but not beyond the window: the error is passed on.
+    advance(3600).await;
+    assert!(cache.send(get(URI)).await.is_err());
+
+    // A 5xx is the origin's answer: passed on (RFC 9111 §4.2.4).
+    let origin = failing_after_first("max-age=10", server_error);
+    let cache = origin.cache_with(layer());
+    cache.get(URI).await;
+    advance(30).await;
+    assert_eq!(cache.get(URI).await.status, StatusCode::SERVICE_UNAVAILABLE);
+
+    // Never against directives that forbid serving stale in a shared cache.
+    for cc in [
+        "max-age=10, must-revalidate",
+        "max-age=10, proxy-revalidate",
+        "max-age=10, no-cache",
+        "s-maxage=10",
+    ] {
+        let origin = failing_after_first(cc, transport_error);
+        let cache = origin.cache_with(layer());
+        cache.get(URI).await;
+        advance(30).await;
+        let sent = cache.send(get(URI)).await;
+        assert!(sent.is_err(), "{cc}");
+    }
+    // Off by default.
+    let origin = failing_after_first("max-age=10", transport_error);
+    let cache = origin.cache_with(CacheLayer::shared());
+    cache.get(URI).await;
+    advance(30).await;
+    assert!(cache.send(get(URI)).await.is_err());
 }

@@ -148,3 +148,22 @@ async fn variants_per_uri_are_bounded() {
         Some(CacheOutcome::Miss)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn accept_language_variants_differing_in_order_case_or_whitespace_are_one() {
+    let origin = language_origin();
+    let cache = origin.cache_with(CacheLayer::shared());
+    cache.fetch(lang("en-GB, fr;q=0.5")).await;
+    for same in [
+        "fr;q=0.5, en-GB",
+        "EN-gb,FR;q=0.5",
+        "  en-gb ,  fr ; q=0.5 ",
+    ] {
+        let res = cache.fetch(lang(same)).await;
+        assert_eq!(res.outcome, Some(CacheOutcome::Hit), "{same}");
+        assert_eq!(res.body, "en-GB, fr;q=0.5");
+    }
+    assert_eq!(origin.calls(), 1);
+    let other = cache.fetch(lang("en-GB, fr;q=0.6")).await;
+    assert_eq!(other.outcome, Some(CacheOutcome::Miss));
+}
