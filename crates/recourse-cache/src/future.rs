@@ -113,6 +113,18 @@ struct Sent {
     time: SystemTime,
 }
 
+impl Sent {
+    /// The exchange whose response arrived at `now`, for storing it.
+    fn exchange(&self, now: SystemTime) -> Exchange<'_> {
+        Exchange {
+            method: &Method::GET,
+            request: &self.headers,
+            request_time: self.time,
+            response_time: now,
+        }
+    }
+}
+
 type Output<ResBody, E> = Result<Response<CacheBody<ResBody>>, E>;
 
 enum Next<F, G, P, R, Q, ResBody, E> {
@@ -315,6 +327,13 @@ where
 {
     fn is_shared(&self) -> bool {
         self.shared.config.mode.is_shared()
+    }
+
+    fn take_sent(&mut self) -> Box<Sent> {
+        match self.sent.take() {
+            Some(sent) => sent,
+            None => unreachable!("recourse_cache: a forwarded lookup remembers its request"),
+        }
     }
 
     /// The stored response's directives for this cache: a targeted field's (RFC 9213)
@@ -716,15 +735,8 @@ where
                 not_modified,
             )));
         }
-        let Some(sent) = self.sent.take() else {
-            unreachable!("recourse_cache: a forwarded lookup remembers its request")
-        };
-        let ex = Exchange {
-            method: &Method::GET,
-            request: &sent.headers,
-            request_time: sent.time,
-            response_time: now,
-        };
+        let sent = self.take_sent();
+        let ex = sent.exchange(now);
 
         let Some(checked) = checked else {
             return self.on_not_modified(res, &ex);
@@ -774,15 +786,8 @@ where
         res: Response<ResBody>,
         entry: &Entry,
     ) -> NextOf<S, St, ReqBody, ResBody> {
-        let Some(sent) = self.sent.take() else {
-            unreachable!("recourse_cache: a forwarded lookup remembers its request")
-        };
-        let ex = Exchange {
-            method: &Method::GET,
-            request: &sent.headers,
-            request_time: sent.time,
-            response_time: system_now(),
-        };
+        let sent = self.take_sent();
+        let ex = sent.exchange(system_now());
         let updated = conditional::head_agrees(res.headers(), entry)
             .then(|| {
                 record::revalidated(
