@@ -1,0 +1,91 @@
+//! [`Breaker`]: the service.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use recourse_core::Deadline;
+use tower_service::Service;
+
+use crate::error::BreakerError;
+use crate::future::ResponseFuture;
+use crate::layer::BreakerLayer;
+use crate::state::{Origin, Registry, View};
+
+/// Refuses or holds requests to an origin that asked for a pause or keeps failing; see
+/// the [crate docs](crate). Built by [`BreakerLayer`].
+///
+/// # Clone
+///
+/// Clones share the state of every origin with the layer and its other services.
+pub struct Breaker<S> {
+    pub(crate) inner: S,
+    pub(crate) registry: Arc<Registry>,
+    /// The origin of the last request, so that a client talking to one origin skips the
+    /// registry lookup.
+    pub(crate) last: Option<Arc<Origin>>,
+}
+
+impl<S> Breaker<S> {
+    /// Wraps `inner` with the default settings (and a state of its own).
+    pub fn new(inner: S) -> Self {
+        tower_layer::Layer::layer(&BreakerLayer::new(), inner)
+    }
+
+    /// A [`BreakerLayer`] with the default settings, to configure.
+    pub fn layer() -> BreakerLayer {
+        BreakerLayer::new()
+    }
+
+    recourse_core::inner_service_accessors!();
+}
+
+impl<S: Clone> Clone for Breaker<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            registry: Arc::clone(&self.registry),
+            last: self.last.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Breaker<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker")
+            .field("inner", &self.inner)
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
+
+impl<S, B, ResB> Service<Request<B>> for Breaker<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Clone,
+{
+    type Response = Response<ResB>;
+    type Error = BreakerError<S::Error>;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(BreakerError::inner_error)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let Some(view) = View::of(req.uri()) else {
+            // No origin (a relative URI): nothing to keep state for.
+            return ResponseFuture::pass(self.inner.call(req));
+        };
+        let origin = match &self.last {
+            Some(last) if last.matches(&view) => Arc::clone(last),
+            _ => {
+                let origin = self.registry.origin(&view);
+                self.last = Some(Arc::clone(&origin));
+                origin
+            }
+        };
+        let admit = self.registry.admit(&origin, Deadline::of(&req));
+        ResponseFuture::new(self, req, origin, admit)
+    }
+}
