@@ -52,6 +52,15 @@ pub struct Cli {
     /// Where the cache lives: `memory` (default) or `redis://HOST:PORT/DB`.
     #[arg(long, value_name = "STORE")]
     pub cache_store: Option<String>,
+    /// How stale a cached response may be to be served when the upstream cannot be reached
+    /// (connection refused, closed or timed out; RFC 9111 §4.2.4); `0` turns it off
+    /// [default: 1440m].
+    #[arg(long, value_name = "DURATION")]
+    pub cache_stale_if_unreachable: Option<String>,
+    /// The targeted cache-control fields the cache obeys (RFC 9213), comma-separated, the
+    /// first present and valid one wins; empty turns them off [default: CDN-Cache-Control].
+    #[arg(long, value_name = "NAMES")]
+    pub cache_targeted_fields: Option<String>,
     /// Turn retries of 500/503 off (on by default, idempotent requests only).
     #[arg(long)]
     pub no_retry: bool,
@@ -85,6 +94,8 @@ struct FileConfig {
     cache_max_bytes: Option<String>,
     cache_entry_max_bytes: Option<String>,
     cache_store: Option<String>,
+    cache_stale_if_unreachable: Option<String>,
+    cache_targeted_fields: Option<String>,
     retry: Option<bool>,
     max_retries: Option<u32>,
     follow_redirects: Option<bool>,
@@ -128,6 +139,11 @@ pub struct Config {
     pub cache_entry_max_bytes: u64,
     /// Where the cache lives.
     pub cache_store: CacheStore,
+    /// How stale a cached response may be to be served when the upstream cannot be
+    /// reached (zero: never).
+    pub cache_stale_if_unreachable: Duration,
+    /// The targeted cache-control fields the cache obeys (RFC 9213), first wins.
+    pub cache_targeted_fields: Vec<http::HeaderName>,
     /// Whether retries are on.
     pub retry: bool,
     /// Maximum retries per request.
@@ -299,6 +315,8 @@ impl Config {
             cache_max_bytes: 256 * 1024 * 1024,
             cache_entry_max_bytes: 8 * 1024 * 1024,
             cache_store: CacheStore::Memory,
+            cache_stale_if_unreachable: Duration::from_secs(24 * 60 * 60),
+            cache_targeted_fields: vec![http::HeaderName::from_static("cdn-cache-control")],
             retry: true,
             max_retries: 2,
             follow_redirects: false,
@@ -377,6 +395,36 @@ impl Config {
                     });
                 }
             };
+        }
+        if let Some(v) = cli
+            .cache_stale_if_unreachable
+            .clone()
+            .or(file.cache_stale_if_unreachable)
+        {
+            config.cache_stale_if_unreachable = match v.trim() {
+                "0" | "off" => Duration::ZERO,
+                _ => parse_duration("cache-stale-if-unreachable", &v)?,
+            };
+        }
+        if let Some(v) = cli
+            .cache_targeted_fields
+            .clone()
+            .or(file.cache_targeted_fields)
+        {
+            config.cache_targeted_fields = v
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                        ConfigError::Invalid {
+                            option: "cache-targeted-fields",
+                            value: v.clone(),
+                            expected: "comma-separated field names such as CDN-Cache-Control",
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         if let Some(v) = cli.log_format.clone().or(file.log_format) {
             config.log_format = match v.trim() {
@@ -557,5 +605,45 @@ mod tests {
         let err = Config::from_cli(&cli(&["--config", path.to_str().unwrap()])).unwrap_err();
         assert!(matches!(err, ConfigError::File { .. }), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn cache_stale_if_unreachable_and_targeted_fields() {
+        let c = Config::from_cli(&cli(&["--upstream", "http://h:1"])).unwrap();
+        assert_eq!(c.cache_stale_if_unreachable, Duration::from_secs(86_400));
+        assert_eq!(c.cache_targeted_fields, ["cdn-cache-control"]);
+        let c = Config::from_cli(&cli(&[
+            "--upstream",
+            "http://h:1",
+            "--cache-stale-if-unreachable",
+            "0",
+            "--cache-targeted-fields",
+            "Recourse-Cache-Control, CDN-Cache-Control",
+        ]))
+        .unwrap();
+        assert!(c.cache_stale_if_unreachable.is_zero());
+        assert_eq!(
+            c.cache_targeted_fields,
+            ["recourse-cache-control", "cdn-cache-control"]
+        );
+        let c = Config::from_cli(&cli(&[
+            "--upstream",
+            "http://h:1",
+            "--cache-stale-if-unreachable",
+            "5m",
+            "--cache-targeted-fields",
+            "",
+        ]))
+        .unwrap();
+        assert_eq!(c.cache_stale_if_unreachable, Duration::from_secs(300));
+        assert!(c.cache_targeted_fields.is_empty());
+        for (option, bad) in [
+            ("--cache-stale-if-unreachable", "soon"),
+            ("--cache-targeted-fields", "a b"),
+        ] {
+            let err =
+                Config::from_cli(&cli(&["--upstream", "http://h:1", option, bad])).unwrap_err();
+            assert!(err.to_string().contains(&option[2..]), "{err}");
+        }
     }
 }

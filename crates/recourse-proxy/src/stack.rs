@@ -1,7 +1,10 @@
 //! The layer stack between the proxy's front end and the upstream client.
 //!
 //! Outermost first: poll (off by default), redirect (off by default), cache (shared mode,
-//! on), retry (on; idempotent requests only, and requests with an `Idempotency-Key`),
+//! on; it obeys `CDN-Cache-Control` (RFC 9213, `--cache-targeted-fields`), serves stale
+//! responses for up to a day when the upstream cannot be reached
+//! (`--cache-stale-if-unreachable`, RFC 9111 §4.2.4), and adds `Cache-Status:
+//! recourse-proxy; ...` (RFC 9211) to every response), retry (on; idempotent requests only, and requests with an `Idempotency-Key`),
 //! then the hyper-util client. A reverse proxy passes 3xx and 202 to its clients unless
 //! told otherwise. Each stage is boxed so that the switches can be chosen at run time;
 //! the cost (one allocation per stage per request) is small next to a network round trip.
@@ -24,6 +27,9 @@ use tower::{Layer, ServiceExt};
 use crate::config::{CacheStore, Config};
 use crate::proxy::{ProxyBody, UpstreamService};
 
+/// The cache's name in the `Cache-Status` field of every response (RFC 9211).
+const CACHE_STATUS_NAME: &str = "recourse-proxy";
+
 /// Builds the stack the configuration selects, around `client`.
 pub(crate) fn build(
     config: &Config,
@@ -36,17 +42,24 @@ pub(crate) fn build(
     }
     if config.cache {
         let max_entry = usize::try_from(config.cache_entry_max_bytes).unwrap_or(usize::MAX);
+        // A reverse proxy is the cache targeted fields address (RFC 9213), and it may
+        // serve stale when the upstream cannot be reached (RFC 9111 §4.2.4), saying so in
+        // Cache-Status (RFC 9211).
+        let cache = CacheLayer::shared()
+            .cache_status(CACHE_STATUS_NAME)
+            .stale_if_unreachable(config.cache_stale_if_unreachable)
+            .targeted_fields(config.cache_targeted_fields.iter().cloned());
         service = match &config.cache_store {
             CacheStore::Memory => {
                 let store = MemoryStore::new(config.cache_max_bytes).with_max_entry_size(max_entry);
-                boxed(CacheLayer::shared().store(store).layer(service))
+                boxed(cache.store(store).layer(service))
             }
             CacheStore::Redis(url) => {
                 // No I/O: the store connects on first use, so the proxy starts (and serves
                 // from the upstream) while Redis is down.
                 let store = RedisStore::new(url)?.with_max_entry_size(max_entry);
                 report_redis(&store);
-                boxed(CacheLayer::shared().store(store).layer(service))
+                boxed(cache.store(store).layer(service))
             }
         };
     }
