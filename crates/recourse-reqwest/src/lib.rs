@@ -1,12 +1,13 @@
-//! Recourse around [`reqwest`]: the recommended stack (deadline, poll, redirect, cache,
-//! retry, classify) around a `reqwest::Client`, or any subset of it.
+//! Recourse around [`reqwest`]: the Recourse layers (deadline, poll, redirect, cache,
+//! retry, classify) around a `reqwest::Client`, as Tower layers or as a reqwest-middleware
+//! `Middleware`.
 //!
 //! - [`ReqwestService`]: a Tower `Service<http::Request<B>>` over a `reqwest::Client`, so
 //!   every Recourse layer stacks on it. Request bodies are handed to reqwest without a
 //!   copy (each frame's `Bytes` moves through, streamed bodies stay streamed); the
-//!   response is reqwest's own body, which implements `http_body::Body`.
-//! - [`client`]: the recommended [`ClientStack`] around one.
-//! - [`RecourseMiddleware`]: the same layers (but the cache, see its docs) as a
+//!   response is reqwest's own body, which implements `http_body::Body`. The facade's
+//!   `recourse::reqwest_client` (feature `reqwest`) puts the recommended stack around one.
+//! - [`RecourseMiddleware`]: the layers (but the cache, see its docs) as a
 //!   [`reqwest_middleware::Middleware`], added to a `ClientWithMiddleware` with one `.with(...)`.
 //! - [`client_builder`]: a `reqwest::ClientBuilder` with reqwest's own redirect following
 //!   and retries turned off, so that they do not conflict with Recourse's.
@@ -24,20 +25,24 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! use bytes::Bytes;
 //! use http_body_util::{BodyExt, Full};
-//! use recourse::classify::Outcome;
-//! use tower::ServiceExt;
+//! use recourse_redirect::RedirectLayer;
+//! use recourse_reqwest::{ReqwestService, client_builder, not_sent};
+//! use recourse_retry::RetryLayer;
+//! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # let server = recourse_testkit::Simulator::start().await;
 //! # let url = server.uri("/barcode/old").to_string();
-//! let reqwest_client = recourse_reqwest::client_builder().build()?;
-//! let client = recourse_reqwest::client(reqwest_client);
+//! let client = ServiceBuilder::new()
+//!     .layer(RedirectLayer::new())
+//!     .layer(RetryLayer::new().not_sent_when(not_sent))
+//!     .service(ReqwestService::new(client_builder().build()?));
 //!
 //! // A POST that the server answers with 307: resubmitted to `Location` with its body.
 //! let req = http::Request::post(url)
 //!     .header("content-type", "application/json")
 //!     .body(Full::new(Bytes::from_static(br#"{"Data":"012345678905"}"#)))?;
 //! let res = client.oneshot(req).await?;
-//! assert!(matches!(Outcome::of(&res), Outcome::Success));
+//! assert_eq!(res.status(), 200);
 //! let body = res.into_body().collect().await?.to_bytes();
 //! assert_eq!(body, r#"{"Data":"012345678905"}"#);
 //! # Ok(())
@@ -52,18 +57,21 @@ use std::time::Duration;
 
 use http::Extensions;
 use http_body::Body;
-use recourse::classify::ClassifyLayer;
-use recourse::core::BoxError;
-use recourse::poll::AsyncPollLayer;
-use recourse::redirect::RedirectLayer;
-use recourse::retry::RetryLayer;
-use recourse::{ClientStack, ClientStackLayer, DEFAULT_DEADLINE, SetDeadlineLayer};
+use recourse_classify::ClassifyLayer;
+use recourse_core::{BoxError, Deadline};
+use recourse_poll::AsyncPollLayer;
+use recourse_redirect::RedirectLayer;
+use recourse_retry::RetryLayer;
 use reqwest_middleware::{Middleware, Next};
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub use reqwest;
 pub use reqwest_middleware;
+
+/// The default deadline of [`RecourseMiddleware`]: 60 seconds for the whole request, as
+/// the facade's `recourse::DEFAULT_DEADLINE`.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The future of [`ReqwestService`] (reqwest's own future is not nameable, so it is boxed).
 pub type ReqwestFuture =
@@ -150,20 +158,10 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 /// (`is_connect`), or the server refused the HTTP/2 stream before processing it
 /// (`REFUSED_STREAM`, or a stream beyond a graceful `GOAWAY`: RFC 9113 §8.7).
 ///
-/// [`client`] and [`RecourseMiddleware`] give this check to their retry layer; give it to
+/// `recourse::reqwest_client` and [`RecourseMiddleware`] give this check to their retry layer; give it to
 /// your own with `RetryLayer::new().not_sent_when(recourse_reqwest::not_sent)`.
 pub fn not_sent(error: &reqwest::Error) -> bool {
-    error.is_connect() || recourse::retry::is_connect_error(error)
-}
-
-/// The recommended [`ClientStack`] around `client`, every layer with its defaults, the
-/// retry layer knowing reqwest's "not sent" errors ([`not_sent`]). Build `client` with
-/// [`client_builder`]. For another configuration, use `ClientStackLayer` yourself around
-/// [`ReqwestService`], with `RetryLayer::new().not_sent_when(recourse_reqwest::not_sent)`.
-pub fn client(client: reqwest::Client) -> ClientStack<ReqwestService> {
-    ClientStackLayer::new()
-        .retry(RetryLayer::new().not_sent_when(not_sent))
-        .layer(ReqwestService::new(client))
+    error.is_connect() || recourse_retry::is_connect_error(error)
 }
 
 /// Recourse as a [`reqwest_middleware::Middleware`]: deadline, poll, redirect, retry and
@@ -193,8 +191,8 @@ pub fn client(client: reqwest::Client) -> ClientStack<ReqwestService> {
 ///
 /// **No cache here.** The cache layer serves and revalidates through a service it can keep
 /// and clone beyond one request (`'static`), and reqwest-middleware hands a middleware the
-/// rest of the chain only for the request at hand (`Next<'_>`). Use [`client`] (the Tower
-/// stack around [`ReqwestService`]) for the cache.
+/// rest of the chain only for the request at hand (`Next<'_>`). For the cache, use the Tower
+/// stack around [`ReqwestService`] (`recourse::reqwest_client`).
 ///
 /// Request bodies: reqwest-middleware passes a `reqwest::Request`; an in-memory body
 /// (`.body("...")`, `.json(...)`) is replayed for a 307/308 or a retry without a copy, and
@@ -267,7 +265,7 @@ pub fn middleware_not_sent(error: &reqwest_middleware::Error) -> bool {
     match error {
         reqwest_middleware::Error::Reqwest(e) => not_sent(e),
         reqwest_middleware::Error::Middleware(e) => {
-            recourse::retry::is_connect_error(AsRef::<dyn std::error::Error>::as_ref(e))
+            recourse_retry::is_connect_error(AsRef::<dyn std::error::Error>::as_ref(e))
         }
     }
 }
@@ -280,20 +278,42 @@ impl Middleware for RecourseMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let req = http::Request::<reqwest::Body>::try_from(req)?;
-        let stack =
-            SetDeadlineLayer::new(self.deadline).layer(self.poll.layer(self.redirect.layer(
-                self.retry.layer(self.classify.layer(NextService {
-                    next,
-                    extensions: extensions.clone(),
-                })),
-            )));
-        let res = tower::ServiceExt::oneshot(stack, req)
+        let mut req = http::Request::<reqwest::Body>::try_from(req)?;
+        // One deadline for the whole request, that every layer below honours: what the
+        // facade's `SetDeadline` does (this crate cannot use it: the facade depends on it).
+        let ours = Deadline::after(self.deadline);
+        let deadline = Deadline::of(&req).map_or(ours, |theirs| theirs.min(ours));
+        deadline.insert_into(&mut req);
+        let stack = self
+            .poll
+            .layer(
+                self.redirect
+                    .layer(self.retry.layer(self.classify.layer(NextService {
+                        next,
+                        extensions: extensions.clone(),
+                    }))),
+            );
+        let oneshot = tower::ServiceExt::oneshot(stack, req);
+        let res = tokio::time::timeout_at(deadline.instant(), oneshot)
             .await
+            .map_err(|_| reqwest_middleware::Error::middleware(DeadlineElapsed))?
             .map_err(|e| from_box_error(e.into_box_error()))?;
         Ok(reqwest::Response::from(res.map(reqwest::Body::wrap)))
     }
 }
+
+/// The error of [`RecourseMiddleware`] when the request's deadline passed before a
+/// response arrived (inside `reqwest_middleware::Error::Middleware`).
+#[derive(Debug)]
+pub struct DeadlineElapsed;
+
+impl fmt::Display for DeadlineElapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the request's deadline passed before a response arrived")
+    }
+}
+
+impl std::error::Error for DeadlineElapsed {}
 
 /// A layer error as reqwest-middleware's: the chain's own error as it was, else `Middleware`.
 fn from_box_error(error: BoxError) -> reqwest_middleware::Error {

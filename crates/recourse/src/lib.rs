@@ -13,6 +13,13 @@
 //!
 //! plus [`SetDeadlineLayer`], one deadline for the whole request that every layer honours.
 //!
+//! Two more features, off by default, put the recommended stack around the clients people
+//! already use: `rustls` (`https_client()`: hyper-util's client over rustls, HTTP/2 and
+//! HTTP/1.1 by ALPN) and `reqwest` (`reqwest_client()` and the [`recourse-reqwest`] crate
+//! as `recourse::reqwest`).
+//!
+//! [`recourse-reqwest`]: https://docs.rs/recourse-reqwest
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
@@ -60,6 +67,36 @@ pub use recourse_core::{Attempt, Class, Deadline, History, Step};
 ))]
 pub use stack::{ClientStack, ClientStackLayer, DEFAULT_DEADLINE, client};
 
+#[cfg(all(
+    any(feature = "rustls", feature = "reqwest"),
+    feature = "classify",
+    feature = "retry",
+    feature = "redirect",
+    feature = "cache",
+    feature = "poll"
+))]
+mod https;
+#[cfg(all(
+    feature = "reqwest",
+    feature = "classify",
+    feature = "retry",
+    feature = "redirect",
+    feature = "cache",
+    feature = "poll"
+))]
+pub use https::reqwest_client;
+#[cfg(all(
+    feature = "rustls",
+    feature = "classify",
+    feature = "retry",
+    feature = "redirect",
+    feature = "cache",
+    feature = "poll"
+))]
+pub use https::{
+    HttpsClient, HttpsConnector, https_client, https_client_with, https_connector, tls_config,
+};
+
 #[cfg(feature = "cache")]
 pub use recourse_cache as cache;
 #[cfg(feature = "classify")]
@@ -70,6 +107,8 @@ pub use recourse_poll as poll;
 pub use recourse_redirect as redirect;
 #[cfg(feature = "retry")]
 pub use recourse_retry as retry;
+#[cfg(feature = "reqwest")]
+pub use recourse_reqwest as reqwest;
 
 /// The README's Rust examples, compiled as doctests so that the front door stays true.
 #[cfg(doctest)]
