@@ -16,7 +16,7 @@ pub(crate) enum Preconditions {
     /// `If-None-Match` and/or `If-Modified-Since`: the cache evaluates them against a
     /// fresh stored response (RFC 9111 §4.3.2).
     Cache,
-    /// `If-Match`, `If-Unmodified-Since`, `If-Range` or `Range`: meant for the origin, so
+    /// `If-Match`, `If-Unmodified-Since` or `If-Range`: meant for the origin, so
     /// the request bypasses the cache (RFC 9111 §4.3.2: a cache MUST NOT evaluate
     /// conditionals that apply only to an origin server).
     Origin,
@@ -30,7 +30,6 @@ impl Preconditions {
         if headers.contains_key(header::IF_MATCH)
             || headers.contains_key(header::IF_UNMODIFIED_SINCE)
             || headers.contains_key(header::IF_RANGE)
-            || headers.contains_key(header::RANGE)
         {
             Preconditions::Origin
         } else if headers.contains_key(header::IF_NONE_MATCH)
@@ -302,7 +301,7 @@ mod tests {
             Preconditions::of(&req(&[("if-modified-since", "x")])),
             Preconditions::Cache
         );
-        for origin in ["if-match", "if-unmodified-since", "if-range", "range"] {
+        for origin in ["if-match", "if-unmodified-since", "if-range"] {
             assert_eq!(
                 Preconditions::of(&req(&[(origin, "x"), ("if-none-match", "*")])),
                 Preconditions::Origin

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
 use bytes::Buf;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::clock::system_now;
@@ -27,6 +27,7 @@ use crate::entry::{self, Entry};
 use crate::flight::{FlightGuard, Join};
 use crate::invalidation;
 use crate::key::CacheKey;
+use crate::range;
 use crate::record;
 use crate::refresh::Refresh;
 use crate::semantics::{self, Exchange};
@@ -86,6 +87,9 @@ struct Ctx<S, St, ReqBody, ResBody> {
     _request: PhantomData<fn(ReqBody)>,
     /// A HEAD request: served from a stored GET response, never stored itself.
     head: bool,
+    /// A GET with `Range`: answered from a fresh complete stored response when it asks
+    /// for one satisfiable byte range, else forwarded untouched (RFC 9111 §3.4).
+    range: bool,
     shared: Arc<Shared<St>>,
     svc: Option<S>,
     flow: Flow,
@@ -167,6 +171,8 @@ where
         // HEAD can be answered from a stored GET response (RFC 9111 §4: the stored
         // response's method allows it), but its own responses are never stored.
         let head = req.method() == Method::HEAD;
+        // RFC 9110 §14.2: Range is ignored for any method but GET.
+        let range = req.method() == Method::GET && req.headers().contains_key(header::RANGE);
         let mut flow = match *req.method() {
             Method::GET | Method::HEAD => Flow::Lookup,
             Method::OPTIONS | Method::TRACE | Method::CONNECT => Flow::Bypass(Fwd::Method),
@@ -199,6 +205,7 @@ where
         let mut ctx = Ctx {
             _request: PhantomData,
             head,
+            range,
             shared,
             svc: Some(svc),
             flow,
@@ -368,6 +375,9 @@ where
             if self.directives.only_if_cached {
                 return Next::Ready(Ok(self.only_if_cached()));
             }
+            if self.range {
+                return self.forward_range(req);
+            }
             return self.forward_coalesced(req);
         };
         let not_modified = self.preconditions == Preconditions::Cache
@@ -385,7 +395,20 @@ where
             && !d.no_cache
             && d.min_fresh.is_none_or(|min| lifetime - age >= secs(min))
         {
+            if self.range && !not_modified {
+                return match self.serve_range(&entry, age, request) {
+                    Some(res) => Next::Ready(Ok(res)),
+                    None => {
+                        self.info.fwd = Some(Fwd::Request);
+                        self.forward_range(req)
+                    }
+                };
+            }
             return Next::Ready(Ok(self.serve(&entry, age, CacheOutcome::Hit, not_modified)));
+        }
+        if self.range {
+            self.info.fwd = Some(if fresh { Fwd::Request } else { Fwd::Stale });
+            return self.forward_range(req);
         }
 
         if !fresh
@@ -430,6 +453,46 @@ where
         // (RFC 9111 §4.3.5).
         self.stale = Some(entry);
         self.forward_coalesced(req)
+    }
+
+    /// Forwards a range request the cache cannot answer, `Range` untouched, and passes its
+    /// response on unstored (a 206 is partial; RFC 9111 §3.4).
+    fn forward_range(
+        &mut self,
+        req: &mut Option<Request<ReqBody>>,
+    ) -> NextOf<S, St, ReqBody, ResBody> {
+        self.flow = Flow::Bypass(self.info.fwd.unwrap_or(Fwd::Request));
+        match req.take() {
+            Some(req) => Next::State(self.forward(req)),
+            None => unreachable!("recourse_cache: request forwarded twice"),
+        }
+    }
+
+    /// A 206 for the one byte range `request` asks of a fresh, complete stored 200
+    /// response (RFC 9110 §14.2, §15.3.7): the stored fields, `Content-Range`, the
+    /// `Content-Length` of the part, and a slice of the stored body (no copy). `None` when
+    /// the range is not one satisfiable byte range.
+    fn serve_range(
+        &mut self,
+        entry: &Entry,
+        age: Duration,
+        request: &Request<ReqBody>,
+    ) -> Option<Response<CacheBody<ResBody>>> {
+        if entry.status() != StatusCode::OK {
+            return None;
+        }
+        let body = entry.body();
+        let (first, last) = range::single(request.headers().get(header::RANGE)?, body.len())?;
+        let mut res = self.serve(entry, age, CacheOutcome::Hit, false);
+        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+        *res.body_mut() = CacheBody::stored(body.slice(first..=last));
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_RANGE,
+            range::content_range(first, last, body.len()),
+        );
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(last - first + 1));
+        Some(res)
     }
 
     /// Forwards, first joining the flight for the key when coalescing applies.

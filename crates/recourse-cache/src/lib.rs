@@ -93,7 +93,14 @@
 //!   forwarded otherwise (§4.3.2). An `If-None-Match` that is not `*` or a list of valid
 //!   entity-tags (unquoted, lower-case `w/`) is ignored, as is an `If-Modified-Since` that
 //!   is not one valid date (§13.1.3);
-//!   `If-Match`, `If-Unmodified-Since`, `If-Range` and `Range` requests bypass the cache.
+//!   `If-Match`, `If-Unmodified-Since` and `If-Range` requests bypass the cache.
+//! - **Ranges** (RFC 9110 §14, RFC 9111 §3.3, §3.4): a GET asking for one satisfiable
+//!   byte range is answered from a fresh, complete stored 200 response with a 206,
+//!   `Content-Range` and a slice of the stored body; any other range request (several
+//!   ranges, unsatisfiable, another unit, nothing fresh stored) is forwarded with `Range`
+//!   untouched and its response passed on unstored. 206 responses are never stored, so a
+//!   partial response is never served as a full one; combining partial responses
+//!   (§3.4) is not done.
 //!   A HEAD request is answered from a fresh stored GET response (§4); HEAD responses
 //!   are not stored, but a 200 to a forwarded HEAD updates the stored GET response's
 //!   fields (`Content-Length` excepted) and freshness when its `ETag`, `Last-Modified` and
@@ -213,6 +220,7 @@ mod future;
 mod invalidation;
 mod key;
 mod layer;
+mod range;
 mod record;
 mod refresh;
 mod semantics;

@@ -153,3 +153,34 @@ async fn stale_if_unreachable_can_be_turned_off() {
     res.into_body().collect().await.unwrap();
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_range_is_served_from_the_stored_response() {
+    let upstream = TestServer::start().await;
+    upstream.fallback(
+        "/file",
+        Reply::ok()
+            .header("cache-control", "max-age=600")
+            .body("0123456789"),
+    );
+    let proxy = start(config_for(&upstream)).await;
+    let client = client();
+    client
+        .get(proxy.uri("/file"))
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    let req = http::Request::get(proxy.uri("/file"))
+        .header("range", "bytes=3-5")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.headers()["content-range"], "bytes 3-5/10");
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "345");
+    assert_eq!(upstream.count("/file"), 1);
+    proxy.stop().await;
+}

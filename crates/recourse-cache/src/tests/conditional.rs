@@ -294,8 +294,9 @@ async fn origin_only_preconditions_bypass() {
     );
     let cache = origin.cache();
     cache.get(URI).await;
+    // (A lone `Range` is answered from the cache: see tests/range.rs.)
     for (name, value) in [
-        ("range", "bytes=0-1"),
+        ("if-range", "\"a\""),
         ("if-match", "\"a\""),
         ("if-unmodified-since", "Tue, 15 Nov 1994 12:45:26 GMT"),
     ] {

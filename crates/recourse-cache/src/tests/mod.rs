@@ -8,6 +8,7 @@ mod directives;
 mod freshness;
 mod invalidation;
 mod live;
+mod range;
 mod stale;
 mod store;
 mod targeted;
