@@ -85,6 +85,8 @@
 //!   [`body::Stalled`], [`body::Endless`]);
 //! - [`redis`]: a real `redis-server` on a free port ([`redis::RedisServer`]), skipped
 //!   loudly when not installed, except under `CI=true` where that fails;
+//! - [`tls`]: a CA made on the spot ([`tls::TestPki`]) and a TLS front for a test server
+//!   ([`tls::TlsFront`]), HTTP/2 and HTTP/1.1 by ALPN;
 //! - [`alloc`]: counting allocations with a global allocator and the round rule of the
 //!   zero-allocation tests.
 
@@ -98,6 +100,7 @@ mod respond;
 mod server;
 pub mod simulator;
 mod state;
+pub mod tls;
 
 pub use recorded::Recorded;
 pub use reply::{ENDLESS_CHUNK_LEN, InvalidReply, Reply};

@@ -8,13 +8,12 @@
 //! `Retry-After: 0`; the refused stream's retry waits one backoff, about 100 ms). The
 //! delays themselves are tested with paused time in recourse-retry.
 //!
-//! The TLS server terminates TLS and hands the bytes to the barcode simulator (which
-//! speaks HTTP/1.1, and HTTP/2 when a connection opens with its preface), so every
-//! simulator route is served over `https` in the protocol ALPN picked.
+//! The TLS server is the testkit's `TlsFront` before the barcode simulator: every simulator
+//! route over `https`, in the protocol ALPN picked.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Request, StatusCode, Version};
@@ -22,127 +21,15 @@ use http_body_util::{BodyExt, Full};
 use recourse::History;
 use recourse_testkit::body::channel;
 use recourse_testkit::simulator::{OK_BODY, UNAVAILABLE_BODY};
-use recourse_testkit::{Reply, Simulator};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
+use recourse_testkit::tls::{H2, HTTP11 as H1, TestPki, TlsFront};
+use recourse_testkit::{Reply, Simulator, TestServer};
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-const H2: &[u8] = b"h2";
-const H1: &[u8] = b"http/1.1";
-
-// ring, as the facade's `tls_config` (rustls 0.23.48 deprecates it for lacking post-quantum
-// key exchange; aws-lc-rs needs a heavier build).
-#[allow(deprecated)]
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A CA and a certificate it signed for `localhost` and 127.0.0.1.
-struct Pki {
-    ca: CertificateDer<'static>,
-    cert: CertificateDer<'static>,
-    key: PrivatePkcs8KeyDer<'static>,
-}
-
-fn pki() -> Pki {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Recourse test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
-
-    let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    Pki {
-        ca: ca_cert.der().clone(),
-        cert: cert.der().clone(),
-        key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-    }
-}
-
-/// The client's TLS: only the generated CA is trusted.
-fn client_tls(pki: &Pki) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.ca.clone()).unwrap();
-    rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth()
-}
-
-fn acceptor(pki: &Pki, alpn: &[&[u8]]) -> TlsAcceptor {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![pki.cert.clone()],
-            PrivateKeyDer::Pkcs8(pki.key.clone_key()),
-        )
-        .unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    TlsAcceptor::from(Arc::new(config))
-}
-
-/// A TLS front for `backend` on 127.0.0.1: every connection is decrypted and its bytes
-/// copied to a new connection to `backend`. Counts connections and records ALPN.
-struct TlsFront {
-    addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
-    alpn: Arc<Mutex<Vec<Option<Vec<u8>>>>>,
-}
-
-impl TlsFront {
-    async fn start(acceptor: TlsAcceptor, backend: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let alpn = Arc::new(Mutex::new(Vec::new()));
-        let (count, seen) = (connections.clone(), alpn.clone());
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                let (acceptor, seen) = (acceptor.clone(), seen.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let protocol = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-                    seen.lock().unwrap().push(protocol);
-                    let Ok(mut upstream) = TcpStream::connect(backend).await else {
-                        return;
-                    };
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-                });
-            }
-        });
-        Self {
-            addr,
-            connections,
-            alpn,
-        }
-    }
-
-    fn uri(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.addr.port())
-    }
-}
-
-async fn simulator_over_tls(alpn: &[&[u8]]) -> (recourse_testkit::TestServer, TlsFront, Pki) {
+async fn simulator_over_tls(alpn: &[&[u8]]) -> (TestServer, TlsFront, TestPki) {
     let server = Simulator::start().await;
-    let pki = pki();
-    let front = TlsFront::start(acceptor(&pki, alpn), server.addr()).await;
+    let pki = TestPki::generate();
+    let front = TlsFront::start(&server, &pki, alpn).await;
     (server, front, pki)
 }
 
@@ -150,7 +37,7 @@ async fn simulator_over_tls(alpn: &[&[u8]]) -> (recourse_testkit::TestServer, Tl
 async fn a_307_with_a_body_is_followed_over_http2_and_http11() {
     for (alpn, version) in [(H2, Version::HTTP_2), (H1, Version::HTTP_11)] {
         let (server, front, pki) = simulator_over_tls(&[alpn]).await;
-        let client = recourse::https_client_with(client_tls(&pki));
+        let client = recourse::https_client_with(pki.client_config());
         let req = Request::post(front.uri("/barcode/old"))
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from_static(br#"{"Data":"012345678905"}"#)))
@@ -164,14 +51,14 @@ async fn a_307_with_a_body_is_followed_over_http2_and_http11() {
         let hops = server.requests_to("/barcode/new");
         assert_eq!(hops.len(), 1);
         assert_eq!(hops[0].method, http::Method::POST);
-        assert_eq!(*front.alpn.lock().unwrap(), [Some(alpn.to_vec())]);
+        assert_eq!(front.alpn(), [Some(alpn.to_vec())]);
     }
 }
 
 #[tokio::test]
 async fn alpn_picks_http2_when_the_server_offers_both() {
     let (_server, front, pki) = simulator_over_tls(&[H2, H1]).await;
-    let client = recourse::https_client_with(client_tls(&pki));
+    let client = recourse::https_client_with(pki.client_config());
     let req = Request::get(front.uri("/barcode/ok"))
         .body(Full::<Bytes>::default())
         .unwrap();
@@ -183,7 +70,7 @@ async fn alpn_picks_http2_when_the_server_offers_both() {
 #[tokio::test]
 async fn a_503_is_retried_over_http2_on_one_pooled_connection_with_its_streamed_body_replayed() {
     let (server, front, pki) = simulator_over_tls(&[H2, H1]).await;
-    let client = recourse::https_client_with(client_tls(&pki));
+    let client = recourse::https_client_with(pki.client_config());
     let (tx, body) = channel(4);
     tokio::spawn(async move {
         for chunk in ["{\"Data\":", "\"012345678905\"}"] {
@@ -214,13 +101,13 @@ async fn a_503_is_retried_over_http2_on_one_pooled_connection_with_its_streamed_
         assert_eq!(request.body, r#"{"Data":"012345678905"}"#);
     }
     // Three streams, one TLS connection: the pool hands the h2 connection to every try.
-    assert_eq!(front.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(front.connections(), 1);
 
     // A keyless POST is not resent, over HTTP/2 as over HTTP/1.1.
     let req = Request::post(front.uri("/barcode/down"))
         .body(Full::new(Bytes::from_static(b"{}")))
         .unwrap();
-    let res = recourse::https_client_with(client_tls(&pki))
+    let res = recourse::https_client_with(pki.client_config())
         .oneshot(req)
         .await
         .unwrap();
@@ -233,10 +120,10 @@ async fn a_503_is_retried_over_http2_on_one_pooled_connection_with_its_streamed_
 
 /// An HTTP/2 server over TLS that refuses the first `refuse` streams with
 /// `RST_STREAM(REFUSED_STREAM)` before reading them, then answers 200 with the request body.
-async fn refusing_h2_server(pki: &Pki, refuse: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+async fn refusing_h2_server(pki: &TestPki, refuse: usize) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let acceptor = acceptor(pki, &[H2]);
+    let acceptor = pki.acceptor(&[H2]);
     let streams = Arc::new(AtomicUsize::new(0));
     let seen = streams.clone();
     tokio::spawn(async move {
@@ -276,9 +163,9 @@ async fn refusing_h2_server(pki: &Pki, refuse: usize) -> (SocketAddr, Arc<Atomic
 
 #[tokio::test]
 async fn a_refused_http2_stream_is_not_sent_so_even_a_keyless_post_is_retried() {
-    let pki = pki();
+    let pki = TestPki::generate();
     let (addr, streams) = refusing_h2_server(&pki, 1).await;
-    let client = recourse::https_client_with(client_tls(&pki));
+    let client = recourse::https_client_with(pki.client_config());
     let req = Request::post(format!("https://localhost:{}/orders", addr.port()))
         .body(Full::new(Bytes::from_static(b"one order")))
         .unwrap();
@@ -297,7 +184,7 @@ async fn a_refused_http2_stream_is_not_sent_so_even_a_keyless_post_is_retried() 
 async fn an_untrusted_certificate_is_an_error_not_a_panic() {
     let (server, front, _pki) = simulator_over_tls(&[H2, H1]).await;
     // Trusts another CA.
-    let client = recourse::https_client_with(client_tls(&pki()));
+    let client = recourse::https_client_with(TestPki::generate().client_config());
     let req = Request::get(front.uri("/barcode/ok"))
         .body(Full::<Bytes>::default())
         .unwrap();
