@@ -72,7 +72,17 @@
 //!   to a coalesced request or after a 304. A 304's own `Set-Cookie` goes to the user
 //!   whose request it answers and is not stored, and cookie fields found in the store (put
 //!   there by a private cache sharing it) are never served. [`Mode::Private`] stores and
-//!   serves them: the cache is that user's own.
+//!   serves them: the cache is that user's own. For comparison, from their documentation:
+//!   nginx does not cache a response with `Set-Cookie` by default (since 0.8.44; caching
+//!   it takes `proxy_ignore_headers Set-Cookie`, and hiding the cookie
+//!   `proxy_hide_header Set-Cookie`), and Varnish's built-in VCL makes such a response
+//!   uncacheable (`vcl_backend_response` turns it into a hit-for-miss object). This cache
+//!   is between the two: it stores what the origin marks `public` or `immutable`, never
+//!   the cookie itself.
+//! - **1xx interim responses** (`100 Continue`, `103 Early Hints`) are never stored (a Tower
+//!   service returns final responses only). `recourse-proxy` does not forward `103 Early
+//!   Hints`: hyper's server has no API to send an informational response (prototype
+//!   hyperium/hyper#3815 for HTTP/1, hyperium/hyper#4114 for HTTP/2, both unmerged).
 //! - **Freshness** (§4.2): the lifetime from `s-maxage`, `max-age`, `Expires` or the
 //!   `Last-Modified` heuristic (§4.2.2: [`CacheLayer::heuristic_fraction`] of the time
 //!   since `Last-Modified`, 10 % by default, at most [`CacheLayer::heuristic_max`], one day
@@ -127,6 +137,10 @@
 //!   and a 304 returns the stored body, or, without validators, it is forwarded. It never
 //!   waits for a coalesced origin request that began before it. Its response is stored
 //!   as any other (an explicit freshness lifetime is kept, for callers without `Live`).
+//! - **POST responses** are not stored to answer later GETs (RFC 9111 §4.2.1 and RFC 9110
+//!   §9.3.3 permit it with explicit freshness and a `Content-Location` equal to the
+//!   request URI): the cache would have to keep every unsafe request's header fields (for
+//!   `Vary` and §3.5), an allocation on the pass-through path, for an optional behaviour.
 //! - **Invalidation** (§4.4): a 2xx or 3xx response to POST, PUT, PATCH, DELETE or any
 //!   unknown method removes the target URI and same-origin `Location` /
 //!   `Content-Location` URIs.

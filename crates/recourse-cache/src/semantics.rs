@@ -618,7 +618,7 @@ mod tests {
             run(Mode::Shared, &[], 404, &private).unwrap_err(),
             NotStored::Private
         );
-        for status in [206, 304] {
+        for status in [100, 103, 206, 304] {
             assert_eq!(
                 run(
                     Mode::Shared,
