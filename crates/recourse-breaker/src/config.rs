@@ -21,14 +21,17 @@ pub const DEFAULT_BREAK_DURATION: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_BREAK_DURATION: Duration = Duration::from_secs(60);
 /// Default: probes let through at once while half-open (Polly lets one through).
 pub const DEFAULT_PROBES: u32 = 1;
-/// Default: the clamp on a `Retry-After` that closes an origin.
-pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Default: the clamp on a `Retry-After` that closes an origin: 30 s, the retry layer's
+/// clamp, so that in a stack the breaker never holds a request longer than the retry
+/// layer would wait.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Default: how many origins the breaker keeps state for; past it, the oldest quiet
 /// origin is forgotten.
 pub const DEFAULT_MAX_ORIGINS: usize = 10_000;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
+    pub(crate) circuit: bool,
     pub(crate) consecutive_failures: u32,
     /// Failures per 1000 requests.
     pub(crate) failure_ratio_permille: u64,
@@ -48,6 +51,7 @@ pub(crate) struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            circuit: true,
             consecutive_failures: DEFAULT_CONSECUTIVE_FAILURES,
             failure_ratio_permille: ratio_permille(DEFAULT_FAILURE_RATIO),
             failure_ratio: DEFAULT_FAILURE_RATIO,

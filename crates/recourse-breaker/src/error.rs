@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use recourse_core::BoxError;
+use recourse_core::sent::Sent;
 use tokio::time::Instant;
 
 use crate::handle::BreakerState;
@@ -130,6 +131,18 @@ impl<E> BreakerError<E> {
     pub(crate) fn from_circuit_open(o: CircuitOpen) -> Self {
         Self {
             kind: Kind::CircuitOpen(o),
+        }
+    }
+
+    /// What this error says about its request having been sent (see
+    /// [`recourse_core::sent`]): a refusal was not sent; an inner error may know.
+    pub(crate) fn sent(&self) -> Sent<'_>
+    where
+        E: 'static,
+    {
+        match &self.kind {
+            Kind::Inner(e) => Sent::Inner(e),
+            _ => Sent::No,
         }
     }
 

@@ -30,7 +30,7 @@ impl Default for BreakerLayer {
 
 impl BreakerLayer {
     /// The default settings: a 503 or 429 with `Retry-After` closes its origin until then
-    /// (at most 60 s), and requests that fit in their deadline wait for it; the circuit
+    /// (at most 30 s), and requests that fit in their deadline wait for it; the circuit
     /// opens after 5 consecutive failures, or when at least half of at least 20 requests
     /// in a sliding 30 s window failed; it stays open 5 s, doubling up to 60 s while
     /// probes fail; half-open lets 1 probe through; state is kept for up to 10,000
@@ -50,6 +50,13 @@ impl BreakerLayer {
         let mut config = self.registry.config.clone();
         f(&mut config);
         Self::with_config(config)
+    }
+
+    /// Whether failures open the circuit (default on). Off, the breaker keeps only the
+    /// `Retry-After` gate: an origin that asked for a pause is given it by every request,
+    /// and nothing else is refused.
+    pub fn circuit_breaking(self, on: bool) -> Self {
+        self.set(|c| c.circuit = on)
     }
 
     /// Consecutive failures that open the circuit (default 5; 0 turns this rule off).
@@ -92,16 +99,22 @@ impl BreakerLayer {
         self.set(|c| c.probes = n.max(1))
     }
 
-    /// The longest a `Retry-After` closes an origin (default 60 s): a longer one is
+    /// The longest a `Retry-After` closes an origin (default 30 s): a longer one is
     /// clamped to it (RFC 9110 §10.2.3 lets the client decide).
     pub fn max_retry_after(self, max: Duration) -> Self {
         self.set(|c| c.max_retry_after = max)
     }
 
     /// Whether a 429 with `Retry-After` closes its origin too (default on; RFC 6585 §4).
-    /// A 503 with `Retry-After` always does (RFC 9110 §15.6.4).
     pub fn gate_on_429(self, gate: bool) -> Self {
         self.set(|c| c.gate_on_429 = gate)
+    }
+
+    /// Whether a 503 with `Retry-After` closes its origin to new requests until then
+    /// (default on; RFC 9110 §15.6.4). Off together with
+    /// [`gate_on_429`](Self::gate_on_429), no `Retry-After` is shared between requests.
+    pub fn gate_on_503(self, gate: bool) -> Self {
+        self.set(|c| c.gate_on_503 = gate)
     }
 
     /// Whether a request to an origin closed by `Retry-After` waits for the opening when
@@ -157,6 +170,7 @@ impl<S> Layer<S> for BreakerLayer {
             inner,
             registry: Arc::clone(&self.registry),
             last: None,
+            registered: false,
         }
     }
 }

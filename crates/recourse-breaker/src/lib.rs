@@ -42,7 +42,7 @@
 //! **`Retry-After`, a signal for everyone.** A 503 (RFC 9110 §15.6.4) or a 429 (RFC 6585
 //! §4; [`BreakerLayer::gate_on_429`]) carrying `Retry-After` (RFC 9110 §10.2.3) closes its
 //! origin to new requests until then, clamped to [`BreakerLayer::max_retry_after`]
-//! (60 s). A request that arrives meanwhile waits for the opening when the wait fits in
+//! (30 s). A request that arrives meanwhile waits for the opening when the wait fits in
 //! its [`Deadline`](recourse_core::Deadline) (or it has none), else fails at once with
 //! [`BreakerError::overloaded`]: an [`Overloaded`] naming the origin and when it opens.
 //! Never a silent drop. [`BreakerLayer::wait`]`(false)` fails fast always.

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use recourse_core::Deadline;
+use recourse_core::sent;
 use tower_service::Service;
 
 use crate::error::BreakerError;
@@ -25,6 +26,8 @@ pub struct Breaker<S> {
     /// The origin of the last request, so that a client talking to one origin skips the
     /// registry lookup.
     pub(crate) last: Option<Arc<Origin>>,
+    /// Whether this service's error type was registered with `recourse_core::sent`.
+    pub(crate) registered: bool,
 }
 
 impl<S> Breaker<S> {
@@ -47,6 +50,7 @@ impl<S: Clone> Clone for Breaker<S> {
             inner: self.inner.clone(),
             registry: Arc::clone(&self.registry),
             last: self.last.clone(),
+            registered: self.registered,
         }
     }
 }
@@ -63,6 +67,7 @@ impl<S: fmt::Debug> fmt::Debug for Breaker<S> {
 impl<S, B, ResB> Service<Request<B>> for Breaker<S>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone,
+    S::Error: 'static,
 {
     type Response = Response<ResB>;
     type Error = BreakerError<S::Error>;
@@ -73,6 +78,11 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        if !self.registered {
+            // So that a retry layer above knows a refusal was not sent.
+            sent::register::<BreakerError<S::Error>>(BreakerError::sent);
+            self.registered = true;
+        }
         let Some(view) = View::of(req.uri()) else {
             // No origin (a relative URI): nothing to keep state for.
             return ResponseFuture::pass(self.inner.call(req));

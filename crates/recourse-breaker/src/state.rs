@@ -432,7 +432,8 @@ impl Registry {
             let until = self.instant(gate);
             if until > now {
                 let wait = until - now;
-                let fits = deadline.is_none_or(|d| d.allows(wait));
+                // A wait that ends at the deadline leaves no time for the request.
+                let fits = deadline.is_none_or(|d| wait < d.remaining());
                 return if self.config.wait && fits {
                     Admit::Wait(until)
                 } else {
@@ -572,7 +573,7 @@ impl Registry {
             }
             return None;
         }
-        if mode != CLOSED {
+        if mode != CLOSED || !config.circuit {
             return None;
         }
         let (total, failed) = circuit.ring.totals(successes);

@@ -421,6 +421,36 @@ async fn the_verdict_and_transport_errors_decide() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn without_circuit_breaking_only_retry_after_refuses() {
+    let backend = Backend::default();
+    let layer = BreakerLayer::new().circuit_breaking(false).wait(false);
+    let handle = layer.handle();
+    let svc = layer.layer(backend.service());
+    for _ in 0..50 {
+        send(&svc, req("http://a.test/?status=500")).await.unwrap();
+    }
+    assert_eq!(
+        handle.state(&Uri::from_static("http://a.test/")),
+        Some(BreakerState::Closed)
+    );
+    send(&svc, req("http://a.test/?status=503&retry_after=3"))
+        .await
+        .unwrap();
+    assert!(
+        send(&svc, req("http://a.test/"))
+            .await
+            .unwrap_err()
+            .is_overloaded()
+    );
+    tokio::time::advance(3 * SEC).await;
+    assert_eq!(
+        send(&svc, req("http://a.test/")).await.unwrap().status(),
+        200
+    );
+    assert_eq!(backend.calls("a.test"), 52);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_healthy_origin_is_never_affected() {
     let backend = Backend::default();
     let svc = BreakerLayer::new().layer(backend.service());

@@ -10,6 +10,7 @@
 //! - [`headers`]: `Retry-After`, and `Location` read and resolved by one rule.
 //! - [`origin`]: origins, credential headers and the `https` to `http` [`Downgrade`](origin::Downgrade).
 //! - [`hop`]: hop-by-hop fields, for the cache and the proxy.
+//! - [`sent`]: how a layer's error type says that it refused a request before sending it.
 //! - [`limits`]: the one default of each shared limit.
 //! - [`policy`]: the [`And`](policy::And) and [`Or`](policy::Or) combinators every layer's
 //!   policy trait implements.
@@ -49,6 +50,7 @@ pub mod json;
 pub mod limits;
 pub mod origin;
 pub mod policy;
+pub mod sent;
 
 mod class;
 mod deadline;

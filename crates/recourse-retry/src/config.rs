@@ -11,6 +11,7 @@ use http::{HeaderName, HeaderValue, Method, request};
 use recourse_core::BoxError;
 use recourse_core::backoff::{Backoff, FastRand, RandomSource};
 use recourse_core::limits::{DEFAULT_DRAIN_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_REPLAY_LIMIT};
+use recourse_core::sent::{self, Sent};
 use tower::retry::budget::Budget;
 
 use crate::budget::RetryBudget;
@@ -148,14 +149,25 @@ impl Config {
         }
     }
 
-    /// Whether `error` proves the request never left.
+    /// Whether `error` proves the request never left: the custom check, a layer below
+    /// that refused it ([`recourse_core::sent`]: the breaker), or a connect error, looked
+    /// for through the errors that layers below wrap.
     pub(crate) fn not_sent<E: 'static>(&self, error: &E) -> bool {
-        if let Some(check) = &self.not_sent
-            && let Some(verdict) = check(error)
-        {
-            return verdict;
+        let mut current: &(dyn Any + 'static) = error;
+        // Layers wrap errors a few deep at most; the bound guards a pathological chain.
+        for _ in 0..16 {
+            if let Some(check) = &self.not_sent
+                && let Some(verdict) = check(current)
+            {
+                return verdict;
+            }
+            match sent::verdict(current) {
+                Sent::No => return true,
+                Sent::Inner(inner) => current = inner,
+                Sent::Unknown => break,
+            }
         }
-        as_dyn_error(error).is_some_and(is_connect_error)
+        any_as_dyn_error(current).is_some_and(is_connect_error)
     }
 
     /// The next backoff delay before retry `retry` (1-based).
@@ -188,7 +200,11 @@ fn random_key() -> Option<HeaderValue> {
 /// The error as a `dyn Error`, for the error types whose chain can be walked without
 /// knowing them statically: boxed errors, and hyper-util's and std's I/O errors.
 pub(crate) fn as_dyn_error<E: 'static>(error: &E) -> Option<&(dyn StdError + 'static)> {
-    let any = error as &dyn Any;
+    any_as_dyn_error(error)
+}
+
+/// [`as_dyn_error`] for an error already seen as `dyn Any`.
+fn any_as_dyn_error<'a>(any: &'a (dyn Any + 'static)) -> Option<&'a (dyn StdError + 'static)> {
     if let Some(e) = any.downcast_ref::<BoxError>() {
         return Some(&**e);
     }
@@ -288,6 +304,33 @@ mod tests {
         // An error type the layer cannot see into is not proof.
         assert!(!config.not_sent(&Wrapper(refused())));
         assert!(!config.not_sent(&()));
+    }
+
+    /// An error type of a layer below that refuses requests, as the breaker's.
+    #[derive(Debug)]
+    enum Below<E> {
+        Refused,
+        Inner(E),
+    }
+
+    #[test]
+    fn a_refusal_registered_by_a_layer_below_is_not_sent() {
+        recourse_core::sent::register::<Below<std::io::Error>>(|e| match e {
+            Below::Refused => Sent::No,
+            Below::Inner(inner) => Sent::Inner(inner),
+        });
+        let config = Config::default();
+        assert!(config.not_sent(&Below::<std::io::Error>::Refused));
+        // Through the wrapper, the inner error is judged as usual.
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(config.not_sent(&Below::Inner(refused)));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!config.not_sent(&Below::Inner(reset)));
+        // The custom check sees the inner error too.
+        let mut config = Config::default();
+        config.set_not_sent(|e: &std::io::Error| e.kind() == std::io::ErrorKind::TimedOut);
+        let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(config.not_sent(&Below::Inner(timed_out)));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | `redirect` | [`redirect`] | `RedirectLayer` | 307 (and 301, 302, 303, 308) |
 //! | `cache` | [`cache`] | `CacheLayer` | 304 |
 //! | `poll` | [`poll`] | `AsyncPollLayer` | 202 (and 201's `Location`) |
+//! | `breaker` | [`breaker`] | `BreakerLayer` | 503 and 429 `Retry-After` for every request to the origin; failing origins cut off |
 //!
 //! plus [`SetDeadlineLayer`], one deadline for the whole request that every layer honours.
 //!
@@ -97,6 +98,8 @@ pub use https::{
     HttpsClient, HttpsConnector, https_client, https_client_with, https_connector, tls_config,
 };
 
+#[cfg(feature = "breaker")]
+pub use recourse_breaker as breaker;
 #[cfg(feature = "cache")]
 pub use recourse_cache as cache;
 #[cfg(feature = "classify")]

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+#[cfg(feature = "breaker")]
+use crate::breaker::{Breaker, BreakerLayer};
 use crate::cache::{Cache, CacheLayer, MemoryStore, Store};
 use crate::classify::{Classify, ClassifyLayer, StatusTable};
 use crate::deadline::{SetDeadline, SetDeadlineLayer};
@@ -23,9 +25,28 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 /// redirect   307 -> resubmit; each hop goes through the cache
 /// cache      fresh hit -> no request; stale -> conditional request; 304 -> stored body
 /// retry      500/503 -> resubmit later, inside the budget and the deadline
+/// breaker    per origin: Retry-After holds everyone back (and, when on, a failing origin is cut off)
 /// classify   every raw response gets its Class (innermost: it sees each attempt)
 /// S          the HTTP client (hyper-util's legacy Client, or any Service<Request<B>>)
 /// ```
+///
+/// The breaker (feature `breaker`) sits below the retry layer: its refusals are errors
+/// that prove the request was not sent, so the retry layer may try again (even a POST)
+/// within the deadline, and every retry meets the breaker's state (a retry storm meets an
+/// open circuit, not the origin). It sits above classify, whose verdict it reads.
+#[cfg(feature = "breaker")]
+pub type ClientStack<
+    S,
+    PP = crate::poll::Standard,
+    RP = crate::redirect::Standard,
+    St = MemoryStore,
+    TP = crate::retry::Standard,
+    CP = StatusTable,
+> = SetDeadline<AsyncPoll<Redirect<Cache<Retry<Breaker<Classify<S, CP>>, TP>, St>, RP>, PP>>;
+
+/// The recommended client stack around `S` (without the feature `breaker`), outermost
+/// first: deadline, poll, redirect, cache, retry, classify, `S`.
+#[cfg(not(feature = "breaker"))]
 pub type ClientStack<
     S,
     PP = crate::poll::Standard,
@@ -77,11 +98,16 @@ pub struct ClientStackLayer<
     redirect: RedirectLayer<RP>,
     cache: CacheLayer<St>,
     retry: RetryLayer<TP>,
+    #[cfg(feature = "breaker")]
+    breaker: BreakerLayer,
     classify: ClassifyLayer<CP>,
 }
 
 impl ClientStackLayer {
-    /// Every layer with its defaults, a private cache in memory, and a 60 s deadline.
+    /// Every layer with its defaults, a private cache in memory, and a 60 s deadline. The
+    /// breaker keeps only its `Retry-After` gate (circuit breaking changes what callers
+    /// get back, typed refusals instead of the origin's failures, so it is a choice:
+    /// `.breaker(BreakerLayer::new())` turns it on).
     pub fn new() -> Self {
         Self {
             deadline: DEFAULT_DEADLINE,
@@ -89,6 +115,8 @@ impl ClientStackLayer {
             redirect: RedirectLayer::new(),
             cache: CacheLayer::new(),
             retry: RetryLayer::new(),
+            #[cfg(feature = "breaker")]
+            breaker: BreakerLayer::new().circuit_breaking(false),
             classify: ClassifyLayer::new(),
         }
     }
@@ -115,6 +143,8 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             redirect: self.redirect,
             cache: self.cache,
             retry: self.retry,
+            #[cfg(feature = "breaker")]
+            breaker: self.breaker,
             classify: self.classify,
         }
     }
@@ -127,6 +157,8 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             redirect,
             cache: self.cache,
             retry: self.retry,
+            #[cfg(feature = "breaker")]
+            breaker: self.breaker,
             classify: self.classify,
         }
     }
@@ -139,6 +171,8 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             redirect: self.redirect,
             cache,
             retry: self.retry,
+            #[cfg(feature = "breaker")]
+            breaker: self.breaker,
             classify: self.classify,
         }
     }
@@ -151,8 +185,20 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             redirect: self.redirect,
             cache: self.cache,
             retry,
+            #[cfg(feature = "breaker")]
+            breaker: self.breaker,
             classify: self.classify,
         }
+    }
+
+    /// Replaces the breaker layer (for example with other thresholds, or
+    /// `BreakerLayer::new().wait(false)` to fail fast rather than wait for a
+    /// `Retry-After`). Keep its [`handle`](BreakerLayer::handle) to read or reset the
+    /// state per origin.
+    #[cfg(feature = "breaker")]
+    pub fn breaker(mut self, breaker: BreakerLayer) -> Self {
+        self.breaker = breaker;
+        self
     }
 
     /// Replaces the classify layer.
@@ -163,6 +209,8 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             redirect: self.redirect,
             cache: self.cache,
             retry: self.retry,
+            #[cfg(feature = "breaker")]
+            breaker: self.breaker,
             classify,
         }
     }
@@ -180,6 +228,8 @@ where
 
     fn layer(&self, inner: S) -> Self::Service {
         let service = self.classify.layer(inner);
+        #[cfg(feature = "breaker")]
+        let service = self.breaker.layer(service);
         let service = self.retry.layer(service);
         let service = self.cache.layer(service);
         let service = self.redirect.layer(service);

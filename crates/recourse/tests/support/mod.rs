@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{self, Client};
 use hyper_util::rt::TokioExecutor;
+use recourse::breaker::BreakerError;
 use recourse::cache::CacheBody;
 use recourse::classify::PeekBody;
 use recourse::poll::{PollError, PollRequestBody};
@@ -35,7 +36,7 @@ pub(crate) type Stack<PP = recourse::poll::Standard, RP = recourse::redirect::St
 pub(crate) type StackBody = PeekBody<CacheBody<PeekBody<Incoming>>>;
 
 /// The error of the whole stack: every layer's typed error around hyper-util's.
-pub(crate) type StackError = DeadlineError<PollError<RedirectError<legacy::Error>>>;
+pub(crate) type StackError = DeadlineError<PollError<RedirectError<BreakerError<legacy::Error>>>>;
 
 /// A fresh hyper-util client (HTTP/1.1, its own connection pool).
 pub(crate) fn hyper_client() -> HyperClient {
@@ -95,10 +96,15 @@ pub(crate) enum ErrorKind {
     RedirectPolicy,
     /// hyper-util's client failed before a response arrived (connect, reset, closed).
     Transport,
+    /// The breaker refused the request (not sent): the origin's `Retry-After` had not
+    /// passed, or its circuit was open.
+    Refused,
 }
 
 /// Sorts an error of the whole stack; every error must be one of these typed kinds.
-pub(crate) fn kind<E>(error: &DeadlineError<PollError<RedirectError<E>>>) -> ErrorKind {
+pub(crate) fn kind<E>(
+    error: &DeadlineError<PollError<RedirectError<BreakerError<E>>>>,
+) -> ErrorKind {
     let poll = match error {
         DeadlineError::Elapsed => return ErrorKind::Deadline,
         DeadlineError::Inner(poll) => poll,
@@ -125,6 +131,8 @@ pub(crate) fn kind<E>(error: &DeadlineError<PollError<RedirectError<E>>>) -> Err
         ErrorKind::RedirectDeadline
     } else if redirect.is_policy_error() {
         ErrorKind::RedirectPolicy
+    } else if redirect.inner().is_some_and(BreakerError::is_refused) {
+        ErrorKind::Refused
     } else {
         ErrorKind::Transport
     }
