@@ -117,3 +117,20 @@ async fn the_middleware_follows_a_streamed_307_and_never_resends_a_keyless_post(
     assert_eq!(res.bytes().await.unwrap(), OK_BODY);
     assert_eq!(server.count("/barcode/flaky"), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_middleware_ends_a_request_at_its_deadline() {
+    let server = Simulator::start().await;
+    let client = ClientBuilder::new(reqwest_client())
+        .with(RecourseMiddleware::new().deadline(std::time::Duration::from_secs(1)))
+        .build();
+    let err = client
+        .get(server.uri("/barcode/slow?ms=5000").to_string())
+        .send()
+        .await
+        .unwrap_err();
+    let reqwest_middleware::Error::Middleware(err) = err else {
+        panic!("expected the deadline, got {err:?}");
+    };
+    assert!(err.is::<recourse_reqwest::DeadlineElapsed>(), "{err:?}");
+}
