@@ -23,7 +23,7 @@ use crate::age;
 use crate::body::CacheBody;
 use crate::conditional::{self, Preconditions};
 use crate::directives::{RequestDirectives, ResponseDirectives};
-use crate::entry::{self, Entry};
+use crate::entry::{self, Entry, EntryParts};
 use crate::flight::{FlightGuard, Join};
 use crate::invalidation;
 use crate::key::CacheKey;
@@ -115,6 +115,9 @@ struct Sent {
     uri: Uri,
     headers: HeaderMap,
     time: SystemTime,
+    /// A POST (whose response may be stored for later GETs, RFC 9110 §9.3.3), and whether
+    /// it carried `Authorization` (RFC 9111 §3.5); its other fields are not kept.
+    post: Option<bool>,
 }
 
 impl Sent {
@@ -542,6 +545,7 @@ where
                     uri: req.uri().clone(),
                     headers: req.headers().clone(),
                     time: system_now(),
+                    post: None,
                 }));
                 if let Some(entry) = &self.stale
                     && self.preconditions == Preconditions::None
@@ -551,10 +555,16 @@ where
                 }
             }
             Flow::Invalidate => {
+                let post = req.method() == Method::POST;
                 self.sent = Some(Box::new(Sent {
                     uri: req.uri().clone(),
                     headers: HeaderMap::new(),
-                    time: SystemTime::UNIX_EPOCH,
+                    time: if post {
+                        system_now()
+                    } else {
+                        SystemTime::UNIX_EPOCH
+                    },
+                    post: post.then(|| req.headers().contains_key(header::AUTHORIZATION)),
                 }));
             }
             Flow::Bypass(_) => {}
@@ -986,16 +996,68 @@ where
                 CacheOutcome::Bypass,
             )));
         };
-        let sent = self.sent.take().map(|sent| sent.uri);
-        let mut removals = invalidation::targets(key, sent, &res);
-        self.pending = Some(Box::new(self.origin(
-            res,
-            CacheBody::origin,
-            CacheOutcome::Bypass,
-        )));
+        let sent = self.sent.take();
+        let (mut removals, self_located) =
+            invalidation::targets(key, sent.as_ref().map(|sent| sent.uri.clone()), &res);
+        let stored = match sent {
+            Some(sent) if self_located && status.is_success() => sent
+                .post
+                .and_then(|auth| self.post_entry(&sent, auth, &res)),
+            _ => None,
+        };
+        let response = match (stored, self.key.clone()) {
+            (Some(parts), Some(key)) => {
+                let recorder = record::recorder(&self.shared.store, &key, parts, None);
+                self.info.stored = true;
+                self.origin(
+                    res,
+                    |body| CacheBody::recording(body, recorder),
+                    CacheOutcome::Bypass,
+                )
+            }
+            _ => self.origin(res, CacheBody::origin, CacheOutcome::Bypass),
+        };
+        self.pending = Some(Box::new(response));
         removals.reverse();
         self.removals = removals;
         self.next_removal()
+    }
+
+    /// The entry for a POST response that may answer later GETs (RFC 9111 §4.2.1, RFC 9110
+    /// §9.3.3): explicit freshness, a `Content-Location` equal to the request URI (checked
+    /// by the caller), no `Vary` (the request's fields are not kept to select it), storable
+    /// as the response to a GET would be. Stored once its body has been read, after the
+    /// invalidation of the URI.
+    fn post_entry(
+        &self,
+        sent: &Sent,
+        authorization: bool,
+        res: &Response<ResBody>,
+    ) -> Option<EntryParts> {
+        let config = &self.shared.config;
+        let headers = res.headers();
+        let d = config.response_directives(headers);
+        let explicit = d.max_age.is_some()
+            || (self.is_shared() && d.s_maxage.is_some())
+            || headers.contains_key(header::EXPIRES);
+        if !explicit
+            || headers.contains_key(header::VARY)
+            || self.shared.store.max_entry_size() == 0
+        {
+            return None;
+        }
+        let mut request = HeaderMap::new();
+        if authorization {
+            // Only its presence counts (RFC 9111 §3.5).
+            request.insert(header::AUTHORIZATION, HeaderValue::from_static("present"));
+        }
+        let ex = Exchange {
+            method: &Method::GET,
+            request: &request,
+            request_time: sent.time,
+            response_time: system_now(),
+        };
+        semantics::prepare(config, &ex, res.status(), headers, false).ok()
     }
 
     fn next_removal(&mut self) -> NextOf<S, St, ReqBody, ResBody> {

@@ -10,15 +10,21 @@ use crate::key::CacheKey;
 /// The keys a non-error response to an unsafe method invalidates: the target URI `key`,
 /// and the URIs of its `Location` and `Content-Location` that are on the same origin
 /// (RFC 9111 §4.4), each once. `sent` is the request URI as sent; an origin-form one is
-/// replaced by the key's URI.
-pub(crate) fn targets<B>(key: &CacheKey, sent: Option<Uri>, res: &Response<B>) -> Vec<CacheKey> {
+/// replaced by the key's URI. Also says whether `Content-Location` names the target URI
+/// itself (RFC 9110 §8.7: the content is then a representation of it).
+pub(crate) fn targets<B>(
+    key: &CacheKey,
+    sent: Option<Uri>,
+    res: &Response<B>,
+) -> (Vec<CacheKey>, bool) {
     let base = match sent {
         Some(uri) if uri.scheme().is_some() && uri.authority().is_some() => Some(uri),
         _ => key.to_uri(),
     };
     let mut removals = vec![key.clone()];
+    let mut self_located = false;
     let Some(base) = base else {
-        return removals;
+        return (removals, self_located);
     };
     // Relative references resolve against the URI that answered (RFC 9110 §10.2.2): a
     // redirect layer below would have recorded it as `FinalUri`.
@@ -32,10 +38,14 @@ pub(crate) fn targets<B>(key: &CacheKey, sent: Option<Uri>, res: &Response<B>) -
         if let Ok(target) = resolve_location(base, value)
             && same_origin(base, target.uri())
             && let Some(k) = CacheKey::from_uri(target.uri())
-            && !removals.contains(&k)
         {
-            removals.push(k);
+            if name == header::CONTENT_LOCATION && k == *key {
+                self_located = true;
+            }
+            if !removals.contains(&k) {
+                removals.push(k);
+            }
         }
     }
-    removals
+    (removals, self_located)
 }

@@ -137,10 +137,12 @@
 //!   and a 304 returns the stored body, or, without validators, it is forwarded. It never
 //!   waits for a coalesced origin request that began before it. Its response is stored
 //!   as any other (an explicit freshness lifetime is kept, for callers without `Live`).
-//! - **POST responses** are not stored to answer later GETs (RFC 9111 §4.2.1 and RFC 9110
-//!   §9.3.3 permit it with explicit freshness and a `Content-Location` equal to the
-//!   request URI): the cache would have to keep every unsafe request's header fields (for
-//!   `Vary` and §3.5), an allocation on the pass-through path, for an optional behaviour.
+//! - **POST responses** answer later GETs (RFC 9111 §4.2.1, RFC 9110 §9.3.3) when they
+//!   are 2xx with explicit freshness (`max-age`, shared `s-maxage`, `Expires`) and a
+//!   `Content-Location` equal to the request URI (§8.7), storable as a GET response would
+//!   be, and without `Vary` (the POST's header fields are not kept, so nothing could
+//!   select a variant; only whether it carried `Authorization`, for §3.5). Stored after the
+//!   invalidation of the URI (§4.4), once the body has been read.
 //! - **Invalidation** (§4.4): a 2xx or 3xx response to POST, PUT, PATCH, DELETE or any
 //!   unknown method removes the target URI and same-origin `Location` /
 //!   `Content-Location` URIs.

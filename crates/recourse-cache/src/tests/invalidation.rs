@@ -156,3 +156,109 @@ async fn conflicting_locations_invalidate_nothing_they_name() {
         .await;
     assert!(!is_cached(&cache, &c).await);
 }
+
+/// An origin whose POST answers carry the headers the request names in `x-res-*`.
+fn post_origin() -> Origin {
+    Origin::new(|req, _| {
+        if req.method() == Method::GET {
+            return Ok(response(
+                200,
+                &[("cache-control", "max-age=600")],
+                "from get",
+            ));
+        }
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                k.as_str()
+                    .strip_prefix("x-res-")
+                    .map(|name| (name.to_owned(), v.to_str().unwrap().to_owned()))
+            })
+            .collect();
+        Ok(response(200, &headers, "from post"))
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fresh_self_located_post_response_answers_later_gets() {
+    const URI: &str = "http://origin.test/doc";
+    // RFC 9111 §4.2.1, RFC 9110 §9.3.3: explicit freshness and Content-Location = URI.
+    for (headers, stored) in [
+        (
+            &[
+                ("x-res-cache-control", "max-age=60"),
+                ("x-res-content-location", "/doc"),
+            ][..],
+            true,
+        ),
+        (
+            &[
+                ("x-res-expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
+                ("x-res-content-location", "http://origin.test/doc"),
+            ][..],
+            true,
+        ),
+        // No Content-Location, another one, no explicit freshness, Vary, no-store.
+        (&[("x-res-cache-control", "max-age=60")][..], false),
+        (
+            &[
+                ("x-res-cache-control", "max-age=60"),
+                ("x-res-content-location", "/other"),
+            ][..],
+            false,
+        ),
+        (
+            &[
+                ("x-res-last-modified", "Thu, 01 Jan 2000 00:00:00 GMT"),
+                ("x-res-content-location", "/doc"),
+            ][..],
+            false,
+        ),
+        (
+            &[
+                ("x-res-cache-control", "max-age=60"),
+                ("x-res-content-location", "/doc"),
+                ("x-res-vary", "accept"),
+            ][..],
+            false,
+        ),
+        (
+            &[
+                ("x-res-cache-control", "max-age=60, no-store"),
+                ("x-res-content-location", "/doc"),
+            ][..],
+            false,
+        ),
+    ] {
+        let origin = post_origin();
+        let cache = origin.cache_with(crate::CacheLayer::shared());
+        cache.get(URI).await;
+        let post = cache.fetch(unsafe_request("POST", URI, headers)).await;
+        assert_eq!(post.body, "from post");
+        let get = cache.get(URI).await;
+        if stored {
+            assert_eq!(get.outcome, Some(CacheOutcome::Hit), "{headers:?}");
+            assert_eq!(get.body, "from post");
+        } else {
+            // The POST invalidated the stored GET response: a miss.
+            assert_eq!(get.outcome, Some(CacheOutcome::Miss), "{headers:?}");
+            assert_eq!(get.body, "from get");
+        }
+    }
+    // A shared cache and a POST with Authorization: only when public (RFC 9111 §3.5).
+    let origin = post_origin();
+    let cache = origin.cache_with(crate::CacheLayer::shared());
+    cache
+        .fetch(unsafe_request(
+            "POST",
+            URI,
+            &[
+                ("authorization", "Basic x"),
+                ("x-res-cache-control", "max-age=60"),
+                ("x-res-content-location", "/doc"),
+            ],
+        ))
+        .await;
+    assert_eq!(cache.get(URI).await.outcome, Some(CacheOutcome::Miss));
+}
