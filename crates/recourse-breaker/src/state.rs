@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use http::Uri;
 use recourse_core::Deadline;
+use recourse_core::origin::hash_lowercase;
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -88,22 +89,11 @@ impl<'a> Borrow<dyn KeyView + 'a> for Key {
     }
 }
 
-fn hash_lower<H: Hasher>(s: &str, state: &mut H) {
-    let mut buf = [0u8; 64];
-    for chunk in s.as_bytes().chunks(64) {
-        let out = &mut buf[..chunk.len()];
-        out.copy_from_slice(chunk);
-        out.make_ascii_lowercase();
-        state.write(out);
-    }
-    state.write_u8(0xff);
-}
-
 impl Hash for dyn KeyView + '_ {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let (scheme, host, port) = self.parts();
-        hash_lower(scheme, state);
-        hash_lower(host, state);
+        hash_lowercase(scheme, state);
+        hash_lowercase(host, state);
         state.write_u16(port);
     }
 }

@@ -53,6 +53,32 @@ pub fn origin(uri: &Uri) -> Option<(&str, &str, u16)> {
     Some((scheme, host, port))
 }
 
+/// Feeds the origin of `uri` to `state` (scheme and host ASCII-lowercased, the port with
+/// the scheme's default filled in), so that URIs [`same_origin`] calls the same hash
+/// alike; returns `false`, feeding nothing, when the URI has no origin. Allocates nothing:
+/// for per-origin state (the retry budgets, the breaker) looked up on every request.
+pub fn hash_origin<H: std::hash::Hasher>(uri: &Uri, state: &mut H) -> bool {
+    let Some((scheme, host, port)) = origin(uri) else {
+        return false;
+    };
+    hash_lowercase(scheme, state);
+    hash_lowercase(host, state);
+    state.write_u16(port);
+    true
+}
+
+/// Feeds `text` ASCII-lowercased to `state`, then a terminator, without allocating.
+pub fn hash_lowercase<H: std::hash::Hasher>(text: &str, state: &mut H) {
+    let mut buf = [0u8; 64];
+    for chunk in text.as_bytes().chunks(64) {
+        let out = &mut buf[..chunk.len()];
+        out.copy_from_slice(chunk);
+        out.make_ascii_lowercase();
+        state.write(out);
+    }
+    state.write_u8(0xff);
+}
+
 /// Whether two URIs have the same origin (scheme, host and port; scheme and host compared
 /// ASCII-case-insensitively). URIs without an origin are never the same origin.
 pub fn same_origin(a: &Uri, b: &Uri) -> bool {
@@ -196,6 +222,24 @@ mod tests {
             !same_origin(&uri("/a"), &uri("/a")),
             "no origin, never the same"
         );
+    }
+
+    #[test]
+    fn same_origins_hash_alike() {
+        use std::hash::{BuildHasher, RandomState};
+        let hasher = RandomState::new();
+        let hash = |s: &str| {
+            let mut h = hasher.build_hasher();
+            assert!(hash_origin(&uri(s), &mut h));
+            std::hash::Hasher::finish(&h)
+        };
+        assert_eq!(hash("HTTPS://A.example/x"), hash("https://a.example:443/y"));
+        assert_ne!(hash("https://a.example/"), hash("http://a.example/"));
+        assert_ne!(hash("https://a.example/"), hash("https://a.example:8443/"));
+        let long = format!("http://{}.example/", "A".repeat(200));
+        assert_eq!(hash(&long), hash(&long.to_ascii_lowercase()));
+        let mut h = hasher.build_hasher();
+        assert!(!hash_origin(&uri("/relative"), &mut h));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tower::retry::budget::Budget;
 
 use crate::budget::RetryBudget;
 use crate::info::Idempotent;
+use crate::origin_budget::OriginBudgets;
 
 /// The default maximum number of retries.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
@@ -37,6 +38,7 @@ pub(crate) struct Config {
     pub(crate) max_retry_after: Duration,
     pub(crate) time_limit: Option<Duration>,
     pub(crate) budget: Option<Arc<dyn Budget + Send + Sync>>,
+    pub(crate) origin_budgets: Option<Arc<OriginBudgets>>,
     pub(crate) replay_limit: usize,
     pub(crate) drain_limit: u64,
     pub(crate) drain_timeout: Duration,
@@ -58,6 +60,7 @@ impl Default for Config {
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             time_limit: None,
             budget: Some(Arc::new(RetryBudget::default())),
+            origin_budgets: None,
             replay_limit: DEFAULT_REPLAY_LIMIT,
             drain_limit: DEFAULT_DRAIN_LIMIT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
@@ -80,6 +83,7 @@ impl fmt::Debug for Config {
             .field("max_retry_after", &self.max_retry_after)
             .field("time_limit", &self.time_limit)
             .field("budget", &self.budget.is_some())
+            .field("origin_budgets", &self.origin_budgets)
             .field("replay_limit", &self.replay_limit)
             .field("drain_limit", &self.drain_limit)
             .field("drain_timeout", &self.drain_timeout)

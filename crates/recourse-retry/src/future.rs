@@ -15,6 +15,7 @@ use recourse_core::{Attempt, Deadline, History, Step, clock, headers};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
+use crate::budget::RetryBudget;
 use crate::config::{Config, as_dyn_error};
 use crate::info::{RetryInfo, StopReason};
 use crate::policy::{Attempted, Policy};
@@ -88,6 +89,8 @@ pub(crate) struct Ctx<S, P, B> {
     pub(crate) steps: Vec<Step>,
     /// Tries cancelled on the per-try timeout.
     pub(crate) timeouts: u32,
+    /// The budget of the request's origin, when the layer has one per origin.
+    pub(crate) partition: Option<Arc<RetryBudget>>,
 }
 
 enum Next<T, ResB, ReqB> {
@@ -414,9 +417,12 @@ impl<S, P, B> Ctx<S, P, B> {
                 return Err(StopReason::TimeLimit { wait, limit });
             }
         }
-        if let Some(budget) = &config.budget
-            && !budget.withdraw()
-        {
+        let granted = match (&self.partition, &config.budget) {
+            (Some(partition), _) => partition.withdraw(),
+            (None, Some(budget)) => budget.withdraw(),
+            (None, None) => true,
+        };
+        if !granted {
             return Err(StopReason::Budget);
         }
         Ok((wait, body))

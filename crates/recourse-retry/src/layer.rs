@@ -12,6 +12,7 @@ use tower_layer::Layer;
 
 use crate::budget::RetryBudget;
 use crate::config::Config;
+use crate::origin_budget::OriginBudgets;
 use crate::policy::Standard;
 use crate::service::Retry;
 use crate::timeout::{NoTryTimeout, TryTimeout};
@@ -172,12 +173,24 @@ impl<P, T> RetryLayer<P, T> {
     /// as `tower::retry::budget::TpsBudget`).
     pub fn shared_budget(mut self, budget: Arc<dyn Budget + Send + Sync>) -> Self {
         self.config().budget = Some(budget);
+        self.config().origin_budgets = None;
+        self
+    }
+
+    /// One retry budget per origin instead of one for all ([`OriginBudgets`]: a failing
+    /// host spends only its own retries). Replaces the shared budget. Each request costs
+    /// a hash of its origin and a read lock more than with one budget; a new origin
+    /// allocates its budget.
+    pub fn budget_per_origin(mut self, budgets: OriginBudgets) -> Self {
+        self.config().origin_budgets = Some(Arc::new(budgets));
+        self.config().budget = None;
         self
     }
 
     /// No retry budget: only the other limits apply.
     pub fn no_budget(mut self) -> Self {
         self.config().budget = None;
+        self.config().origin_budgets = None;
         self
     }
 

@@ -89,7 +89,9 @@
 //!
 //! **How many.** At most [`max_retries`](RetryLayer::max_retries) (3), within a
 //! [`RetryBudget`] shared by every clone of the layer: a fraction of recent requests plus
-//! a floor per second, so that an outage does not multiply the load.
+//! a floor per second, so that an outage does not multiply the load. With
+//! [`RetryLayer::budget_per_origin`], one budget per origin ([`OriginBudgets`]), so that
+//! one failing host cannot spend the retries of the others.
 //!
 //! **Bodies.** The inner service receives `Request<ReplayBody<B>>`
 //! ([`ReplayBody`](recourse_core::body::ReplayBody)): empty bodies cost nothing, bodies
@@ -156,6 +158,7 @@
 //!   proxy), not a reqwest middleware.
 
 pub mod budget;
+pub mod origin_budget;
 pub mod policy;
 pub mod timeout;
 
@@ -173,6 +176,7 @@ pub use config::{
 pub use future::ResponseFuture;
 pub use info::{Idempotent, RetryInfo, StopReason};
 pub use layer::RetryLayer;
+pub use origin_budget::OriginBudgets;
 pub use policy::{Policy, PolicyExt, Standard};
 pub use service::Retry;
 pub use timeout::{NoTryTimeout, RetryError, TryTimedOut, TryTimeout, TryTimeoutMode};

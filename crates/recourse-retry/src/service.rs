@@ -119,6 +119,11 @@ where
         if let Some(budget) = &config.budget {
             budget.deposit();
         }
+        let partition = config.origin_budgets.as_ref().map(|budgets| {
+            let partition = budgets.partition(&parts.uri);
+            partition.deposit();
+            partition
+        });
         config.inject_key(&mut parts);
         let idempotent = config.is_idempotent(&parts);
         let limit_at = config
@@ -152,6 +157,7 @@ where
                 limit_at,
                 steps: Vec::new(),
                 timeouts: 0,
+                partition,
             },
         )
     }
