@@ -67,6 +67,25 @@ pub struct Cli {
     /// Maximum retries per request [default: 2].
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
+    /// Turn the upstream circuit breaker off (on by default: a 503 or 429 with
+    /// `Retry-After` closes the upstream to every request until then, and failures open
+    /// the circuit; refused requests get 503 with `Retry-After`).
+    #[arg(long)]
+    pub no_breaker: bool,
+    /// Consecutive upstream failures that open the circuit; 0 turns this rule off
+    /// [default: 5].
+    #[arg(long, value_name = "N")]
+    pub breaker_failures: Option<u32>,
+    /// Failure ratio (0 to 1) over the last 30 s that opens the circuit [default: 0.5].
+    #[arg(long, value_name = "RATIO")]
+    pub breaker_failure_ratio: Option<f64>,
+    /// Fewest requests in the window before the ratio is judged [default: 20].
+    #[arg(long, value_name = "N")]
+    pub breaker_min_requests: Option<u32>,
+    /// How long the circuit stays open the first time (doubling while probes fail)
+    /// [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub breaker_break: Option<String>,
     /// Follow redirects instead of passing them to the client (off by default).
     #[arg(long)]
     pub follow_redirects: bool,
@@ -98,6 +117,11 @@ struct FileConfig {
     cache_targeted_fields: Option<String>,
     retry: Option<bool>,
     max_retries: Option<u32>,
+    breaker: Option<bool>,
+    breaker_failures: Option<u32>,
+    breaker_failure_ratio: Option<f64>,
+    breaker_min_requests: Option<u32>,
+    breaker_break: Option<String>,
     follow_redirects: Option<bool>,
     poll: Option<bool>,
     max_body: Option<String>,
@@ -148,6 +172,16 @@ pub struct Config {
     pub retry: bool,
     /// Maximum retries per request.
     pub max_retries: u32,
+    /// Whether the upstream circuit breaker is on.
+    pub breaker: bool,
+    /// Consecutive failures that open the circuit (0: off).
+    pub breaker_failures: u32,
+    /// Failure ratio over the window that opens the circuit.
+    pub breaker_failure_ratio: f64,
+    /// Fewest requests in the window before the ratio is judged.
+    pub breaker_min_requests: u32,
+    /// The first break.
+    pub breaker_break: Duration,
     /// Whether redirects are followed.
     pub follow_redirects: bool,
     /// Whether 202 responses are polled.
@@ -319,6 +353,11 @@ impl Config {
             cache_targeted_fields: vec![http::HeaderName::from_static("cdn-cache-control")],
             retry: true,
             max_retries: 2,
+            breaker: true,
+            breaker_failures: 5,
+            breaker_failure_ratio: 0.5,
+            breaker_min_requests: 20,
+            breaker_break: Duration::from_secs(5),
             follow_redirects: false,
             poll: false,
             max_body: 64 * 1024 * 1024,
@@ -366,6 +405,26 @@ impl Config {
         config.poll = cli.poll || file.poll.unwrap_or(false);
         if let Some(n) = cli.max_retries.or(file.max_retries) {
             config.max_retries = n;
+        }
+        config.breaker = !cli.no_breaker && file.breaker.unwrap_or(true);
+        if let Some(n) = cli.breaker_failures.or(file.breaker_failures) {
+            config.breaker_failures = n;
+        }
+        if let Some(r) = cli.breaker_failure_ratio.or(file.breaker_failure_ratio) {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(ConfigError::Invalid {
+                    option: "breaker-failure-ratio",
+                    value: r.to_string(),
+                    expected: "a ratio from 0 to 1, such as 0.5",
+                });
+            }
+            config.breaker_failure_ratio = r;
+        }
+        if let Some(n) = cli.breaker_min_requests.or(file.breaker_min_requests) {
+            config.breaker_min_requests = n;
+        }
+        if let Some(v) = cli.breaker_break.clone().or(file.breaker_break) {
+            config.breaker_break = parse_duration("breaker-break", &v)?;
         }
         if let Some(v) = cli.cache_max_bytes.clone().or(file.cache_max_bytes) {
             config.cache_max_bytes = parse_size("cache-max-bytes", &v)?;
@@ -541,6 +600,53 @@ mod tests {
             .uri_for(Some(&"/x?y=1".parse().unwrap()))
             .unwrap();
         assert_eq!(uri, "http://127.0.0.1:9000/api/x?y=1");
+    }
+
+    #[test]
+    fn breaker_switch_and_thresholds() {
+        let c = Config::from_cli(&cli(&["--upstream", "http://h:1"])).unwrap();
+        assert!(c.breaker, "on by default");
+        assert_eq!(
+            (
+                c.breaker_failures,
+                c.breaker_failure_ratio,
+                c.breaker_min_requests
+            ),
+            (5, 0.5, 20)
+        );
+        assert_eq!(c.breaker_break, Duration::from_secs(5));
+        let c = Config::from_cli(&cli(&[
+            "--upstream",
+            "http://h:1",
+            "--breaker-failures",
+            "2",
+            "--breaker-failure-ratio",
+            "0.25",
+            "--breaker-min-requests",
+            "8",
+            "--breaker-break",
+            "10s",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                c.breaker_failures,
+                c.breaker_failure_ratio,
+                c.breaker_min_requests
+            ),
+            (2, 0.25, 8)
+        );
+        assert_eq!(c.breaker_break, Duration::from_secs(10));
+        let c = Config::from_cli(&cli(&["--upstream", "http://h:1", "--no-breaker"])).unwrap();
+        assert!(!c.breaker);
+        let err = Config::from_cli(&cli(&[
+            "--upstream",
+            "http://h:1",
+            "--breaker-failure-ratio",
+            "1.5",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("--breaker-failure-ratio"), "{err}");
     }
 
     #[test]

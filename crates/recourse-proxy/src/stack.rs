@@ -5,27 +5,32 @@
 //! responses for up to a day when the upstream cannot be reached
 //! (`--cache-stale-if-unreachable`, RFC 9111 §4.2.4), and adds `Cache-Status:
 //! recourse-proxy; ...` (RFC 9211) to every response), retry (on; idempotent requests only, and requests with an `Idempotency-Key`),
-//! then the hyper-util client. A reverse proxy passes 3xx and 202 to its clients unless
+//! breaker (on, `--no-breaker`; a refused request gets 503 with `Retry-After`), then the
+//! hyper-util client. A reverse proxy passes 3xx and 202 to its clients unless
 //! told otherwise. Each stage is boxed so that the switches can be chosen at run time;
 //! the cost (one allocation per stage per request) is small next to a network round trip.
 //! The classify layer is left out: reading JSON bodies would delay streaming, and retry,
 //! cache and poll fall back to the status code without it.
 
-use http::{Request, Response};
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use recourse_breaker::{BreakerError, BreakerLayer};
 use recourse_cache::{CacheLayer, MemoryStore, RedisStore};
 use recourse_core::BoxError;
 use recourse_poll::AsyncPollLayer;
 use recourse_redirect::RedirectLayer;
-use recourse_retry::RetryLayer;
+use recourse_retry::policy::{Attempted, PolicyExt};
+use recourse_retry::{RetryLayer, Standard};
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt};
 
 use crate::config::{CacheStore, Config};
-use crate::proxy::{ProxyBody, UpstreamService};
+use crate::proxy::{ProxyBody, UpstreamService, error_response};
 
 /// The cache's name in the `Cache-Status` field of every response (RFC 9211).
 const CACHE_STATUS_NAME: &str = "recourse-proxy";
@@ -36,8 +41,17 @@ pub(crate) fn build(
     client: Client<HttpConnector, ProxyBody>,
 ) -> Result<UpstreamService, BoxError> {
     let mut service = boxed(client.map_err(BoxError::from));
+    if config.breaker {
+        service = breaker(config, service);
+    }
     if config.retry {
-        let retry = RetryLayer::new().max_retries(config.max_retries);
+        // A refusal of the breaker is the proxy's answer: it is not retried here, the
+        // client hears when the upstream takes requests again.
+        let not_refused =
+            |a: &Attempted<'_, ProxyBody, BoxError>| a.error().is_none_or(|e| !e.is::<Refusal>());
+        let retry = RetryLayer::new()
+            .max_retries(config.max_retries)
+            .policy(Standard::new().and(not_refused));
         service = boxed(retry.layer(rebox_requests(service)).map_err(BoxError::from));
     }
     if config.cache {
@@ -78,8 +92,95 @@ pub(crate) fn build(
             },
         ));
     }
+    if config.breaker {
+        service = answer_refusals(service);
+    }
     Ok(service)
 }
+
+/// The breaker stage, next to the upstream client (below retry): a 503 or 429 with
+/// `Retry-After` closes the upstream to every request until then, failures open the
+/// circuit; a refused request is answered `503 Service Unavailable` with `Retry-After`
+/// set to when the upstream takes requests again (RFC 9110 §10.2.3, whole seconds rounded
+/// up), never sent upstream. The proxy has no request deadline to wait within, so the
+/// breaker does not hold requests: it answers at once.
+fn breaker(config: &Config, service: UpstreamService) -> UpstreamService {
+    let layer = BreakerLayer::new()
+        .wait(false)
+        .consecutive_failures(config.breaker_failures)
+        .failure_ratio(config.breaker_failure_ratio)
+        .minimum_throughput(config.breaker_min_requests)
+        .break_duration(config.breaker_break);
+    // A refusal stays an error through retry and cache (to the cache, an upstream that
+    // cannot be reached: it may serve stale, RFC 9111 §4.2.4); `answer_refusals` turns it
+    // into the 503 at the top of the stack.
+    let stage =
+        layer
+            .layer(service)
+            .map_err(|err: BreakerError<BoxError>| match err.into_inner() {
+                Ok(upstream) => upstream,
+                Err(refusal) => Box::new(Refusal::of(&refusal)) as BoxError,
+            });
+    BoxCloneSyncService::new(stage)
+}
+
+/// The outermost stage: a request the breaker refused gets its 503 with `Retry-After`.
+fn answer_refusals(service: UpstreamService) -> UpstreamService {
+    BoxCloneSyncService::new(
+        service.map_result(
+            |result: Result<Response<ProxyBody>, BoxError>| match result {
+                Err(err) => match err.downcast::<Refusal>() {
+                    Ok(refusal) => Ok(refusal.response()),
+                    Err(err) => Err(err),
+                },
+                ok => ok,
+            },
+        ),
+    )
+}
+
+/// A request the breaker refused, on its way to become the proxy's 503.
+#[derive(Debug)]
+struct Refusal {
+    message: String,
+    /// Whole seconds, rounded up, until the upstream takes requests again.
+    retry_after: u64,
+}
+
+impl Refusal {
+    fn of(err: &BreakerError<BoxError>) -> Self {
+        // Half-open (a probe decides): come back in a second.
+        let wait = err.retry_after().unwrap_or(Duration::from_secs(1));
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            message: err.to_string(),
+            retry_after: secs.max(1),
+        }
+    }
+
+    /// The 503 for a refused request, with `Retry-After`.
+    fn response(&self) -> Response<ProxyBody> {
+        let mut res = error_response(StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable");
+        res.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after),
+        );
+        tracing::info!(
+            reason = %self.message,
+            retry_after = self.retry_after,
+            "breaker refused an upstream request"
+        );
+        res
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// Logs, once, whether the Redis cache store answers (the proxy works either way).
 fn report_redis(store: &RedisStore) {
