@@ -175,3 +175,59 @@ async fn a_range_is_served_from_the_stored_response() {
     assert_eq!(upstream.count("/file"), 1);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn statuses_ages_dates_and_variants_through_the_proxy() {
+    let upstream = TestServer::start().await;
+    // Any final status with explicit freshness is stored (RFC 9111 §3), even one that is
+    // not heuristically cacheable.
+    upstream.fallback(
+        "/error",
+        // 502: the proxy's retry layer resends 500 and 503.
+        Reply::status(502)
+            .header("cache-control", "max-age=600")
+            .body("cached error"),
+    );
+    // Arrived two hours old (`Age: 7200, 0`, RFC 9111 §5.1): stale at once.
+    upstream.fallback(
+        "/old",
+        Reply::ok()
+            .header("cache-control", "max-age=3600")
+            .header("age", "7200, 0")
+            .body("old"),
+    );
+    // Two spaces in an IMF date: an invalid Expires, already expired (§5.3).
+    upstream.fallback(
+        "/bad-date",
+        Reply::ok()
+            .header("expires", "Thu, 18  Aug  2050 02:01:18 GMT")
+            .body("bad date"),
+    );
+    // Accept-Language variants differing in order, case and whitespace are one.
+    upstream.fallback(
+        "/lang",
+        Reply::ok()
+            .header("cache-control", "max-age=600")
+            .header("vary", "Accept-Language")
+            .body("lang"),
+    );
+    let proxy = start(config_for(&upstream)).await;
+    let client = client();
+    for path in ["/error", "/old", "/bad-date"] {
+        fetch(&client, proxy.uri(path)).await;
+        fetch(&client, proxy.uri(path)).await;
+    }
+    assert_eq!(upstream.count("/error"), 1);
+    assert_eq!(upstream.count("/old"), 2);
+    assert_eq!(upstream.count("/bad-date"), 2);
+    for lang in ["en-GB, fr;q=0.5", "FR;q=0.5,en-gb", " en-gb , fr ; q=0.5"] {
+        let req = http::Request::get(proxy.uri("/lang"))
+            .header("accept-language", lang)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let res = client.request(req).await.unwrap();
+        res.into_body().collect().await.unwrap();
+    }
+    assert_eq!(upstream.count("/lang"), 1);
+    proxy.stop().await;
+}
