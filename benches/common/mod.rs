@@ -21,6 +21,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Empty, Full};
 use recourse::SetDeadlineLayer;
+use recourse::breaker::BreakerLayer;
 use recourse::cache::CacheLayer;
 use recourse::classify::ClassifyLayer;
 use recourse::poll::AsyncPollLayer;
@@ -575,6 +576,14 @@ pub(crate) fn pass_through() -> Vec<Variant> {
             Recourse,
             "baseline",
             RetryLayer::new().layer(backend(ok)),
+            get,
+        )
+        .goal(50.0),
+        pass(
+            "breaker",
+            Recourse,
+            "baseline",
+            BreakerLayer::new().layer(backend(ok)),
             get,
         )
         .goal(50.0),

@@ -110,6 +110,32 @@ impl<S, B, ResB> ResponseFuture<S, B>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone,
 {
+    /// A request admitted and sent.
+    #[inline]
+    pub(crate) fn called(
+        fut: S::Future,
+        registry: &Arc<Registry>,
+        origin: Arc<Origin>,
+        probe: bool,
+    ) -> Self {
+        let probe = probe.then(|| Probe {
+            registry: Arc::clone(registry),
+            origin: Arc::clone(&origin),
+            armed: true,
+        });
+        Self {
+            state: State::Called {
+                fut,
+                watch: Watch {
+                    registry: Arc::clone(registry),
+                    origin,
+                    probe,
+                    waited: Duration::ZERO,
+                },
+            },
+        }
+    }
+
     pub(crate) fn pass(fut: S::Future) -> Self {
         Self {
             state: State::Pass { fut },
@@ -126,21 +152,8 @@ where
         let registry = &breaker.registry;
         let state = match admit {
             Admit::Go { probe } => {
-                let probe = probe.then(|| Probe {
-                    registry: Arc::clone(registry),
-                    origin: Arc::clone(&origin),
-                    armed: true,
-                });
                 let fut = breaker.inner.call(req);
-                State::Called {
-                    fut,
-                    watch: Watch {
-                        registry: Arc::clone(registry),
-                        origin,
-                        probe,
-                        waited: Duration::ZERO,
-                    },
-                }
+                return Self::called(fut, registry, origin, probe);
             }
             Admit::Wait(until) => {
                 tracing::debug!(origin = %origin.key(), "breaker: waiting for the origin's Retry-After");

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use http::uri::{Authority, Scheme};
 use http::{Request, Response};
 use recourse_core::Deadline;
 use recourse_core::sent;
@@ -12,7 +13,7 @@ use tower_service::Service;
 use crate::error::BreakerError;
 use crate::future::ResponseFuture;
 use crate::layer::BreakerLayer;
-use crate::state::{Origin, Registry, View};
+use crate::state::{Admit, Origin, Registry, View};
 
 /// Refuses or holds requests to an origin that asked for a pause or keeps failing; see
 /// the [crate docs](crate). Built by [`BreakerLayer`].
@@ -25,9 +26,17 @@ pub struct Breaker<S> {
     pub(crate) registry: Arc<Registry>,
     /// The origin of the last request, so that a client talking to one origin skips the
     /// registry lookup.
-    pub(crate) last: Option<Arc<Origin>>,
+    pub(crate) last: Option<Last>,
     /// Whether this service's error type was registered with `recourse_core::sent`.
     pub(crate) registered: bool,
+}
+
+/// The last request's scheme and authority, and the state of their origin.
+#[derive(Clone)]
+pub(crate) struct Last {
+    scheme: Scheme,
+    authority: Authority,
+    origin: Arc<Origin>,
 }
 
 impl<S> Breaker<S> {
@@ -83,19 +92,44 @@ where
             sent::register::<BreakerError<S::Error>>(BreakerError::sent);
             self.registered = true;
         }
-        let Some(view) = View::of(req.uri()) else {
-            // No origin (a relative URI): nothing to keep state for.
-            return ResponseFuture::pass(self.inner.call(req));
+        // The origin of the last request, when this one has the same scheme and authority
+        // (compared as written, ASCII-case-insensitively): no parsing, no lookup.
+        let cached = match (&self.last, req.uri().authority()) {
+            (Some(last), Some(authority))
+                if last.authority == *authority
+                    && req.uri().scheme() == Some(&last.scheme)
+                    && last.origin.is_current() =>
+            {
+                Some(Arc::clone(&last.origin))
+            }
+            _ => None,
         };
-        let origin = match &self.last {
-            Some(last) if last.matches(&view) => Arc::clone(last),
-            _ => {
+        let origin = match cached {
+            Some(origin) => origin,
+            None => {
+                let Some(view) = View::of(req.uri()) else {
+                    // No origin (a relative URI): nothing to keep state for.
+                    return ResponseFuture::pass(self.inner.call(req));
+                };
                 let origin = self.registry.origin(&view);
-                self.last = Some(Arc::clone(&origin));
+                if let (Some(scheme), Some(authority)) = (req.uri().scheme(), req.uri().authority())
+                {
+                    self.last = Some(Last {
+                        scheme: scheme.clone(),
+                        authority: authority.clone(),
+                        origin: Arc::clone(&origin),
+                    });
+                }
                 origin
             }
         };
-        let admit = self.registry.admit(&origin, Deadline::of(&req));
-        ResponseFuture::new(self, req, origin, admit)
+        match self.registry.admit(&origin, Deadline::of(&req)) {
+            // The pass-through path: the request goes straight to the inner service.
+            Admit::Go { probe } => {
+                let fut = self.inner.call(req);
+                ResponseFuture::called(fut, &self.registry, origin, probe)
+            }
+            admit => ResponseFuture::new(self, req, origin, admit),
+        }
     }
 }

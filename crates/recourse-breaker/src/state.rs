@@ -233,9 +233,9 @@ impl Origin {
         self.mode.load(Ordering::Relaxed) == CLOSED && self.gate.load(Ordering::Relaxed) == 0
     }
 
-    pub(crate) fn matches(&self, view: &View<'_>) -> bool {
+    /// Whether this state is still the registry's for its origin (not forgotten).
+    pub(crate) fn is_current(&self) -> bool {
         !self.evicted.load(Ordering::Relaxed)
-            && (&self.key as &dyn KeyView) == (view as &dyn KeyView)
     }
 }
 
