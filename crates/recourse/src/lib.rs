@@ -108,10 +108,10 @@ pub use recourse_classify as classify;
 pub use recourse_poll as poll;
 #[cfg(feature = "redirect")]
 pub use recourse_redirect as redirect;
-#[cfg(feature = "retry")]
-pub use recourse_retry as retry;
 #[cfg(feature = "reqwest")]
 pub use recourse_reqwest as reqwest;
+#[cfg(feature = "retry")]
+pub use recourse_retry as retry;
 
 /// The README's Rust examples, compiled as doctests so that the front door stays true.
 #[cfg(doctest)]
