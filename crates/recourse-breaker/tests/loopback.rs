@@ -257,3 +257,46 @@ fn circuit_wait(err: &BreakerError<legacy::Error>) -> Duration {
         .and_then(|o| o.retry_after())
         .expect("an open circuit with its time")
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_post_is_resent_by_the_retry_layer_above_since_it_was_not_sent() {
+    let server = TestServer::start().await;
+    server.script("/gate", [Reply::status(503).header("retry-after", "1")]);
+    server.fallback("/charge", Reply::ok().body("charged"));
+    // Fail fast in the breaker; the retry layer above does the waiting (100, 200, 400,
+    // 800 ms of backoff: the fourth retry comes after the 1 s gate).
+    let breaker = BreakerLayer::new().wait(false).circuit_breaking(false);
+    let handle = breaker.handle();
+    let svc = RetryLayer::new()
+        .max_retries(5)
+        .random_source(|| 1.0)
+        .layer(breaker.layer(client::<ReplayBody<Empty<Bytes>>>()));
+    let res = svc
+        .clone()
+        .oneshot(get(server.uri("/gate"), Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "retried, still 503"
+    );
+    assert!(handle.gated_until(&server.uri("/")).is_some());
+    let before = server.count("/gate");
+
+    // A POST without an idempotency key: refusals prove it was not sent, so it is resent.
+    let mut post = Request::post(server.uri("/charge"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    Deadline::after(Duration::from_secs(60)).insert_into(&mut post);
+    let res = svc.clone().oneshot(post).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        server.count("/charge"),
+        1,
+        "sent once, when the gate opened"
+    );
+    let history = recourse_core::History::of(&res).unwrap();
+    assert!(history.retries() >= 1, "{history:?}");
+    assert_eq!(server.count("/gate"), before);
+}
