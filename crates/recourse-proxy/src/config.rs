@@ -98,9 +98,24 @@ pub struct Cli {
     /// Time limit for the upstream's response head, retries included [default: 30s].
     #[arg(long, value_name = "DURATION")]
     pub upstream_timeout: Option<String>,
-    /// Log format: `text` or `json` [default: text].
+    /// Log format: `text` or `json` [default: text]. Colours only when stdout is a terminal.
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Time a client has to send a whole request header, from the moment the proxy starts
+    /// waiting for it (like nginx's `client_header_timeout`) [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub header_read_timeout: Option<String>,
+    /// A client connection with nothing read or written for this long, and no request
+    /// waiting for the upstream, is closed (like nginx's `keepalive_timeout`) [default: 75s].
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// Most client connections open at once; beyond it the proxy stops accepting until one
+    /// closes (back-pressure: new connections wait in the kernel's backlog) [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Turn the access log off (one `info` line per request, on by default).
+    #[arg(long)]
+    pub no_access_log: bool,
 }
 
 /// The options of a TOML configuration file.
@@ -127,6 +142,10 @@ struct FileConfig {
     max_body: Option<String>,
     upstream_timeout: Option<String>,
     log_format: Option<String>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<usize>,
+    access_log: Option<bool>,
 }
 
 /// Where the cache keeps its entries.
@@ -192,6 +211,14 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// The log format.
     pub log_format: LogFormat,
+    /// Time a client has to send a whole request header (HTTP/1).
+    pub header_read_timeout: Duration,
+    /// Time a client connection may stay without traffic and without a request in flight.
+    pub idle_timeout: Duration,
+    /// Most client connections open at once.
+    pub max_connections: usize,
+    /// Whether a line is logged per request.
+    pub access_log: bool,
 }
 
 /// The upstream origin a proxy forwards to.
@@ -363,6 +390,10 @@ impl Config {
             max_body: 64 * 1024 * 1024,
             upstream_timeout: Duration::from_secs(30),
             log_format: LogFormat::Text,
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 4096,
+            access_log: true,
         }
     }
 
@@ -402,6 +433,7 @@ impl Config {
         config.cache = !cli.no_cache && file.cache.unwrap_or(true);
         config.retry = !cli.no_retry && file.retry.unwrap_or(true);
         config.follow_redirects = cli.follow_redirects || file.follow_redirects.unwrap_or(false);
+        config.access_log = !cli.no_access_log && file.access_log.unwrap_or(true);
         config.poll = cli.poll || file.poll.unwrap_or(false);
         if let Some(n) = cli.max_retries.or(file.max_retries) {
             config.max_retries = n;
@@ -484,6 +516,22 @@ impl Config {
                     })
                 })
                 .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = cli.header_read_timeout.clone().or(file.header_read_timeout) {
+            config.header_read_timeout = parse_duration("header-read-timeout", &v)?;
+        }
+        if let Some(v) = cli.idle_timeout.clone().or(file.idle_timeout) {
+            config.idle_timeout = parse_duration("idle-timeout", &v)?;
+        }
+        if let Some(n) = cli.max_connections.or(file.max_connections) {
+            if n == 0 {
+                return Err(ConfigError::Invalid {
+                    option: "max-connections",
+                    value: n.to_string(),
+                    expected: "a number of connections above 0",
+                });
+            }
+            config.max_connections = n;
         }
         if let Some(v) = cli.log_format.clone().or(file.log_format) {
             config.log_format = match v.trim() {

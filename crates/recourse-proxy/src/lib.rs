@@ -30,6 +30,7 @@
 //! ```
 
 mod config;
+mod conn;
 mod hop;
 mod proxy;
 mod stack;

@@ -15,16 +15,18 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use recourse_core::BoxError;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::conn::{IdleIo, InFlight, InFlightGuard};
 use crate::hop::{append_via, strip_for_forwarding};
 use crate::stack;
 
@@ -122,10 +124,26 @@ impl Proxy {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
+        let config = &self.inner.config;
         let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let slots = Arc::new(Semaphore::new(config.max_connections));
+        let idle_timeout = config.idle_timeout;
         tokio::pin!(shutdown);
         loop {
+            // Back-pressure: at the connection limit, stop accepting until one closes.
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(conn) => conn,
@@ -139,15 +157,22 @@ impl Proxy {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            let in_flight = InFlight::default();
             let proxy = self.clone();
-            let service = hyper::service::service_fn(move |req| proxy.clone().handle(req, peer));
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let requests = in_flight.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let guard = requests.enter();
+                proxy.clone().handle(req, peer, guard)
+            });
+            let io = IdleIo::new(stream, idle_timeout, in_flight);
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             let conn = conn.into_owned();
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
+                drop(slot);
             });
         }
         drop(listener);
@@ -165,12 +190,24 @@ impl Proxy {
         self,
         req: Request<Incoming>,
         peer: SocketAddr,
+        in_flight: InFlightGuard,
     ) -> Result<Response<ProxyBody>, Infallible> {
+        // This proxy answers in its own protocol version, the client's (RFC 9110 §6.2),
+        // whatever version the upstream answered in.
+        let version = req.version();
+        if !self.inner.config.access_log {
+            let mut res = self.forward(req).await;
+            *res.version_mut() = version;
+            drop(in_flight);
+            return Ok(res);
+        }
         let span =
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %peer);
         async move {
             let start = tokio::time::Instant::now();
-            let res = self.forward(req).await;
+            let mut res = self.forward(req).await;
+            *res.version_mut() = version;
+            drop(in_flight);
             tracing::info!(
                 status = res.status().as_u16(),
                 elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
