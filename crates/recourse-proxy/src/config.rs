@@ -23,12 +23,15 @@ use clap::Parser;
 use http::Uri;
 use serde::Deserialize;
 
+use crate::forwarded::ForwardedHeaders;
+
 /// The command line of `recourse-proxy`.
 #[derive(Clone, Debug, Default, Parser)]
 #[command(
     name = "recourse-proxy",
     version,
-    about = "A reverse proxy built from the Recourse layers: a shared RFC 9111 cache, safe retries of 500/503, and optional redirect following and 202 polling."
+    about = "A reverse proxy built from the Recourse layers: a shared RFC 9111 cache, safe retries of 500/503, and optional redirect following and 202 polling.",
+    after_help = "Every option may also be given in the --config TOML file (key: the option's long name with _ for -); the command line wins.\n\nSignals: SIGINT (Ctrl-C) or SIGTERM stop accepting connections, let in-flight requests finish for up to 10 s, then exit 0.\n\nLogs go to stdout: RUST_LOG sets the filter (default info), colours only when stdout is a terminal; one access line per request unless --no-access-log."
 )]
 pub struct Cli {
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -116,6 +119,40 @@ pub struct Cli {
     /// Turn the access log off (one `info` line per request, on by default).
     #[arg(long)]
     pub no_access_log: bool,
+    /// Trust only the CA certificates in this PEM file for `https://` upstreams, instead of
+    /// the Mozilla roots (webpki-roots). SNI and certificate verification stay on.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+    /// DANGEROUS: accept any certificate from an `https://` upstream (no verification at
+    /// all: anyone on the path can read and change the traffic). Logs a warning at start.
+    #[arg(long)]
+    pub upstream_insecure_skip_verify: bool,
+    /// Speak HTTP/2 to a cleartext `http://` upstream (prior knowledge, RFC 9113 §3.3); over
+    /// `https://` HTTP/2 is used whenever the upstream offers `h2` by ALPN.
+    #[arg(long)]
+    pub upstream_http2: bool,
+    /// Serve TLS on the listen address with this certificate chain (PEM); HTTP/2 and
+    /// HTTP/1.1 by ALPN. Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How the upstream learns the client's address, scheme and host: `x-forwarded`
+    /// (X-Forwarded-For/-Proto/-Host), `forwarded` (RFC 7239) or `off` [default: x-forwarded].
+    #[arg(long, value_name = "STYLE")]
+    pub forwarded_headers: Option<String>,
+    /// Keep the forwarding fields clients send and append this hop (only behind a proxy
+    /// that sets them); by default they are replaced.
+    #[arg(long)]
+    pub trust_forwarded: bool,
+    /// Serve `GET /healthz` on this address, apart from the proxied port (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// Worker threads: `1` runs everything on one thread (a current-thread runtime, the
+    /// fastest on one core); `0` means one per CPU core [default: 0].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// The options of a TOML configuration file.
@@ -146,6 +183,15 @@ struct FileConfig {
     idle_timeout: Option<String>,
     max_connections: Option<usize>,
     access_log: Option<bool>,
+    upstream_ca: Option<PathBuf>,
+    upstream_insecure_skip_verify: Option<bool>,
+    upstream_http2: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    forwarded_headers: Option<String>,
+    trust_forwarded: Option<bool>,
+    admin_listen: Option<String>,
+    threads: Option<usize>,
 }
 
 /// Where the cache keeps its entries.
@@ -219,6 +265,24 @@ pub struct Config {
     pub max_connections: usize,
     /// Whether a line is logged per request.
     pub access_log: bool,
+    /// A PEM file of the CA certificates trusted for `https://` upstreams (instead of the
+    /// Mozilla roots).
+    pub upstream_ca: Option<PathBuf>,
+    /// Whether certificates of `https://` upstreams go unverified (dangerous).
+    pub upstream_insecure_skip_verify: bool,
+    /// Whether a cleartext upstream is spoken to in HTTP/2 (prior knowledge).
+    pub upstream_http2: bool,
+    /// The listener's certificate chain and private key (PEM files), for TLS on the
+    /// listen address.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Which fields tell the upstream the client's address, scheme and host.
+    pub forwarded_headers: ForwardedHeaders,
+    /// Whether incoming forwarding fields are kept (and extended) rather than replaced.
+    pub trust_forwarded: bool,
+    /// The admin listener's address (`GET /healthz`), if any.
+    pub admin_listen: Option<SocketAddr>,
+    /// Worker threads of the binary's runtime (`1`: current-thread; `0`: one per core).
+    pub threads: usize,
 }
 
 /// The upstream origin a proxy forwards to.
@@ -230,11 +294,11 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Parses an upstream URL: `http://host[:port][/base/path]`.
+    /// Parses an upstream URL: `http://host[:port][/base/path]` or `https://...`.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Upstream`] when it is not an absolute `http` URL with a host and no
+    /// [`ConfigError::Upstream`] when it is not an absolute `http` or `https` URL with a host and no
     /// query or fragment.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let bad = |why: &str| ConfigError::Upstream {
@@ -249,10 +313,8 @@ impl Upstream {
             .scheme()
             .cloned()
             .ok_or_else(|| bad("it has no scheme (use http://host:port)"))?;
-        if scheme != http::uri::Scheme::HTTP {
-            return Err(bad(
-                "only http:// upstreams are supported (this build has no TLS client)",
-            ));
+        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+            return Err(bad("only http:// and https:// upstreams are supported"));
         }
         let authority = uri
             .authority()
@@ -394,6 +456,14 @@ impl Config {
             idle_timeout: Duration::from_secs(75),
             max_connections: 4096,
             access_log: true,
+            upstream_ca: None,
+            upstream_insecure_skip_verify: false,
+            upstream_http2: false,
+            tls: None,
+            forwarded_headers: ForwardedHeaders::XForwarded,
+            trust_forwarded: false,
+            admin_listen: None,
+            threads: 0,
         }
     }
 
@@ -434,6 +504,53 @@ impl Config {
         config.retry = !cli.no_retry && file.retry.unwrap_or(true);
         config.follow_redirects = cli.follow_redirects || file.follow_redirects.unwrap_or(false);
         config.access_log = !cli.no_access_log && file.access_log.unwrap_or(true);
+        config.upstream_ca = cli.upstream_ca.clone().or(file.upstream_ca);
+        config.upstream_insecure_skip_verify = cli.upstream_insecure_skip_verify
+            || file.upstream_insecure_skip_verify.unwrap_or(false);
+        config.upstream_http2 = cli.upstream_http2 || file.upstream_http2.unwrap_or(false);
+        config.tls = match (
+            cli.tls_cert.clone().or(file.tls_cert),
+            cli.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (cert, _) => {
+                return Err(ConfigError::Invalid {
+                    option: if cert.is_some() {
+                        "tls-key"
+                    } else {
+                        "tls-cert"
+                    },
+                    value: String::new(),
+                    expected: "both --tls-cert and --tls-key",
+                });
+            }
+        };
+        if let Some(addr) = cli.admin_listen.clone().or(file.admin_listen) {
+            config.admin_listen = Some(addr.trim().parse().map_err(|_| ConfigError::Invalid {
+                option: "admin-listen",
+                value: addr,
+                expected: "an IP address and port such as 127.0.0.1:9901",
+            })?);
+        }
+        if let Some(n) = cli.threads.or(file.threads) {
+            config.threads = n;
+        }
+        config.trust_forwarded = cli.trust_forwarded || file.trust_forwarded.unwrap_or(false);
+        if let Some(v) = cli.forwarded_headers.clone().or(file.forwarded_headers) {
+            config.forwarded_headers = match v.trim() {
+                "x-forwarded" => ForwardedHeaders::XForwarded,
+                "forwarded" => ForwardedHeaders::Rfc7239,
+                "off" => ForwardedHeaders::Off,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        option: "forwarded-headers",
+                        value: v,
+                        expected: "`x-forwarded`, `forwarded` or `off`",
+                    });
+                }
+            };
+        }
         config.poll = cli.poll || file.poll.unwrap_or(false);
         if let Some(n) = cli.max_retries.or(file.max_retries) {
             config.max_retries = n;
@@ -702,7 +819,6 @@ mod tests {
         for bad in [
             "",
             "127.0.0.1:9000",
-            "https://example.test",
             "http://user:pw@h/",
             "http://h/?q=1",
             "ftp://h/",

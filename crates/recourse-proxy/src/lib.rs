@@ -10,6 +10,18 @@
 //! | redirect | off | follows 3xx itself (a reverse proxy normally passes them on) |
 //! | poll | off | polls a 202's `Location` to completion (normally passed on) |
 //!
+//! The upstream may be `http://` or `https://` (rustls: the Mozilla roots, or a private CA
+//! with `--upstream-ca`; SNI and verification always on unless
+//! `--upstream-insecure-skip-verify`), spoken to in HTTP/2 when ALPN agrees `h2` (or by
+//! prior knowledge over cleartext, `--upstream-http2`). The listener may serve TLS
+//! (`--tls-cert`/`--tls-key`, h2 and http/1.1 by ALPN). Every response is in the client's
+//! protocol version (RFC 9110 §6.2), whatever the upstream spoke. Slow clients are cut off:
+//! a header read timeout (60 s), an idle timeout (75 s) and a connection limit (4096) with
+//! back-pressure. The upstream learns the client's address, scheme and host from
+//! `X-Forwarded-For`/`-Proto`/`-Host` or RFC 7239 `Forwarded` ([`ForwardedHeaders`]);
+//! values clients send are replaced unless `--trust-forwarded`. `--admin-listen` serves
+//! `GET /healthz` on a port of its own.
+//!
 //! On the way it removes hop-by-hop headers (RFC 9110 §7.6.1, including those named in
 //! `Connection`, by the list of [`recourse_core::hop`]) and the `Proxy-Authorization` /
 //! `Proxy-Authenticate` fields it consumes itself, appends `Via` (RFC 9110 §7.6.3), sets `Host` for the upstream, streams
@@ -29,11 +41,15 @@
 //! # }
 //! ```
 
+mod admin;
 mod config;
 mod conn;
+mod forwarded;
 mod hop;
 mod proxy;
 mod stack;
+mod tls;
 
 pub use config::{CacheStore, Cli, Config, ConfigError, LogFormat, Upstream};
+pub use forwarded::ForwardedHeaders;
 pub use proxy::{Proxy, ProxyBody, UpstreamService, upstream_client};

@@ -17,18 +17,20 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use recourse_core::BoxError;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::conn::{IdleIo, InFlight, InFlightGuard};
+use crate::forwarded::{self, ClientFacts};
 use crate::hop::{append_via, strip_for_forwarding};
-use crate::stack;
+use crate::{stack, tls};
 
 /// The body type inside the proxy: any body, boxed.
 pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
@@ -51,6 +53,8 @@ struct Inner {
     service: UpstreamService,
     via: HeaderValue,
     host: HeaderValue,
+    /// TLS on the listener.
+    tls: Option<TlsAcceptor>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -61,15 +65,33 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-/// The HTTP client the proxy uses to reach the upstream.
-pub fn upstream_client() -> Client<HttpConnector, ProxyBody> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new())
+/// The HTTP client the proxy uses to reach the upstream: hyper-util's pooled client over
+/// `http` and `https` ([`recourse::HttpsConnector`]: rustls, HTTP/2 or HTTP/1.1 by ALPN),
+/// TLS as [`Config`] says (`upstream_ca`, `upstream_insecure_skip_verify`), HTTP/2 only
+/// when `upstream_http2` is set (prior knowledge over cleartext).
+///
+/// # Errors
+///
+/// When the CA file cannot be read or holds no usable certificate.
+pub fn upstream_client(
+    config: &Config,
+) -> Result<Client<recourse::HttpsConnector, ProxyBody>, BoxError> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    http.enforce_http(false);
+    // The facade's `https_connector` over this `HttpConnector` (its timeouts, no Nagle).
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls::upstream_tls(config)?)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http);
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256)
-        .build(connector)
+        .http2_only(config.upstream_http2);
+    Ok(builder.build(connector))
 }
 
 impl Proxy {
@@ -80,8 +102,15 @@ impl Proxy {
     ///
     /// When a configured part cannot be built (for example the cache store).
     pub fn new(config: Config) -> Result<Self, BoxError> {
-        let service = stack::build(&config, upstream_client())?;
-        Ok(Self::with_service(config, service))
+        let service = stack::build(&config, upstream_client(&config)?)?;
+        let mut proxy = Self::with_service(config, service);
+        if let Some((cert, key)) = &proxy.inner.config.tls {
+            let acceptor = tls::listener_acceptor(cert, key)?;
+            if let Some(inner) = Arc::get_mut(&mut proxy.inner) {
+                inner.tls = Some(acceptor);
+            }
+        }
+        Ok(proxy)
     }
 
     /// A proxy that sends upstream requests through `service` instead of the standard
@@ -95,6 +124,7 @@ impl Proxy {
                 service,
                 via: HeaderValue::from_static("recourse"),
                 host,
+                tls: None,
             }),
         }
     }
@@ -111,6 +141,32 @@ impl Proxy {
     /// The bind error (address in use, permission denied...).
     pub async fn bind(&self) -> io::Result<TcpListener> {
         TcpListener::bind(self.inner.config.listen).await
+    }
+
+    /// Binds the admin listener (`--admin-listen`), if one is configured.
+    ///
+    /// # Errors
+    ///
+    /// The bind error.
+    pub async fn bind_admin(&self) -> io::Result<Option<TcpListener>> {
+        match self.inner.config.admin_listen {
+            Some(addr) => TcpListener::bind(addr).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Serves the admin routes (`GET /healthz`: `200 ok`) on `listener` until `shutdown`
+    /// completes.
+    ///
+    /// # Errors
+    ///
+    /// Only errors of the listener itself.
+    pub async fn serve_admin(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
+        crate::admin::serve(listener, shutdown).await
     }
 
     /// Serves connections from `listener` until `shutdown` completes, then stops
@@ -132,8 +188,8 @@ impl Proxy {
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
+        let builder = Arc::new(builder);
         let slots = Arc::new(Semaphore::new(config.max_connections));
-        let idle_timeout = config.idle_timeout;
         tokio::pin!(shutdown);
         loop {
             // Back-pressure: at the connection limit, stop accepting until one closes.
@@ -157,19 +213,28 @@ impl Proxy {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let in_flight = InFlight::default();
             let proxy = self.clone();
-            let requests = in_flight.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let guard = requests.enter();
-                proxy.clone().handle(req, peer, guard)
-            });
-            let io = IdleIo::new(stream, idle_timeout, in_flight);
-            let conn = builder.serve_connection(TokioIo::new(io), service);
-            let conn = conn.into_owned();
-            let conn = graceful.watch(conn);
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
+                let in_flight = InFlight::default();
+                let timeout = proxy.inner.config.idle_timeout;
+                let io = IdleIo::new(stream, timeout, in_flight.clone());
+                let result = match proxy.inner.tls.clone() {
+                    None => proxy.serve_io(&builder, watcher, io, peer, in_flight).await,
+                    Some(acceptor) => {
+                        // The handshake gets the time a request header gets.
+                        let limit = proxy.inner.config.header_read_timeout;
+                        match tokio::time::timeout(limit, acceptor.accept(io)).await {
+                            Ok(Ok(io)) => {
+                                proxy.serve_io(&builder, watcher, io, peer, in_flight).await
+                            }
+                            Ok(Err(e)) => Err(e.into()),
+                            Err(_) => Err("TLS handshake timed out".into()),
+                        }
+                    }
+                };
+                if let Err(e) = result {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
                 drop(slot);
@@ -186,17 +251,39 @@ impl Proxy {
         Ok(())
     }
 
+    /// Serves one client connection (plain or TLS) until it closes.
+    async fn serve_io<I>(
+        self,
+        builder: &auto::Builder<TokioExecutor>,
+        watcher: Watcher,
+        io: I,
+        peer: SocketAddr,
+        in_flight: InFlight,
+    ) -> Result<(), BoxError>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let facts = ClientFacts::new(peer, self.inner.tls.is_some());
+        let service = hyper::service::service_fn(move |req| {
+            let guard = in_flight.enter();
+            self.clone().handle(req, peer, facts.clone(), guard)
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        watcher.watch(conn.into_owned()).await
+    }
+
     async fn handle(
         self,
         req: Request<Incoming>,
         peer: SocketAddr,
+        facts: ClientFacts,
         in_flight: InFlightGuard,
     ) -> Result<Response<ProxyBody>, Infallible> {
         // This proxy answers in its own protocol version, the client's (RFC 9110 §6.2),
         // whatever version the upstream answered in.
         let version = req.version();
         if !self.inner.config.access_log {
-            let mut res = self.forward(req).await;
+            let mut res = self.forward(req, &facts).await;
             *res.version_mut() = version;
             drop(in_flight);
             return Ok(res);
@@ -205,7 +292,7 @@ impl Proxy {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %peer);
         async move {
             let start = tokio::time::Instant::now();
-            let mut res = self.forward(req).await;
+            let mut res = self.forward(req, &facts).await;
             *res.version_mut() = version;
             drop(in_flight);
             tracing::info!(
@@ -219,7 +306,7 @@ impl Proxy {
         .await
     }
 
-    async fn forward(&self, req: Request<Incoming>) -> Response<ProxyBody> {
+    async fn forward(&self, req: Request<Incoming>, facts: &ClientFacts) -> Response<ProxyBody> {
         let inner = &*self.inner;
         let max_body = inner.config.max_body;
         let declared = req
@@ -242,7 +329,21 @@ impl Proxy {
         };
         strip_for_forwarding(&mut parts.headers);
         append_via(&mut parts.headers, parts.version, &inner.via);
-        parts.headers.insert(header::HOST, inner.host.clone());
+        // The host the client asked for: its Host, or an HTTP/2 request's authority.
+        let asked_host = match parts.headers.insert(header::HOST, inner.host.clone()) {
+            Some(host) => Some(host),
+            None => parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+        };
+        forwarded::apply(
+            &mut parts.headers,
+            facts,
+            asked_host,
+            inner.config.forwarded_headers,
+            inner.config.trust_forwarded,
+        );
         parts.uri = uri;
         // The upstream connection speaks its own protocol version.
         parts.version = http::Version::HTTP_11;
@@ -279,17 +380,52 @@ fn call_upstream(service: &UpstreamService, req: Request<ProxyBody>) -> Upstream
     Box::pin(service.clone().oneshot(req))
 }
 
-/// Maps an upstream failure to the status a client should see.
+/// Maps an upstream failure to the status a client should see, and logs it with its
+/// whole chain of causes (for TLS, the certificate problem: "invalid peer certificate:
+/// UnknownIssuer").
 fn upstream_error(e: &BoxError) -> Response<ProxyBody> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&**e);
+    let mut causes = String::new();
+    let mut tls = false;
     while let Some(err) = source {
         if err.is::<http_body_util::LengthLimitError>() {
             return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
+        tls = tls || is_tls_error(err);
+        let text = err.to_string();
+        // Wrappers often repeat their cause's text; keep each piece once.
+        if !causes.contains(&text) {
+            if !causes.is_empty() {
+                causes.push_str(": ");
+            }
+            causes.push_str(&text);
+        }
         source = err.source();
     }
-    tracing::warn!(error = %e, "upstream request failed");
+    if tls {
+        tracing::warn!(error = %causes, "upstream TLS handshake failed");
+    } else {
+        tracing::warn!(error = %causes, "upstream request failed");
+    }
     error_response(StatusCode::BAD_GATEWAY, "upstream request failed")
+}
+
+/// Whether `err` is rustls's, or an `io::Error` (nested, as hyper-rustls and tokio-rustls
+/// hand it over) around rustls's: `io::Error::source()` skips the error it wraps.
+fn is_tls_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    // Bounded: an io::Error wraps at most a few layers.
+    for _ in 0..8 {
+        let Some(err) = current else { break };
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        current = err
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+    }
+    false
 }
 
 /// A small plain-text response made by the proxy itself.

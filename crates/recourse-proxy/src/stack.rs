@@ -18,7 +18,6 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use recourse_breaker::{BreakerError, BreakerLayer};
 use recourse_cache::{CacheLayer, MemoryStore, RedisStore};
 use recourse_core::BoxError;
@@ -38,7 +37,7 @@ const CACHE_STATUS_NAME: &str = "recourse-proxy";
 /// Builds the stack the configuration selects, around `client`.
 pub(crate) fn build(
     config: &Config,
-    client: Client<HttpConnector, ProxyBody>,
+    client: Client<recourse::HttpsConnector, ProxyBody>,
 ) -> Result<UpstreamService, BoxError> {
     let mut service = boxed(client.map_err(BoxError::from));
     if config.breaker {

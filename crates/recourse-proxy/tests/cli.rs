@@ -30,3 +30,80 @@ fn port_in_use_exits_1_with_a_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
 }
+
+#[test]
+fn help_names_flags_defaults_and_signals() {
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--header-read-timeout",
+        "[default: 60s]",
+        "--idle-timeout",
+        "--max-connections",
+        "--upstream-ca",
+        "--upstream-insecure-skip-verify",
+        "--upstream-http2",
+        "--tls-cert",
+        "--forwarded-headers",
+        "--trust-forwarded",
+        "--admin-listen",
+        "--no-access-log",
+        "--threads",
+        "SIGTERM",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}
+
+#[test]
+fn healthz_on_the_admin_listener_and_plain_logs() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recourse-proxy"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &format!("http://{}", upstream.local_addr().unwrap()),
+            "--admin-listen",
+            &admin.to_string(),
+            "--threads",
+            "1",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Bounded: the start-up lines come first.
+    let mut seen = String::new();
+    for _ in 0..10 {
+        let line = lines.next().unwrap().unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("recourse-proxy started") {
+            break;
+        }
+    }
+    assert!(seen.contains("admin listener started"), "{seen}");
+    assert!(
+        !seen.contains('\u{1b}'),
+        "ANSI codes in a piped log: {seen:?}"
+    );
+    let mut s = std::net::TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut res = String::new();
+    s.read_to_string(&mut res).unwrap();
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+    assert!(res.ends_with("ok\n"), "{res}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

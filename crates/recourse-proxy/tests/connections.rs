@@ -5,16 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, config_for, start};
+use common::{client, config_for, no_layers, start};
 use recourse_testkit::{Reply, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-fn no_layers(mut config: recourse_proxy::Config) -> recourse_proxy::Config {
-    config.cache = false;
-    config.retry = false;
-    config
-}
 
 /// An upstream that answers every request in HTTP/1.0 and closes the connection.
 async fn http10_upstream() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {

@@ -5,16 +5,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{client, config_for, start};
+use common::{client, config_for, no_layers, start};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use recourse_testkit::{Reply, TestServer};
-
-fn no_layers(mut config: recourse_proxy::Config) -> recourse_proxy::Config {
-    config.cache = false;
-    config.retry = false;
-    config
-}
 
 #[tokio::test]
 async fn every_method_passes_through_with_its_body() {
@@ -231,4 +225,68 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         res.into_body().collect().await.unwrap().to_bytes(),
         "finished"
     );
+}
+
+#[tokio::test]
+async fn forwarding_facts_replace_client_claims_by_default() {
+    let upstream = TestServer::start().await;
+    upstream.fallback("/f", Reply::ok());
+    let proxy = start(no_layers(config_for(&upstream))).await;
+    let req = Request::get(proxy.uri("/f"))
+        .header("host", "shop.example")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-proto", "https")
+        .header("forwarded", "for=6.6.6.6")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(client().request(req).await.unwrap().status(), 200);
+    let seen = &upstream.requests_to("/f")[0];
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"], "shop.example");
+    assert!(seen.headers.get("forwarded").is_none());
+    assert_eq!(seen.headers["host"], upstream.addr().to_string());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn trusted_forwarding_facts_are_extended() {
+    let upstream = TestServer::start().await;
+    upstream.fallback("/f", Reply::ok());
+    let mut config = no_layers(config_for(&upstream));
+    config.trust_forwarded = true;
+    let proxy = start(config).await;
+    let req = Request::get(proxy.uri("/f"))
+        .header("host", "shop.example")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(client().request(req).await.unwrap().status(), 200);
+    let seen = &upstream.requests_to("/f")[0];
+    assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "https");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn rfc7239_forwarded_when_chosen() {
+    let upstream = TestServer::start().await;
+    upstream.fallback("/f", Reply::ok());
+    let mut config = no_layers(config_for(&upstream));
+    config.forwarded_headers = recourse_proxy::ForwardedHeaders::Rfc7239;
+    let proxy = start(config).await;
+    let req = Request::get(proxy.uri("/f"))
+        .header("host", "shop.example:8080")
+        .header("x-forwarded-for", "6.6.6.6")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(client().request(req).await.unwrap().status(), 200);
+    let seen = &upstream.requests_to("/f")[0];
+    assert_eq!(
+        seen.headers["forwarded"],
+        "for=127.0.0.1;proto=http;host=\"shop.example:8080\""
+    );
+    assert!(seen.headers.get("x-forwarded-for").is_none());
+    proxy.stop().await;
 }

@@ -18,6 +18,10 @@
 //! assert!(front.uri("/barcode/ok").starts_with("https://localhost:"));
 //! // A client trusting only this CA: `pki.client_config()`.
 //! let _config = pki.client_config();
+//! // The same CA, certificate and key in PEM, for programs that read files.
+//! assert!(pki.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+//! assert!(pki.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+//! assert!(pki.key_pem().starts_with("-----BEGIN PRIVATE KEY-----"));
 //! assert_eq!(front.connections(), 0);
 //! # }
 //! ```
@@ -50,6 +54,9 @@ pub struct TestPki {
     ca: CertificateDer<'static>,
     cert: CertificateDer<'static>,
     key: PrivatePkcs8KeyDer<'static>,
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
 }
 
 impl TestPki {
@@ -79,12 +86,30 @@ impl TestPki {
             ca: ca_cert.der().clone(),
             cert: cert.der().clone(),
             key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            ca_pem: ca_cert.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
         }
     }
 
     /// The CA's certificate (DER).
     pub fn ca_der(&self) -> &CertificateDer<'static> {
         &self.ca
+    }
+
+    /// The CA's certificate in PEM, for programs that read a CA file.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The server certificate (for `localhost` and `127.0.0.1`) in PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The server certificate's private key (PKCS#8) in PEM.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
     }
 
     /// A client configuration that trusts this CA only (TLS 1.2 and 1.3, *ring*).

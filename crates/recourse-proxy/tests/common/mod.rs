@@ -40,6 +40,13 @@ pub fn config_for(upstream: &TestServer) -> Config {
     Config::for_upstream(Upstream::parse(&upstream.base()).unwrap())
 }
 
+/// The configuration without cache and retry: plain forwarding.
+pub fn no_layers(mut config: Config) -> Config {
+    config.cache = false;
+    config.retry = false;
+    config
+}
+
 pub async fn start(config: Config) -> RunningProxy {
     let proxy = Proxy::new(config).unwrap();
     let listener = proxy.bind().await.unwrap();
