@@ -7,7 +7,16 @@
 //!
 //! ```text
 //! cargo run --example barcode
+//! cargo run --example barcode -- --trace     # and the span tree of each request
+//! cargo run --example barcode -- --metrics   # and the metrics the stack recorded
 //! ```
+//!
+//! The spans and metrics are those of `docs/OBSERVE.md`: with `--trace` a capturing
+//! `tracing` layer (the testkit's `Spans`) prints each request's `recourse.request` span
+//! and its `recourse.attempt` spans; with `--metrics` `metrics-util`'s debugging recorder
+//! prints every counter, gauge and histogram count at the end. With
+//! `tracing-opentelemetry` installed as a layer instead, the same spans become
+//! OpenTelemetry client spans (`otel.name`, `otel.kind` are set), with no other code.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -21,6 +30,7 @@ use recourse::cache::CacheOutcome;
 use recourse::classify::Outcome;
 use recourse::{Class, ClientStackLayer, History, Step};
 use recourse_testkit::Simulator;
+use recourse_testkit::spans::Spans;
 use tower::{Layer, ServiceExt};
 
 /// One request of the demo: the row it shows, and how to make it.
@@ -153,6 +163,14 @@ fn stack_did<B>(res: &http::Response<B>) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let trace = std::env::args().any(|a| a == "--trace");
+    let show_metrics = std::env::args().any(|a| a == "--metrics");
+    // The current-thread runtime polls every layer's future on this thread.
+    let spans = trace.then(Spans::install);
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _metrics = show_metrics.then(|| metrics::set_default_local_recorder(&recorder));
+    let mut trees = String::new();
     let server = Simulator::start().await;
     let hyper_client = Client::builder(TokioExecutor::new()).build_http();
     let stack = ClientStackLayer::new()
@@ -196,6 +214,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             format!("{} req: {}", seen.len(), seen.join(","))
         };
         let request = format!("{} {}", case.method, case.path);
+        if let Some((spans, _)) = &spans {
+            let _ = writeln!(
+                trees,
+                "{} {}:\n{}",
+                case.row,
+                case.note,
+                Spans::tree(&spans.take())
+            );
+        }
         match res {
             Ok(res) => {
                 let did = stack_did(&res);
@@ -220,6 +247,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     print!("{table}");
     println!("\n{} requests reached the server.", server.total());
+    if trace {
+        println!("\nSpans (recourse.request, and a recourse.attempt per request sent):\n\n{trees}");
+    }
+    if show_metrics {
+        println!("\nMetrics recorded (docs/OBSERVE.md):\n");
+        let mut lines: Vec<String> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let (_, key) = key.into_parts();
+                let labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                let value = match value {
+                    metrics_util::debugging::DebugValue::Counter(n) => n.to_string(),
+                    metrics_util::debugging::DebugValue::Gauge(v) => format!("{} (gauge)", v),
+                    metrics_util::debugging::DebugValue::Histogram(v) => {
+                        let sum: f64 = v.iter().map(|x| x.into_inner()).sum();
+                        format!("{} observations, {:.3} s in all", v.len(), sum)
+                    }
+                };
+                format!("{} {{{}}} {}", key.name(), labels.join(","), value)
+            })
+            .collect();
+        lines.sort();
+        for line in lines {
+            println!("  {line}");
+        }
+    }
     server.shutdown().await;
     if failures > 0 {
         return Err(format!("{failures} cases ended in an error").into());

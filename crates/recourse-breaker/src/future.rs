@@ -92,6 +92,13 @@ pin_project_lite::pin_project! {
 }
 
 fn refusal<E>(origin: &Origin, admit: Admit) -> Option<BreakerError<E>> {
+    let reason = match admit {
+        Admit::Overloaded(_) => "overloaded",
+        Admit::Open(_) => "circuit_open",
+        Admit::Go { .. } | Admit::Wait(_) => return None,
+    };
+    metrics::counter!(recourse_core::observe::metric::BREAKER_REFUSALS, "reason" => reason)
+        .increment(1);
     match admit {
         Admit::Overloaded(until) => Some(BreakerError::from_overloaded(Overloaded {
             origin: origin.key().to_string(),

@@ -33,6 +33,69 @@ pin_project! {
         policy: P,
         codes: Option<BodyCodes>,
         base: InlineUri,
+        observed: Observed,
+    }
+}
+
+/// The attempt's span and what its metrics need: a disabled span and no clock read when
+/// no subscriber listens.
+pub(crate) struct Observed {
+    span: tracing::Span,
+    method: &'static str,
+    start: tokio::time::Instant,
+}
+
+impl Observed {
+    pub(crate) fn new(span: tracing::Span, method: &'static str) -> Self {
+        Observed {
+            span,
+            method,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Records the attempt's answer on its span and in the duration histogram.
+    fn finish(
+        &self,
+        status: Option<StatusCode>,
+        extensions: Option<&Extensions>,
+        error: Option<&'static str>,
+    ) {
+        use recourse_core::observe::{attr, class_label, metric};
+        let class = match (status, extensions) {
+            (Some(status), Some(ext)) => Some(
+                ext.get::<Class>()
+                    .copied()
+                    .unwrap_or(Class::from_status(status)),
+            ),
+            _ => None,
+        };
+        let class_label = class.map_or("none", class_label);
+        metrics::histogram!(
+            metric::REQUEST_DURATION,
+            attr::HTTP_REQUEST_METHOD => self.method,
+            attr::CLASS => class_label,
+        )
+        .record(self.start.elapsed().as_secs_f64());
+        if self.span.is_disabled() {
+            return;
+        }
+        let span = &self.span;
+        if let Some(status) = status {
+            span.record(attr::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+            if status.as_u16() >= 400 {
+                span.record(attr::ERROR_TYPE, status.as_str());
+            }
+        }
+        if let Some(error) = error {
+            span.record(attr::ERROR_TYPE, error);
+        }
+        span.record(attr::CLASS, class_label);
+        if let Some(Outcome::ApplicationFailure { code, .. }) =
+            extensions.and_then(|e| e.get::<Outcome>())
+        {
+            span.record(attr::BODY_CODE, *code);
+        }
     }
 }
 
@@ -50,12 +113,19 @@ pin_project! {
 }
 
 impl<F, B: Body, P> ResponseFuture<F, B, P> {
-    pub(crate) fn new(future: F, policy: P, codes: Option<BodyCodes>, base: InlineUri) -> Self {
+    pub(crate) fn new(
+        future: F,
+        policy: P,
+        codes: Option<BodyCodes>,
+        base: InlineUri,
+        observed: Observed,
+    ) -> Self {
         ResponseFuture {
             state: State::Call { future },
             policy,
             codes,
             base,
+            observed,
         }
     }
 }
@@ -84,6 +154,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let _entered = this.observed.span.enter();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Call { future } => {
@@ -91,6 +162,8 @@ where
                         Ok(res) => res,
                         Err(e) => {
                             this.state.set(State::Done);
+                            this.observed
+                                .finish(None, None, Some(std::any::type_name::<E>()));
                             return Poll::Ready(Err(e));
                         }
                     };
@@ -114,6 +187,8 @@ where
                     let Some(limit) = limit else {
                         this.state.set(State::Done);
                         attach(&mut res, kind, this.base);
+                        this.observed
+                            .finish(Some(res.status()), Some(res.extensions()), None);
                         return Poll::Ready(Ok(res.map(PeekBody::new)));
                     };
                     let (head, body) = res.into_parts();
@@ -144,6 +219,8 @@ where
                         kind = this.policy.classify_code(&head, kind, code);
                     }
                     attach_found(&mut parts, kind, found, this.base);
+                    this.observed
+                        .finish(Some(parts.status), Some(&parts.extensions), None);
                     return Poll::Ready(Ok(Response::from_parts(parts, peek.into_body())));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),

@@ -98,11 +98,40 @@ where
         } else {
             InlineUri::none()
         };
+        // One span per attempt on the wire (OpenTelemetry HTTP client conventions); a
+        // disabled span when no subscriber listens: nothing is formatted or allocated.
+        let span = attempt_span(&req);
+        let method = recourse_core::observe::method_label(req.method());
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
         ResponseFuture::new(
-            self.inner.call(req),
+            future,
             self.policy.clone(),
             self.codes.clone(),
             base,
+            crate::future::Observed::new(span, method),
         )
     }
+}
+
+/// The span of one attempt: `recourse.attempt`, named `{method}` for OpenTelemetry.
+fn attempt_span<B>(req: &Request<B>) -> tracing::Span {
+    let span = recourse_core::http_client_span!(
+        "recourse.attempt",
+        req,
+        recourse.body_code = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let resend = req
+            .extensions()
+            .get::<recourse_core::Attempt>()
+            .map_or(0, |a| a.0.saturating_sub(1));
+        span.record(
+            recourse_core::observe::attr::HTTP_REQUEST_RESEND_COUNT,
+            resend,
+        );
+    }
+    span
 }

@@ -12,6 +12,8 @@
 //! - [`hop`]: hop-by-hop fields, for the cache and the proxy.
 //! - [`sent`]: how a layer's error type says that it refused a request before sending it.
 //! - [`limits`]: the one default of each shared limit.
+//! - [`observe`]: span, attribute and metric names (OpenTelemetry HTTP client conventions
+//!   plus `recourse.*`), bounded labels, and a `url.full` without credentials or query.
 //! - [`policy`]: the [`And`](policy::And) and [`Or`](policy::Or) combinators every layer's
 //!   policy trait implements.
 //! - [`FinalUri`]: where a request really went, after redirects; [`Live`]: a request that
@@ -48,6 +50,7 @@ pub mod headers;
 pub mod hop;
 pub mod json;
 pub mod limits;
+pub mod observe;
 pub mod origin;
 pub mod policy;
 pub mod sent;

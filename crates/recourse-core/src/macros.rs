@@ -37,3 +37,38 @@ macro_rules! inner_service_accessors {
         }
     };
 }
+
+/// An INFO span (target `recourse`) named `$name` for the request `$req` (a reference to
+/// an `http::Request`), with the OpenTelemetry HTTP client attributes every Recourse span
+/// carries (`otel.name`, `otel.kind`, `http.request.method`, `url.full` without
+/// credentials or query, `server.address`, `server.port`) and the empty ones recorded
+/// at the end (`http.response.status_code`, `http.request.resend_count`, `error.type`,
+/// `recourse.class`), then `$extra` fields. The caller depends on `tracing`. When no
+/// subscriber listens, the span is disabled and nothing is formatted or allocated.
+///
+/// ```
+/// let req = http::Request::get("https://u:p@a.test/x?q=1").body(()).unwrap();
+/// let span = recourse_core::http_client_span!("demo", &req, recourse.poll.count = 2u32);
+/// assert!(span.is_disabled()); // no subscriber here
+/// ```
+#[macro_export]
+macro_rules! http_client_span {
+    ($name:literal, $req:expr $(, $($extra:tt)*)?) => {{
+        let req = $req;
+        ::tracing::info_span!(
+            target: "recourse",
+            $name,
+            otel.name = %req.method(),
+            otel.kind = "client",
+            http.request.method = %req.method(),
+            url.full = %$crate::observe::UrlFull::new(req.uri()),
+            server.address = req.uri().host(),
+            server.port = $crate::observe::server_port(req.uri()),
+            http.response.status_code = ::tracing::field::Empty,
+            http.request.resend_count = ::tracing::field::Empty,
+            error.type = ::tracing::field::Empty,
+            recourse.class = ::tracing::field::Empty,
+            $($($extra)*)?
+        )
+    }};
+}

@@ -174,12 +174,19 @@ impl<S, B, P> Chain<S, B, P> {
             %reason,
             "redirect not followed"
         );
+        metrics::counter!(
+            recourse_core::observe::metric::REDIRECTS_REFUSED,
+            "reason" => not_followed_label(&reason),
+        )
+        .increment(1);
         res.extensions_mut().insert(reason);
         self.finish(res)
     }
 
     /// The chain with the refused hop at its end, for the layer's errors.
-    fn refused(&mut self, status: StatusCode, to: Uri) -> Vec<Hop> {
+    fn refused(&mut self, status: StatusCode, to: Uri, reason: &'static str) -> Vec<Hop> {
+        metrics::counter!(recourse_core::observe::metric::REDIRECTS_REFUSED, "reason" => reason)
+            .increment(1);
         let mut chain = mem::take(&mut self.hops);
         chain.push(Hop {
             status,
@@ -247,7 +254,7 @@ impl<S, B, P: Policy> Chain<S, B, P> {
             ActionKind::Follow => {}
             ActionKind::Stop(reason) => return Next::Return(self.unfollowed(res, reason)),
             ActionKind::TooMany { limit } => {
-                let chain = self.refused(status, target);
+                let chain = self.refused(status, target, "too_many");
                 return Next::Fail(TooManyRedirects { limit, chain }.into());
             }
             ActionKind::Downgrade => {
@@ -258,20 +265,20 @@ impl<S, B, P: Policy> Chain<S, B, P> {
                     Ok(()) => Err("the policy refused as a downgrade a redirect that is not \
                                    from https to http"),
                 };
-                let chain = self.refused(status, target);
+                let chain = self.refused(status, target, "downgrade");
                 return Next::Fail(match error {
                     Ok(downgrade) => RedirectError::downgrade_refused(downgrade, chain),
                     Err(message) => RedirectError::policy(message.into(), chain),
                 });
             }
             ActionKind::Error(e) => {
-                let chain = self.refused(status, target);
+                let chain = self.refused(status, target, "policy");
                 return Next::Fail(RedirectError::policy(e, chain));
             }
         }
         if self.config.detect_loops && self.visited(&method, &target) {
             let uri = target.clone();
-            let chain = self.refused(status, target);
+            let chain = self.refused(status, target, "loop");
             return Next::Fail(RedirectLoop { method, uri, chain }.into());
         }
         let next_body = if rewrite {
@@ -510,5 +517,21 @@ where
             .field("uri", &self.chain.head.uri)
             .field("hops", &self.chain.hops)
             .finish_non_exhaustive()
+    }
+}
+
+/// The bounded `reason` label of a redirect returned unfollowed.
+fn not_followed_label(reason: &NotFollowed) -> &'static str {
+    match reason {
+        NotFollowed::MissingLocation => "missing_location",
+        NotFollowed::ConflictingLocations => "conflicting_locations",
+        NotFollowed::Location(_) => "invalid_location",
+        NotFollowed::CredentialsInLocation => "credentials_in_location",
+        NotFollowed::BodyNotReplayable(_) => "not_replayable",
+        NotFollowed::LimitReached { .. } => "too_many",
+        NotFollowed::CrossOrigin => "cross_origin",
+        NotFollowed::Stopped => "stopped",
+        #[allow(unreachable_patterns)]
+        _ => "other",
     }
 }

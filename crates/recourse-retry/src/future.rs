@@ -370,6 +370,8 @@ impl<S, P, B> Ctx<S, P, B> {
             attempt = self.attempts,
             status = status.map_or(0, |s| s.as_u16()),
             ?wait,
+            recourse.retry.reason = status.map_or("transport_error", recourse_core::observe::status_label),
+            recourse.retry.wait_ms = wait.as_millis() as u64,
             "retrying"
         );
         Next::Retry { wait, failed, body }
@@ -480,6 +482,11 @@ impl<S, P, B> Ctx<S, P, B> {
         stop: Option<StopReason>,
     ) -> Result<Response<ResB>, E> {
         if let Some(stop) = stop {
+            metrics::counter!(
+                recourse_core::observe::metric::RETRIES_REFUSED,
+                "reason" => stop_label(&stop),
+            )
+            .increment(1);
             self.report(&result, stop);
         }
         match result {
@@ -534,6 +541,20 @@ impl<S, P, B> Ctx<S, P, B> {
             reason = %stop,
             "request failed and was not retried further"
         );
+    }
+}
+
+/// The bounded `reason` label of a refused retry.
+fn stop_label(stop: &StopReason) -> &'static str {
+    match stop {
+        StopReason::MaxRetries { .. } => "max_retries",
+        StopReason::Budget => "budget",
+        StopReason::Deadline { .. } => "deadline",
+        StopReason::TimeLimit { .. } => "time_limit",
+        StopReason::NotIdempotent => "not_idempotent",
+        StopReason::NotReplayable(_) => "not_replayable",
+        #[allow(unreachable_patterns)]
+        _ => "other",
     }
 }
 

@@ -87,6 +87,7 @@
 //!   loudly when not installed, except under `CI=true` where that fails;
 //! - [`tls`]: a CA made on the spot ([`tls::TestPki`]) and a TLS front for a test server
 //!   ([`tls::TlsFront`]), HTTP/2 and HTTP/1.1 by ALPN;
+//! - [`spans`]: a capturing `tracing` layer ([`spans::Spans`]) and the span tree it saw;
 //! - [`alloc`]: counting allocations with a global allocator and the round rule of the
 //!   zero-allocation tests.
 
@@ -99,6 +100,7 @@ mod reply;
 mod respond;
 mod server;
 pub mod simulator;
+pub mod spans;
 mod state;
 pub mod tls;
 

@@ -6,12 +6,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use http::Request;
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use recourse_core::Deadline;
 use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
+
+use crate::observe::Logical;
 
 /// Puts one [`Deadline`] on every request and fails the request with
 /// [`DeadlineError::Elapsed`] when it passes.
@@ -64,9 +66,9 @@ impl<S> SetDeadline<S> {
     recourse_core::inner_service_accessors!();
 }
 
-impl<S, B> Service<Request<B>> for SetDeadline<S>
+impl<S, B, RB> Service<Request<B>> for SetDeadline<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<RB>>,
 {
     type Response = S::Response;
     type Error = DeadlineError<S::Error>;
@@ -82,9 +84,16 @@ where
             || tokio::time::Instant::now() + self.timeout,
             |d| d.instant(),
         );
+        // Outermost: the logical request's span, which every attempt's span nests in.
+        let logical = Logical::start(&req);
+        let inner = {
+            let _entered = logical.span.enter();
+            self.inner.call(req)
+        };
         DeadlineFuture {
-            inner: self.inner.call(req),
+            inner,
             sleep: tokio::time::sleep_until(deadline),
+            logical,
         }
     }
 }
@@ -96,6 +105,7 @@ pin_project! {
         inner: F,
         #[pin]
         sleep: Sleep,
+        logical: Logical,
     }
 }
 
@@ -105,18 +115,26 @@ impl<F> fmt::Debug for DeadlineFuture<F> {
     }
 }
 
-impl<F, T, E> Future for DeadlineFuture<F>
+impl<F, B, E> Future for DeadlineFuture<F>
 where
-    F: Future<Output = Result<T, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<T, DeadlineError<E>>;
+    type Output = Result<Response<B>, DeadlineError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(out) = this.inner.poll(cx) {
+        let entered = this.logical.span.enter();
+        let polled = this.inner.poll(cx);
+        drop(entered);
+        if let Poll::Ready(out) = polled {
+            match &out {
+                Ok(res) => this.logical.response(res),
+                Err(_) => this.logical.error(false),
+            }
             return Poll::Ready(out.map_err(DeadlineError::Inner));
         }
         ready!(this.sleep.poll(cx));
+        this.logical.error(true);
         Poll::Ready(Err(DeadlineError::Elapsed))
     }
 }
@@ -200,11 +218,16 @@ mod tests {
         let svc = tower::service_fn(|req: Request<()>| async move {
             let remaining = Deadline::of(&req).unwrap().remaining();
             tokio::time::sleep(Duration::from_secs(3)).await;
-            Ok::<_, Infallible>(remaining)
+            Ok::<_, Infallible>(Response::new(remaining))
         });
         let quick = SetDeadline::new(svc, Duration::from_secs(5));
         assert_eq!(
-            quick.clone().oneshot(Request::new(())).await.unwrap(),
+            quick
+                .clone()
+                .oneshot(Request::new(()))
+                .await
+                .unwrap()
+                .into_body(),
             Duration::from_secs(5)
         );
         let slow = SetDeadline::new(quick.into_inner(), Duration::from_secs(2));
@@ -216,14 +239,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_earlier_deadline_wins() {
         let svc = tower::service_fn(|req: Request<()>| async move {
-            Ok::<_, Infallible>(Deadline::of(&req).unwrap().remaining())
+            Ok::<_, Infallible>(Response::new(Deadline::of(&req).unwrap().remaining()))
         });
         let mut req = Request::new(());
         Deadline::after(Duration::from_secs(1)).insert_into(&mut req);
         let got = SetDeadline::new(svc, Duration::from_secs(60))
             .oneshot(req)
             .await
-            .unwrap();
+            .unwrap()
+            .into_body();
         assert_eq!(got, Duration::from_secs(1));
     }
 }

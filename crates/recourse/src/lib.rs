@@ -45,6 +45,7 @@
 
 mod deadline;
 mod ext;
+mod observe;
 #[cfg(all(
     feature = "classify",
     feature = "retry",
