@@ -14,6 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::observe::Logical;
+use crate::report::{Pending, Reporting};
 
 /// Puts one [`Deadline`] on every request and fails the request with
 /// [`DeadlineError::Elapsed`] when it passes.
@@ -22,15 +23,27 @@ use crate::observe::Logical;
 /// and never start a wait (a retry's backoff, a poll interval, a redirect hop) that would
 /// end past it, so that what comes back at the deadline is a typed outcome rather than a
 /// cancelled wait. A request that already carries an earlier deadline keeps it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SetDeadlineLayer {
     timeout: Duration,
+    reporting: Option<Reporting>,
 }
 
 impl SetDeadlineLayer {
     /// A deadline `timeout` after each request starts.
     pub fn new(timeout: Duration) -> Self {
-        Self { timeout }
+        Self {
+            timeout,
+            reporting: None,
+        }
+    }
+
+    /// Reports the requests whose final answer is a failure `reporting` asks for (see
+    /// [`report`](crate::report)): outermost, this layer sees the answer after every
+    /// retry, hop and poll.
+    pub fn report(mut self, reporting: Reporting) -> Self {
+        self.reporting = Some(reporting);
+        self
     }
 }
 
@@ -41,6 +54,7 @@ impl<S> Layer<S> for SetDeadlineLayer {
         SetDeadline {
             inner,
             timeout: self.timeout,
+            reporting: self.reporting.clone(),
         }
     }
 }
@@ -50,12 +64,17 @@ impl<S> Layer<S> for SetDeadlineLayer {
 pub struct SetDeadline<S> {
     inner: S,
     timeout: Duration,
+    reporting: Option<Reporting>,
 }
 
 impl<S> SetDeadline<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, timeout: Duration) -> Self {
-        Self { inner, timeout }
+        Self {
+            inner,
+            timeout,
+            reporting: None,
+        }
     }
 
     /// A [`SetDeadlineLayer`] that gives every request `timeout`.
@@ -86,6 +105,7 @@ where
         );
         // Outermost: the logical request's span, which every attempt's span nests in.
         let logical = Logical::start(&req);
+        let pending = self.reporting.as_ref().map(|r| Pending::new(r, &req));
         let inner = {
             let _entered = logical.span.enter();
             self.inner.call(req)
@@ -94,6 +114,7 @@ where
             inner,
             sleep: tokio::time::sleep_until(deadline),
             logical,
+            pending,
         }
     }
 }
@@ -106,6 +127,7 @@ pin_project! {
         #[pin]
         sleep: Sleep,
         logical: Logical,
+        pending: Option<Pending>,
     }
 }
 
@@ -128,13 +150,26 @@ where
         drop(entered);
         if let Poll::Ready(out) = polled {
             match &out {
-                Ok(res) => this.logical.response(res),
-                Err(_) => this.logical.error(false),
+                Ok(res) => {
+                    this.logical.response(res);
+                    if let Some(pending) = this.pending.take() {
+                        pending.response(res);
+                    }
+                }
+                Err(_) => {
+                    this.logical.error(false);
+                    if let Some(pending) = this.pending.take() {
+                        pending.error(std::any::type_name::<E>().to_owned());
+                    }
+                }
             }
             return Poll::Ready(out.map_err(DeadlineError::Inner));
         }
         ready!(this.sleep.poll(cx));
         this.logical.error(true);
+        if let Some(pending) = this.pending.take() {
+            pending.error(DeadlineError::<std::convert::Infallible>::Elapsed.to_string());
+        }
         Poll::Ready(Err(DeadlineError::Elapsed))
     }
 }

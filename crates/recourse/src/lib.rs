@@ -46,6 +46,7 @@
 mod deadline;
 mod ext;
 mod observe;
+pub mod report;
 #[cfg(all(
     feature = "classify",
     feature = "retry",

@@ -11,6 +11,7 @@ use crate::classify::{Classify, ClassifyLayer, StatusTable};
 use crate::deadline::{SetDeadline, SetDeadlineLayer};
 use crate::poll::{AsyncPoll, AsyncPollLayer};
 use crate::redirect::{Redirect, RedirectLayer};
+use crate::report::Reporting;
 use crate::retry::{Retry, RetryLayer};
 
 /// The default deadline of [`ClientStackLayer`]: 60 seconds for the whole request, polls,
@@ -101,6 +102,7 @@ pub struct ClientStackLayer<
     #[cfg(feature = "breaker")]
     breaker: BreakerLayer,
     classify: ClassifyLayer<CP>,
+    report: Option<Reporting>,
 }
 
 impl ClientStackLayer {
@@ -118,6 +120,7 @@ impl ClientStackLayer {
             #[cfg(feature = "breaker")]
             breaker: BreakerLayer::new().circuit_breaking(false),
             classify: ClassifyLayer::new(),
+            report: None,
         }
     }
 }
@@ -135,6 +138,16 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
         self
     }
 
+    /// Reports the requests whose final answer is a failure `reporting` asks for (by
+    /// default 500 and 503 once the retries ran out) to its [`Reporter`](crate::report::Reporter):
+    /// see [`report`](crate::report). None by default (the retry layer already logs a
+    /// warning when it gives up); [`WarnReporter`](crate::report::WarnReporter) writes
+    /// one structured `warn` event per report.
+    pub fn report(mut self, reporting: Reporting) -> Self {
+        self.report = Some(reporting);
+        self
+    }
+
     /// Replaces the poll layer.
     pub fn poll<Q>(self, poll: AsyncPollLayer<Q>) -> ClientStackLayer<Q, RP, St, TP, CP> {
         ClientStackLayer {
@@ -146,6 +159,7 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             #[cfg(feature = "breaker")]
             breaker: self.breaker,
             classify: self.classify,
+            report: self.report,
         }
     }
 
@@ -160,6 +174,7 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             #[cfg(feature = "breaker")]
             breaker: self.breaker,
             classify: self.classify,
+            report: self.report,
         }
     }
 
@@ -174,6 +189,7 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             #[cfg(feature = "breaker")]
             breaker: self.breaker,
             classify: self.classify,
+            report: self.report,
         }
     }
 
@@ -188,6 +204,7 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             #[cfg(feature = "breaker")]
             breaker: self.breaker,
             classify: self.classify,
+            report: self.report,
         }
     }
 
@@ -212,6 +229,7 @@ impl<PP, RP, St, TP, CP> ClientStackLayer<PP, RP, St, TP, CP> {
             #[cfg(feature = "breaker")]
             breaker: self.breaker,
             classify,
+            report: self.report,
         }
     }
 }
@@ -234,7 +252,11 @@ where
         let service = self.cache.layer(service);
         let service = self.redirect.layer(service);
         let service = self.poll.layer(service);
-        SetDeadlineLayer::new(self.deadline).layer(service)
+        let mut deadline = SetDeadlineLayer::new(self.deadline);
+        if let Some(reporting) = &self.report {
+            deadline = deadline.report(reporting.clone());
+        }
+        deadline.layer(service)
     }
 }
 
