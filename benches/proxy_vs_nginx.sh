@@ -12,9 +12,12 @@
 # directly. The script checks that cache hits never reached the upstream.
 #
 # Set-up: nginx with worker_processes 1, proxy_cache, an upstream block with keepalive
-# connections, access log off; recourse-proxy with its defaults (shared cache and retry on)
-# and TOKIO_WORKER_THREADS=1 (one worker, like nginx's single worker process); the upstream
-# with one worker thread; wrk with one thread and CONNS connections.
+# connections, access log off; recourse-proxy with its defaults (shared cache and retry on),
+# --no-access-log and --threads 1 (a current-thread runtime, like nginx's single worker
+# process); a minimal hyper-util proxy (crates/recourse-proxy/examples/minimal_proxy.rs:
+# current-thread runtime, no header work, no logs) on the pass-through path, as the floor
+# any hyper-based proxy stands on; the upstream with one worker thread; wrk with one thread
+# and CONNS connections.
 # Needs: nginx and wrk (apt-get install -y nginx wrk), cargo, python3 (free ports).
 set -euo pipefail
 
@@ -36,10 +39,12 @@ done
 
 echo "building (release)..." >&2
 cargo build --release --quiet -p recourse-proxy
+cargo build --release --quiet -p recourse-proxy --example minimal_proxy
 cargo build --release --quiet --example bench_upstream
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 proxy_bin="$target/release/recourse-proxy"
 upstream_bin="$target/release/examples/bench_upstream"
+minimal_bin="$target/release/examples/minimal_proxy"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -49,6 +54,8 @@ proxy_port=$(free_port)
 nginx_port=$(free_port)
 while [ "$proxy_port" = "$up_port" ]; do proxy_port=$(free_port); done
 while [ "$nginx_port" = "$up_port" ] || [ "$nginx_port" = "$proxy_port" ]; do nginx_port=$(free_port); done
+min_port=$(free_port)
+while [ "$min_port" = "$up_port" ] || [ "$min_port" = "$proxy_port" ] || [ "$min_port" = "$nginx_port" ]; do min_port=$(free_port); done
 
 work=$(mktemp -d -t recourse-bench.XXXXXX)
 pids=()
@@ -77,7 +84,10 @@ pids+=($!)
 wait_for "http://127.0.0.1:$up_port/stats"
 
 RUST_LOG=warn TOKIO_WORKER_THREADS=$PROXY_THREADS "$proxy_bin" \
-    --listen "127.0.0.1:$proxy_port" --upstream "http://127.0.0.1:$up_port" $PROXY_ARGS 2>"$work/proxy.log" &
+    --listen "127.0.0.1:$proxy_port" --upstream "http://127.0.0.1:$up_port" \
+    --no-access-log --threads "$PROXY_THREADS" $PROXY_ARGS >"$work/proxy.log" 2>&1 &
+pids+=($!)
+"$minimal_bin" "127.0.0.1:$min_port" "127.0.0.1:$up_port" 2>"$work/minimal.log" &
 pids+=($!)
 
 user_line=""
@@ -119,6 +129,7 @@ pids+=($!)
 
 wait_for "http://127.0.0.1:$proxy_port/pass"
 wait_for "http://127.0.0.1:$nginx_port/pass"
+wait_for "http://127.0.0.1:$min_port/pass"
 # Prime both caches, and check that a second request is a hit (it does not reach the upstream).
 for port in ${hits:+"$proxy_port" "$nginx_port"}; do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/cached"
@@ -145,8 +156,9 @@ run_wrk() { # name url -> appends "name rps" to results
 }
 
 echo "warm-up..." >&2
-for port in "$proxy_port" "$nginx_port"; do
+for port in "$proxy_port" "$nginx_port" "$min_port"; do
     wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/pass" >/dev/null
+    if [ "$port" = "$min_port" ]; then continue; fi
     if [ -n "$hits" ]; then wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/cached" >/dev/null; fi
 done
 hits_before=$(curl -fsS "http://127.0.0.1:$up_port/stats")
@@ -154,11 +166,19 @@ hits_before=$(curl -fsS "http://127.0.0.1:$up_port/stats")
 : >"$work/results"
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round/$ROUNDS" >&2
-    if [ $((round % 2)) = 1 ]; then order="recourse nginx"; else order="nginx recourse"; fi
+    case $((round % 3)) in
+        1) order="recourse nginx minimal" ;;
+        2) order="nginx minimal recourse" ;;
+        *) order="minimal recourse nginx" ;;
+    esac
     for who in $order; do
-        if [ "$who" = recourse ]; then port=$proxy_port; else port=$nginx_port; fi
+        case $who in
+            recourse) port=$proxy_port ;;
+            nginx) port=$nginx_port ;;
+            *) port=$min_port ;;
+        esac
         run_wrk "$who-pass" "http://127.0.0.1:$port/pass"
-        if [ -n "$hits" ]; then run_wrk "$who-hit" "http://127.0.0.1:$port/cached"; fi
+        if [ -n "$hits" ] && [ "$who" != minimal ]; then run_wrk "$who-hit" "http://127.0.0.1:$port/cached"; fi
     done
     run_wrk "upstream-direct" "http://127.0.0.1:$up_port/pass"
 done
@@ -177,21 +197,25 @@ rp=$(median recourse-pass); np=$(median nginx-pass)
 rh=$(median recourse-hit); nh=$(median nginx-hit)
 rh=${rh:-0}; nh=${nh:-1}
 ud=$(median upstream-direct)
+mp=$(median minimal-pass)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { # ratio goal
     awk -v r="$1" -v g="$2" 'BEGIN { if (r >= g) printf "met (+%.2f)", r - g; else printf "**not met** (%.2f short)", g - r }'
 }
 pass_ratio=$(ratio "$rp" "$np")
+min_ratio=$(ratio "$rp" "$mp")
+min_nginx=$(ratio "$mp" "$np")
 hit_ratio=$(ratio "$rh" "$nh")
 
 {
     echo "recourse-proxy vs nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk -t1 -c$CONNS, $ROUNDS interleaved rounds of ${SECS} s, body $BODY_BYTES bytes;"
     echo "requests/s, median (min–max). $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)."
-    echo "recourse-proxy: TOKIO_WORKER_THREADS=$PROXY_THREADS, options: ${PROXY_ARGS:-defaults (shared cache, retry)}; nginx: worker_processes 1."
+    echo "recourse-proxy: --threads $PROXY_THREADS --no-access-log, options: ${PROXY_ARGS:-defaults (shared cache, retry)}; nginx: worker_processes 1, access_log off; minimal hyper-util proxy: current-thread."
     echo
     echo "| scenario | recourse-proxy | nginx | recourse / nginx | goal | met |"
     echo "|---|---|---|---|---|---|"
     echo "| pass-through (no-store) | $(printf %.0f "$rp") ($(range recourse-pass)) | $(printf %.0f "$np") ($(range nginx-pass)) | $pass_ratio | ≥ 1.00 | $(verdict "$pass_ratio" 1.0) |"
+    echo "| pass-through vs the minimal hyper-util proxy | $(printf %.0f "$rp") | minimal: $(printf %.0f "$mp") ($(range minimal-pass)); minimal / nginx: $min_nginx | $min_ratio | ≥ 1.00 | $(verdict "$min_ratio" 1.0) |"
     if [ -n "$hits" ]; then
         echo "| cache hit (max-age) | $(printf %.0f "$rh") ($(range recourse-hit)) | $(printf %.0f "$nh") ($(range nginx-hit)) | $hit_ratio | ≥ 1.50 | $(verdict "$hit_ratio" 1.5) |"
     fi

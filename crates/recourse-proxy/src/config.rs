@@ -351,6 +351,16 @@ impl Upstream {
         &self,
         path_and_query: Option<&http::uri::PathAndQuery>,
     ) -> Result<Uri, http::Error> {
+        if self.base_path.is_empty()
+            && let Some(pq) = path_and_query
+        {
+            // The request's own path and query, shared: no copy, no parse.
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(self.scheme.clone());
+            parts.authority = Some(self.authority.clone());
+            parts.path_and_query = Some(pq.clone());
+            return Uri::from_parts(parts).map_err(http::Error::from);
+        }
         let pq = path_and_query.map_or("/", |pq| pq.as_str());
         let joined;
         let pq = if self.base_path.is_empty() {

@@ -22,20 +22,41 @@ pub(crate) fn strip_for_forwarding(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends this proxy to `Via`, keeping the hops before it.
-pub(crate) fn append_via(headers: &mut HeaderMap, version: http::Version, pseudonym: &HeaderValue) {
-    let protocol = match version {
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        _ => "1.1",
-    };
-    let mut value = Vec::with_capacity(protocol.len() + 1 + pseudonym.len());
-    value.extend_from_slice(protocol.as_bytes());
-    value.push(b' ');
-    value.extend_from_slice(pseudonym.as_bytes());
-    if let Ok(value) = HeaderValue::from_bytes(&value) {
-        headers.append(header::VIA, value);
+/// This proxy's `Via` entries (RFC 9110 §7.6.3), one per protocol version, made once:
+/// appending one clones a shared value, no allocation per request.
+#[derive(Clone, Debug)]
+pub(crate) struct Via {
+    http10: HeaderValue,
+    http11: HeaderValue,
+    http2: HeaderValue,
+    http3: HeaderValue,
+}
+
+impl Via {
+    /// The entries for `pseudonym` (a token).
+    pub(crate) fn new(pseudonym: &str) -> Self {
+        let entry = |protocol: &str| {
+            HeaderValue::from_str(&format!("{protocol} {pseudonym}"))
+                .unwrap_or_else(|_| HeaderValue::from_static("1.1 recourse"))
+        };
+        Self {
+            http10: entry("1.0"),
+            http11: entry("1.1"),
+            http2: entry("2"),
+            http3: entry("3"),
+        }
+    }
+
+    /// Appends this proxy to `Via` for a message received in `version`, keeping the hops
+    /// before it.
+    pub(crate) fn append(&self, headers: &mut HeaderMap, version: http::Version) {
+        let value = match version {
+            http::Version::HTTP_10 => &self.http10,
+            http::Version::HTTP_2 => &self.http2,
+            http::Version::HTTP_3 => &self.http3,
+            _ => &self.http11,
+        };
+        headers.append(header::VIA, value.clone());
     }
 }
 
@@ -88,11 +109,7 @@ mod tests {
     fn via_appends() {
         let mut h = HeaderMap::new();
         h.insert(header::VIA, HeaderValue::from_static("1.0 fred"));
-        append_via(
-            &mut h,
-            http::Version::HTTP_11,
-            &HeaderValue::from_static("recourse"),
-        );
+        Via::new("recourse").append(&mut h, http::Version::HTTP_11);
         let vias: Vec<_> = h
             .get_all(header::VIA)
             .iter()

@@ -29,7 +29,7 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::conn::{IdleIo, InFlight, InFlightGuard};
 use crate::forwarded::{self, ClientFacts};
-use crate::hop::{append_via, strip_for_forwarding};
+use crate::hop::{Via, strip_for_forwarding};
 use crate::{stack, tls};
 
 /// The body type inside the proxy: any body, boxed.
@@ -51,7 +51,7 @@ pub struct Proxy {
 struct Inner {
     config: Config,
     service: UpstreamService,
-    via: HeaderValue,
+    via: Via,
     host: HeaderValue,
     /// TLS on the listener.
     tls: Option<TlsAcceptor>,
@@ -122,7 +122,7 @@ impl Proxy {
             inner: Arc::new(Inner {
                 config,
                 service,
-                via: HeaderValue::from_static("recourse"),
+                via: Via::new("recourse"),
                 host,
                 tls: None,
             }),
@@ -328,7 +328,7 @@ impl Proxy {
             }
         };
         strip_for_forwarding(&mut parts.headers);
-        append_via(&mut parts.headers, parts.version, &inner.via);
+        inner.via.append(&mut parts.headers, parts.version);
         // The host the client asked for: its Host, or an HTTP/2 request's authority.
         let asked_host = match parts.headers.insert(header::HOST, inner.host.clone()) {
             Some(host) => Some(host),
@@ -355,7 +355,7 @@ impl Proxy {
             Ok(Ok(mut res)) => {
                 strip_for_forwarding(res.headers_mut());
                 let version = res.version();
-                append_via(res.headers_mut(), version, &inner.via);
+                inner.via.append(res.headers_mut(), version);
                 res
             }
             Ok(Err(e)) => upstream_error(&e),
