@@ -97,7 +97,7 @@ fn refusal<E>(origin: &Origin, admit: Admit) -> Option<BreakerError<E>> {
         Admit::Open(_) => "circuit_open",
         Admit::Go { .. } | Admit::Wait(_) => return None,
     };
-    metrics::counter!(recourse_core::observe::metric::BREAKER_REFUSALS, "reason" => reason)
+    recourse_core::metric_with!(counter, recourse_core::observe::metric::BREAKER_REFUSALS, "reason" => reason; ["overloaded", "circuit_open"])
         .increment(1);
     match admit {
         Admit::Overloaded(until) => Some(BreakerError::from_overloaded(Overloaded {

@@ -71,10 +71,12 @@ impl Observed {
             _ => None,
         };
         let class_label = class.map_or("none", class_label);
-        metrics::histogram!(
+        // Static keys (the label values are from fixed lists): no allocation per attempt.
+        recourse_core::metric_with!(
+            histogram,
             metric::REQUEST_DURATION,
-            attr::HTTP_REQUEST_METHOD => self.method,
-            attr::CLASS => class_label,
+            "http.request.method" => self.method; ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"],
+            "recourse.class" => class_label; ["informational", "success", "application_failure", "pending", "redirect", "not_modified", "client_error", "retryable", "server_error", "none"]
         )
         .record(self.start.elapsed().as_secs_f64());
         if self.span.is_disabled() {

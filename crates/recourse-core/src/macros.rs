@@ -72,3 +72,41 @@ macro_rules! http_client_span {
         )
     }};
 }
+
+/// A `metrics` handle (`counter`, `gauge` or `histogram`) whose label values come from a
+/// fixed list, so that the key is a `static` and nothing is allocated per call (the
+/// `metrics` macros allocate the labels of a key built from run-time values). A value
+/// outside the list is recorded as `_OTHER`. One or two labels; the caller depends on
+/// `metrics`.
+///
+/// ```
+/// let outcome = "success";
+/// recourse_core::metric_with!(counter, "requests", "outcome" => outcome; ["success", "failure"])
+///     .increment(1);
+/// let (method, class) = ("GET", "retryable");
+/// recourse_core::metric_with!(histogram, "duration",
+///     "method" => method; ["GET", "POST"],
+///     "class" => class; ["success", "retryable"])
+///     .record(0.25);
+/// ```
+#[macro_export]
+macro_rules! metric_with {
+    ($kind:ident, $name:expr, $k1:literal => $v1:expr; [$($a:literal),* $(,)?], $k2:literal => $v2:expr; $bs:tt) => {
+        match $v1 {
+            $($a => $crate::metric_with!(@second $kind, $name, $k1 => $a, $k2 => $v2; $bs),)*
+            _ => $crate::metric_with!(@second $kind, $name, $k1 => "_OTHER", $k2 => $v2; $bs),
+        }
+    };
+    (@second $kind:ident, $name:expr, $k1:literal => $a:literal, $k2:literal => $v2:expr; [$($b:literal),* $(,)?]) => {
+        match $v2 {
+            $($b => ::metrics::$kind!($name, $k1 => $a, $k2 => $b),)*
+            _ => ::metrics::$kind!($name, $k1 => $a, $k2 => "_OTHER"),
+        }
+    };
+    ($kind:ident, $name:expr, $k:literal => $v:expr; [$($a:literal),* $(,)?]) => {
+        match $v {
+            $($a => ::metrics::$kind!($name, $k => $a),)*
+            _ => ::metrics::$kind!($name, $k => "_OTHER"),
+        }
+    };
+}

@@ -174,9 +174,10 @@ impl<S, B, P> Chain<S, B, P> {
             %reason,
             "redirect not followed"
         );
-        metrics::counter!(
+        recourse_core::metric_with!(
+            counter,
             recourse_core::observe::metric::REDIRECTS_REFUSED,
-            "reason" => not_followed_label(&reason),
+            "reason" => not_followed_label(&reason); ["too_many", "downgrade", "policy", "loop", "missing_location", "conflicting_locations", "invalid_location", "credentials_in_location", "not_replayable", "cross_origin", "stopped"]
         )
         .increment(1);
         res.extensions_mut().insert(reason);
@@ -185,7 +186,7 @@ impl<S, B, P> Chain<S, B, P> {
 
     /// The chain with the refused hop at its end, for the layer's errors.
     fn refused(&mut self, status: StatusCode, to: Uri, reason: &'static str) -> Vec<Hop> {
-        metrics::counter!(recourse_core::observe::metric::REDIRECTS_REFUSED, "reason" => reason)
+        recourse_core::metric_with!(counter, recourse_core::observe::metric::REDIRECTS_REFUSED, "reason" => reason; ["too_many", "downgrade", "policy", "loop", "missing_location", "conflicting_locations", "invalid_location", "credentials_in_location", "not_replayable", "cross_origin", "stopped"])
             .increment(1);
         let mut chain = mem::take(&mut self.hops);
         chain.push(Hop {

@@ -482,9 +482,11 @@ impl<S, P, B> Ctx<S, P, B> {
         stop: Option<StopReason>,
     ) -> Result<Response<ResB>, E> {
         if let Some(stop) = stop {
-            metrics::counter!(
+            recourse_core::metric_with!(
+                counter,
                 recourse_core::observe::metric::RETRIES_REFUSED,
-                "reason" => stop_label(&stop),
+                "reason" => stop_label(&stop);
+                ["max_retries", "budget", "deadline", "time_limit", "not_idempotent", "not_replayable"]
             )
             .increment(1);
             self.report(&result, stop);

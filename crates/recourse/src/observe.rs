@@ -33,14 +33,16 @@ impl Logical {
     pub(crate) fn response<B>(&mut self, res: &Response<B>) {
         self.done();
         let class = Class::of(res);
-        metrics::counter!(metric::OUTCOMES, "outcome" => outcome_of(class)).increment(1);
+        recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => outcome_of(class); ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "other"])
+            .increment(1);
         let history = History::of(res);
         if let Some(history) = history {
             count_steps(history);
         }
         let cache = cache_status(res);
         if let Some(cache) = cache {
-            metrics::counter!(metric::CACHE, "status" => cache).increment(1);
+            recourse_core::metric_with!(counter, metric::CACHE, "status" => cache; ["hit", "stale", "revalidated", "miss", "bypass"])
+                .increment(1);
         }
         if self.span.is_disabled() {
             return;
@@ -70,7 +72,8 @@ impl Logical {
         } else {
             outcome::TRANSPORT_ERROR
         };
-        metrics::counter!(metric::OUTCOMES, "outcome" => label).increment(1);
+        recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => label; ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "other"])
+            .increment(1);
         if !self.span.is_disabled() {
             let error = if elapsed { "timeout" } else { "_OTHER" };
             self.span.record(attr::ERROR_TYPE, error);
@@ -100,10 +103,11 @@ fn count_steps(history: &History) {
                     Some(status) => status_label(*status),
                     None => "transport_error",
                 };
-                metrics::counter!(metric::RETRIES, "reason" => reason).increment(1);
+                recourse_core::metric_with!(counter, metric::RETRIES, "reason" => reason; ["301", "302", "303", "307", "308", "408", "429", "500", "502", "503", "504", "1xx", "2xx", "3xx", "4xx", "5xx", "transport_error"])
+                    .increment(1);
             }
             Step::Redirected { status, .. } => {
-                metrics::counter!(metric::REDIRECTS, "status" => status_label(*status))
+                recourse_core::metric_with!(counter, metric::REDIRECTS, "status" => status_label(*status); ["301", "302", "303", "307", "308", "408", "429", "500", "502", "503", "504", "1xx", "2xx", "3xx", "4xx", "5xx", "transport_error"])
                     .increment(1);
             }
             Step::Polled { .. } => metrics::counter!(metric::POLLS).increment(1),
