@@ -6,40 +6,18 @@
 
 use std::alloc::System;
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Empty;
 use recourse_classify::Classify;
-use recourse_testkit::alloc::{INSTRUMENTED_SYSTEM, StatsAlloc, best_of, count};
+use recourse_testkit::alloc::{
+    INSTRUMENTED_SYSTEM, StatsAlloc, best_of, count, parsed_gets as requests, ready as now,
+};
 use tower::Service;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Polls a future that is ready at once (no runtime, so nothing else allocates).
-fn now<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the in-memory backend is always ready"),
-    }
-}
-
-fn requests(n: usize) -> Vec<Request<Empty<Bytes>>> {
-    (0..n)
-        .map(|i| {
-            let uri: http::Uri = format!("http://api.test/items/{i}?q=1").parse().unwrap();
-            Request::get(uri).body(Empty::new()).unwrap()
-        })
-        .collect()
-}
 
 /// Calls `svc` once per request and returns how many allocations that made.
 fn allocations<S, B>(svc: &mut S, requests: Vec<Request<Empty<Bytes>>>) -> usize

@@ -104,3 +104,35 @@ pub async fn best_of_async<M: Allocations>(
     }
     best
 }
+
+/// Polls a future that must be ready at once (an in-memory backend; no runtime, so that
+/// nothing else allocates), and returns its output.
+///
+/// # Panics
+///
+/// If the future is pending.
+pub fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the in-memory backend is always ready"),
+    }
+}
+
+/// `n` GET requests with empty bodies to parsed (not static) URIs
+/// `http://api.test/items/{i}?q=1`, as a real client builds them.
+pub fn parsed_gets(n: usize) -> Vec<http::Request<http_body_util::Empty<bytes::Bytes>>> {
+    (0..n)
+        .map(|i| {
+            let uri: http::Uri = format!("http://api.test/items/{i}?q=1")
+                .parse()
+                .expect("a valid URI");
+            http::Request::get(uri)
+                .body(http_body_util::Empty::new())
+                .expect("a valid request")
+        })
+        .collect()
+}
