@@ -19,15 +19,31 @@ use recourse_proxy::{Config, Upstream};
 use recourse_testkit::tls::{H2, HTTP11, TestPki, TlsFront};
 use recourse_testkit::{Reply, TestServer};
 
-/// Writes `text` to a fresh file for this test.
-fn file(name: &str, text: &str) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("recourse-proxy-tls-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+/// A directory of files for one test, removed when the test ends.
+struct TempFiles(PathBuf);
+
+impl TempFiles {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("recourse-proxy-tls-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// Writes `text` to the file `name`.
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn https_config(front: &TlsFront) -> Config {
@@ -62,7 +78,8 @@ async fn https_upstream_with_a_private_ca_speaks_h2_by_alpn() {
     let pki = TestPki::generate();
     let front = TlsFront::start(&upstream, &pki, &[H2, HTTP11]).await;
     let mut config = https_config(&front);
-    config.upstream_ca = Some(file("ca.pem", pki.ca_pem()));
+    let files = TempFiles::new();
+    config.upstream_ca = Some(files.write("ca.pem", pki.ca_pem()));
     let proxy = start(config).await;
     let res = common::client().get(proxy.uri("/hello")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -84,7 +101,8 @@ async fn https_upstream_speaking_only_http11_gets_http11() {
     let pki = TestPki::generate();
     let front = TlsFront::start(&upstream, &pki, &[HTTP11]).await;
     let mut config = https_config(&front);
-    config.upstream_ca = Some(file("ca.pem", pki.ca_pem()));
+    let files = TempFiles::new();
+    config.upstream_ca = Some(files.write("ca.pem", pki.ca_pem()));
     let proxy = start(config).await;
     let res = common::client().get(proxy.uri("/hello")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -109,7 +127,8 @@ async fn a_wrong_ca_is_refused_with_502_and_a_clear_log_line() {
     let other = TestPki::generate();
     let front = TlsFront::start(&upstream, &pki, &[H2, HTTP11]).await;
     let mut config = https_config(&front);
-    config.upstream_ca = Some(file("other-ca.pem", other.ca_pem()));
+    let files = TempFiles::new();
+    config.upstream_ca = Some(files.write("other-ca.pem", other.ca_pem()));
     config.breaker = false;
     let proxy = start(config).await;
     let res = common::client().get(proxy.uri("/hello")).await.unwrap();
@@ -173,9 +192,10 @@ async fn tls_listener_speaks_h2_and_http11_by_alpn() {
     upstream.fallback("/hello", Reply::ok().body("hi"));
     let pki = TestPki::generate();
     let mut config = no_layers(config_for(&upstream));
+    let files = TempFiles::new();
     config.tls = Some((
-        file("cert.pem", pki.cert_pem()),
-        file("key.pem", pki.key_pem()),
+        files.write("cert.pem", pki.cert_pem()),
+        files.write("key.pem", pki.key_pem()),
     ));
     let proxy = start(config).await;
     let uri = format!("https://localhost:{}/hello", proxy.addr.port());
