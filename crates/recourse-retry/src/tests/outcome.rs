@@ -84,6 +84,10 @@ fn giving_up_is_reported_at_warn_with_the_request_id() {
         .build()
         .unwrap();
     tracing::subscriber::with_default(subscriber, || {
+        // Another test thread may have registered the warn callsite while no subscriber
+        // wanted it; tracing caches that interest process-wide. Rebuild it now that this
+        // thread's subscriber exists, so the event cannot be filtered out by a stale cache.
+        tracing::callsite::rebuild_interest_cache();
         rt.block_on(async {
             let backend = Backend::new([status(503)]);
             let mut req = get();
