@@ -122,16 +122,24 @@ fn attempt_span<B>(req: &Request<B>) -> tracing::Span {
         "recourse.attempt",
         req,
         recourse.body_code = tracing::field::Empty,
+        recourse.retry.reason = tracing::field::Empty,
+        recourse.retry.wait_ms = tracing::field::Empty,
     );
     if !span.is_disabled() {
+        use recourse_core::observe::{attr, status_label};
         let resend = req
             .extensions()
             .get::<recourse_core::Attempt>()
             .map_or(0, |a| a.0.saturating_sub(1));
-        span.record(
-            recourse_core::observe::attr::HTTP_REQUEST_RESEND_COUNT,
-            resend,
-        );
+        span.record(attr::HTTP_REQUEST_RESEND_COUNT, resend);
+        if let Some(cause) = req.extensions().get::<recourse_core::Resend>() {
+            let reason = cause.status.map_or("transport_error", status_label);
+            span.record(attr::RETRY_REASON, reason);
+            span.record(
+                attr::RETRY_WAIT_MS,
+                u64::try_from(cause.waited.as_millis()).unwrap_or(u64::MAX),
+            );
+        }
     }
     span
 }

@@ -32,6 +32,18 @@ use http::{StatusCode, Uri};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Attempt(pub u32);
 
+/// Why a request is being sent again, as a request extension: the retry layer puts it on
+/// every resend (next to its [`Attempt`]), so the attempt's span can carry the reason and
+/// the wait (`recourse.retry.reason`, `recourse.retry.wait_ms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Resend {
+    /// The status of the response that caused the resend, or `None` after a transport
+    /// error or a try that timed out.
+    pub status: Option<StatusCode>,
+    /// How long the layer waited before resending.
+    pub waited: Duration,
+}
+
 /// One thing a layer did on the way to the final response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

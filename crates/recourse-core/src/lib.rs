@@ -20,7 +20,7 @@
 //!   must see the origin's current state; [`InlineUri`]: a request URI kept cheaply.
 //! - [`Deadline`]: one deadline for the whole request, in its extensions.
 //! - [`Class`]: the coarse verdict on a response that classify writes and the others read.
-//! - [`History`], [`Step`], [`Attempt`]: what the layers did, in extensions.
+//! - [`History`], [`Step`], [`Attempt`], [`Resend`]: what the layers did, in extensions.
 //! - [`backoff`]: exponential backoff with jitter and an injectable random source.
 //! - [`clock`]: wall-clock time driven by tokio's clock, so paused-time tests cover dates.
 //!
@@ -64,7 +64,7 @@ mod uri;
 
 pub use class::Class;
 pub use deadline::Deadline;
-pub use history::{Attempt, History, Step};
+pub use history::{Attempt, History, Resend, Step};
 pub use live::Live;
 pub use uri::{FinalUri, InlineUri};
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode, request};
 use http_body::Body;
 use recourse_core::body::{Drain, Drained, NotReplayable, ReplayBody};
-use recourse_core::{Attempt, Deadline, History, Step, clock, headers};
+use recourse_core::{Attempt, Deadline, History, Resend, Step, clock, headers};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
@@ -264,6 +264,11 @@ where
                     };
                     let mut parts = ctx.parts.clone();
                     parts.extensions.insert(Attempt(ctx.attempts));
+                    // Why this is a resend, for the attempt's span (the last step is
+                    // always the `Retried` that led here).
+                    if let Some(&Step::Retried { status, waited, .. }) = ctx.steps.last() {
+                        parts.extensions.insert(Resend { status, waited });
+                    }
                     let fut = ctx.service.call(Request::from_parts(parts, body));
                     arm(this.timer, ctx);
                     this.state.set(State::Called { fut });

@@ -84,6 +84,11 @@ async fn a_retried_503_is_one_request_span_around_two_attempts() {
     assert_eq!(field(attempts[1], "http.response.status_code"), Some("200"));
     assert_eq!(field(attempts[1], "http.request.resend_count"), Some("1"));
     assert_eq!(field(attempts[1], "error.type"), None);
+    // The resend says why and after how long (the simulator's 503 asks for no wait).
+    assert_eq!(field(attempts[0], "recourse.retry.reason"), None);
+    assert_eq!(field(attempts[1], "recourse.retry.reason"), Some("503"));
+    let waited = field(attempts[1], "recourse.retry.wait_ms").expect("wait recorded");
+    assert!(waited.parse::<u64>().is_ok(), "wait in ms: {waited}");
 }
 
 #[tokio::test(start_paused = true)]
