@@ -74,10 +74,12 @@ macro_rules! http_client_span {
 }
 
 /// A `metrics` handle (`counter`, `gauge` or `histogram`) whose label values come from a
-/// fixed list, so that the key is a `static` and nothing is allocated per call (the
-/// `metrics` macros allocate the labels of a key built from run-time values). A value
-/// outside the list is recorded as `_OTHER`. One or two labels; the caller depends on
-/// `metrics`.
+/// fixed list, so that the key is a `static` built at compile time: nothing is allocated
+/// or hashed per call (the `metrics` macros allocate the labels of a key built from
+/// run-time values, and hash at run time a key whose name is not a literal). A value
+/// outside the list is recorded as `_OTHER`. One or two labels; `$name` is a constant
+/// (`&'static str`); the caller depends on `metrics`. The metric's target is the calling
+/// module and its level INFO, as with the `metrics` macros.
 ///
 /// ```
 /// let outcome = "success";
@@ -99,14 +101,38 @@ macro_rules! metric_with {
     };
     (@second $kind:ident, $name:expr, $k1:literal => $a:literal, $k2:literal => $v2:expr; [$($b:literal),* $(,)?]) => {
         match $v2 {
-            $($b => ::metrics::$kind!($name, $k1 => $a, $k2 => $b),)*
-            _ => ::metrics::$kind!($name, $k1 => $a, $k2 => "_OTHER"),
+            $($b => $crate::metric_with!(@static $kind, $name, $k1 => $a, $k2 => $b),)*
+            _ => $crate::metric_with!(@static $kind, $name, $k1 => $a, $k2 => "_OTHER"),
         }
     };
     ($kind:ident, $name:expr, $k:literal => $v:expr; [$($a:literal),* $(,)?]) => {
         match $v {
-            $($a => ::metrics::$kind!($name, $k => $a),)*
-            _ => ::metrics::$kind!($name, $k => "_OTHER"),
+            $($a => $crate::metric_with!(@static $kind, $name, $k => $a),)*
+            _ => $crate::metric_with!(@static $kind, $name, $k => "_OTHER"),
         }
+    };
+    // One key, its labels and its metadata, all `static` (the key's hash is computed by
+    // the compiler), handed to the current recorder.
+    (@static $kind:ident, $name:expr, $($k:literal => $v:literal),+) => {{
+        static LABELS: [::metrics::Label; [$($k),+].len()] =
+            [$(::metrics::Label::from_static_parts($k, $v)),+];
+        static KEY: ::metrics::Key = ::metrics::Key::from_static_parts($name, &LABELS);
+        static METADATA: ::metrics::Metadata<'static> = ::metrics::Metadata::new(
+            ::core::module_path!(),
+            ::metrics::Level::INFO,
+            ::core::option::Option::Some(::core::module_path!()),
+        );
+        ::metrics::with_recorder(|recorder| {
+            $crate::metric_with!(@register $kind, recorder, &KEY, &METADATA)
+        })
+    }};
+    (@register counter, $recorder:ident, $key:expr, $meta:expr) => {
+        $recorder.register_counter($key, $meta)
+    };
+    (@register gauge, $recorder:ident, $key:expr, $meta:expr) => {
+        $recorder.register_gauge($key, $meta)
+    };
+    (@register histogram, $recorder:ident, $key:expr, $meta:expr) => {
+        $recorder.register_histogram($key, $meta)
     };
 }
