@@ -98,6 +98,30 @@ pub mod metric {
     pub const CACHE: &str = "recourse.cache.results";
     /// Gauge: logical requests in flight.
     pub const IN_FLIGHT: &str = "recourse.requests.in_flight";
+    /// Counter: poll jobs by how they ended, once per job (a 202 polled to its end, or a
+    /// 201 whose resource was fetched). Label: `outcome` (see
+    /// [`poll_outcome`](super::poll_outcome)).
+    pub const POLL_OUTCOMES: &str = "recourse.poll.outcomes";
+}
+
+/// The label values of the `outcome` label of [`metric::POLL_OUTCOMES`].
+pub mod poll_outcome {
+    /// The job succeeded; its result (or the final status response) was handed back.
+    pub const SUCCEEDED: &str = "succeeded";
+    /// The job failed or was canceled: the failed status response was handed back.
+    pub const FAILED: &str = "failed";
+    /// Polling stopped on the layer's time limit.
+    pub const TIME_LIMIT: &str = "time_limit";
+    /// Polling stopped on the layer's maximum number of polls.
+    pub const MAX_POLLS: &str = "max_polls";
+    /// Polling stopped on the request's deadline.
+    pub const DEADLINE: &str = "deadline";
+    /// A status response broke the configured status field's protocol.
+    pub const PROTOCOL_VIOLATION: &str = "protocol_violation";
+    /// A status or result URL could not be followed (unreadable, or `https` to `http`).
+    pub const LOCATION: &str = "location";
+    /// The inner service failed (a transport error, a refusal) on a poll or a fetch.
+    pub const ERROR: &str = "error";
 }
 
 /// The label values of the `outcome` label of [`metric::OUTCOMES`].
@@ -110,10 +134,19 @@ pub mod outcome {
     pub const CLIENT_ERROR: &str = "client_error";
     /// A 5xx (retryable or not) as the final answer.
     pub const SERVER_ERROR: &str = "server_error";
-    /// No response: a transport error or a refusal.
+    /// No response: a transport error (or an error no layer names).
     pub const TRANSPORT_ERROR: &str = "transport_error";
     /// The request's deadline passed.
     pub const DEADLINE: &str = "deadline";
+    /// A layer refused to send the request (the breaker: a `Retry-After` not yet passed,
+    /// an open circuit).
+    pub const REFUSED: &str = "refused";
+    /// The redirect layer stopped following redirects (too many, a loop, a downgrade, a
+    /// policy).
+    pub const REDIRECT_ERROR: &str = "redirect_error";
+    /// Polling stopped without a result (a limit other than the deadline, a protocol
+    /// violation, a status URL that cannot be followed).
+    pub const POLL_ERROR: &str = "poll_error";
     /// Anything else (1xx, 3xx or 202 handed back to the caller).
     pub const OTHER: &str = "other";
 }

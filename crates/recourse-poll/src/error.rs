@@ -9,6 +9,7 @@ use recourse_core::BoxError;
 use recourse_core::headers::LocationError;
 use recourse_core::json::JsonPath;
 use recourse_core::origin::Downgrade;
+use recourse_core::sent::{self, Sent};
 
 use crate::Resume;
 
@@ -194,6 +195,40 @@ impl<E> PollError<E> {
             Kind::Timeout(t) => Some(&t.status_url),
             Kind::Downgrade(d) => d.status_url.as_ref(),
             Kind::Protocol(v) => Some(&v.status_url),
+        }
+    }
+}
+
+impl<E: 'static> PollError<E> {
+    /// Registers `PollError<E>` with [`recourse_core::sent`] (once; later calls take a read
+    /// lock), so that the layers and the observer above this one can look through it: see
+    /// [`sent`](Self::sent). Called before an error leaves the layer.
+    pub(crate) fn register() {
+        sent::register::<PollError<E>>(PollError::sent);
+    }
+
+    /// What this error says about its request having been sent, for
+    /// [`recourse_core::sent`]:
+    ///
+    /// - the inner service's error on the original request (before any poll) is handed
+    ///   over ([`Sent::Inner`]): it may know (a breaker's refusal was not sent);
+    /// - the inner service's error on a poll or a result fetch: [`Sent::Unknown`], since
+    ///   the original request was sent (it started the job), whatever the poll's error says;
+    /// - the layer's own reasons are handed over as their public types ([`PollTimeout`],
+    ///   [`ProtocolViolation`], [`LocationError`], [`Downgrade`]), which no layer registers:
+    ///   they answer [`Sent::Unknown`] (the request was sent), and an observer walking the
+    ///   chain (the facade's outcome counter) can name them by downcasting.
+    fn sent(&self) -> Sent<'_> {
+        match &self.kind {
+            Kind::Inner {
+                error,
+                status_url: None,
+            } => Sent::Inner(error),
+            Kind::Inner { .. } => Sent::Unknown,
+            Kind::Timeout(t) => Sent::Inner(&**t),
+            Kind::Location(l) => Sent::Inner(&l.error),
+            Kind::Downgrade(d) => Sent::Inner(&d.downgrade),
+            Kind::Protocol(v) => Sent::Inner(&**v),
         }
     }
 }
@@ -558,5 +593,35 @@ mod tests {
         assert_eq!(d.header(), http::header::LOCATION);
         assert!(e.source().is_some());
         assert!(format!("{e:?}").contains("Downgrade"));
+    }
+
+    #[test]
+    fn registered_with_sent_the_wrapped_error_is_found() {
+        PollError::<std::io::Error>::register();
+        // Before any poll: the inner error is handed over.
+        let e = PollError::from_inner(std::io::Error::other("refused"), None);
+        let Sent::Inner(inner) = sent::verdict(&e) else {
+            panic!("the inner error is handed over");
+        };
+        assert_eq!(
+            inner.downcast_ref::<std::io::Error>().unwrap().to_string(),
+            "refused"
+        );
+        // While polling: the original request was sent, whatever the poll's error says.
+        let e = PollError::from_inner(
+            std::io::Error::other("refused"),
+            Some(Uri::from_static("http://a.test/jobs/1")),
+        );
+        assert!(matches!(sent::verdict(&e), Sent::Unknown));
+        // The layer's own reasons: their public types, which answer Unknown themselves.
+        let e: PollError<std::io::Error> = PollError::from_timeout(timeout());
+        let Sent::Inner(own) = sent::verdict(&e) else {
+            panic!("the timeout is handed over");
+        };
+        assert_eq!(own.downcast_ref::<PollTimeout>().unwrap().polls(), 3);
+        assert!(matches!(sent::verdict(own), Sent::Unknown));
+        // Another inner type is not registered by this one.
+        let other = PollError::from_inner(std::fmt::Error, None);
+        assert!(matches!(sent::verdict(&other), Sent::Unknown));
     }
 }

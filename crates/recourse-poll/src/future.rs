@@ -14,7 +14,8 @@ use crate::poller::{Begin, Begun, Poller, Start};
 use recourse_core::body::PeekBody;
 
 use crate::ctx::Ctx;
-use crate::{Policy, PollError, PollRequestBody, Resume};
+use crate::{Policy, PollError, PollInfo, PollOutcome, PollRequestBody, Resume, TimeoutReason};
+use recourse_core::observe::{metric, poll_outcome};
 
 pin_project_lite::pin_project! {
     /// The response future of [`AsyncPoll`](crate::AsyncPoll).
@@ -75,6 +76,7 @@ where
 impl<S, B, ResBody, P> Future for ResponseFuture<S, B, ResBody, P>
 where
     S: Service<Request<PollRequestBody<B>>, Response = Response<ResBody>> + Clone,
+    S::Error: 'static,
     ResBody: Body,
     P: Policy,
 {
@@ -90,6 +92,7 @@ where
                         Ok(res) => res,
                         Err(e) => {
                             this.state.set(State::Done);
+                            PollError::<S::Error>::register();
                             return Poll::Ready(Err(PollError::from_inner(e, None)));
                         }
                     };
@@ -113,6 +116,12 @@ where
                         }
                         Begun::Done(done) => {
                             this.state.set(State::Done);
+                            // An error here ends a job that started (a 202 or 201 whose
+                            // status URL cannot be followed, a first wait past the limits);
+                            // `Ok` is a response that named no status URL: no job.
+                            if done.is_err() {
+                                return Poll::Ready(job_ended(done));
+                            }
                             return Poll::Ready(done);
                         }
                     }
@@ -120,9 +129,48 @@ where
                 StateProj::Polling { job } => {
                     let output = ready!(job.as_mut().poll(cx));
                     this.state.set(State::Done);
-                    return Poll::Ready(output);
+                    return Poll::Ready(job_ended(output));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
+
+/// A poll job's end: counts it in `recourse.poll.outcomes` (once per job) and, for an
+/// error, registers the error type with [`recourse_core::sent`] before it leaves the layer.
+fn job_ended<B, E: 'static>(
+    output: Result<Response<B>, PollError<E>>,
+) -> Result<Response<B>, PollError<E>> {
+    if output.is_err() {
+        PollError::<E>::register();
+    }
+    let label = outcome_label(&output);
+    recourse_core::metric_with!(counter, metric::POLL_OUTCOMES, "outcome" => label; ["succeeded", "failed", "time_limit", "max_polls", "deadline", "protocol_violation", "location", "error"])
+        .increment(1);
+    output
+}
+
+/// The `outcome` label of a finished job (see [`recourse_core::observe::poll_outcome`]).
+fn outcome_label<B, E>(output: &Result<Response<B>, PollError<E>>) -> &'static str {
+    match output {
+        Ok(res) => match PollInfo::of(res).map(PollInfo::outcome) {
+            Some(PollOutcome::Failed) => poll_outcome::FAILED,
+            _ => poll_outcome::SUCCEEDED,
+        },
+        Err(e) => {
+            if let Some(timeout) = e.timeout() {
+                match timeout.reason() {
+                    TimeoutReason::TimeLimit(_) => poll_outcome::TIME_LIMIT,
+                    TimeoutReason::MaxPolls(_) => poll_outcome::MAX_POLLS,
+                    _ => poll_outcome::DEADLINE,
+                }
+            } else if e.is_protocol_violation() {
+                poll_outcome::PROTOCOL_VIOLATION
+            } else if e.is_location() || e.is_downgrade() {
+                poll_outcome::LOCATION
+            } else {
+                poll_outcome::ERROR
             }
         }
     }

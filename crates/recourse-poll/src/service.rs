@@ -80,6 +80,7 @@ impl<P: Clone> AsyncPollLayer<P> {
 impl<S, B, ResBody, P> Service<Request<B>> for AsyncPoll<S, P>
 where
     S: Service<Request<PollRequestBody<B>>, Response = Response<ResBody>> + Clone,
+    S::Error: 'static,
     ResBody: Body,
     P: Policy,
 {
@@ -88,9 +89,10 @@ where
     type Future = ResponseFuture<S, B, ResBody, P>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner
-            .poll_ready(cx)
-            .map_err(|e| PollError::from_inner(e, None))
+        self.inner.poll_ready(cx).map_err(|e| {
+            PollError::<S::Error>::register();
+            PollError::from_inner(e, None)
+        })
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
