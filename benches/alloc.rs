@@ -3,7 +3,8 @@
 //! Prints a Markdown table (with the size of each service's response future, which every
 //! request moves) and exits 0.
 //!
-//! `cargo bench --bench alloc [-- FILTER]`
+//! `cargo bench --bench alloc [-- FILTER]`; `RECOURSE_BENCH_JSON=PATH` also writes the
+//! counts as JSON.
 
 use std::alloc::System;
 use std::collections::HashMap;
@@ -17,8 +18,18 @@ use common::Who;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// The variants whose pass-through must not allocate (issue 9).
-const ZERO_GOAL: [&str; 3] = ["redirect", "retry", "classify (status only)"];
+/// The variants that must not allocate more than their baseline: the pass-through of
+/// redirect, retry, status-only classify (issue 9), poll, the breaker and a cache hit
+/// (issue 19).
+const ZERO_GOAL: [&str; 7] = [
+    "redirect",
+    "retry",
+    "classify (status only)",
+    "poll",
+    "breaker",
+    "cache hit 4 KiB",
+    "cache hit 64 KiB",
+];
 
 /// Requests per measurement: enough that the batch's own fixed cost (entering the
 /// runtime) rounds away.
@@ -58,6 +69,7 @@ fn main() {
         "| variant | by | allocations | reallocations | bytes | baseline | extra allocations | extra bytes | goal | future size |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut json = Vec::new();
     for (i, v) in variants.iter().enumerate() {
         if filter
             .as_ref()
@@ -93,6 +105,29 @@ fn main() {
         println!(
             "| {} | {who} | {:.2} | {:.2} | {:.0} | {base} | {extra} | {extra_bytes} | {goal} | {} B |",
             v.name, c.allocs, c.reallocs, c.bytes, v.future_bytes
+        );
+        let base = v.baseline.and_then(|b| index.get(b)).map(|&b| &counts[b]);
+        let r2 = |x: f64| (x * 100.0).round() / 100.0;
+        json.push(serde_json::json!({
+            "name": v.name,
+            "by": who,
+            "baseline": v.baseline,
+            "allocations": r2(c.allocs),
+            "reallocations": r2(c.reallocs),
+            "bytes": c.bytes.round(),
+            "extra_allocations": base.map(|b| r2(c.allocs - b.allocs)),
+            "extra_bytes": base.map(|b| (c.bytes - b.bytes).round()),
+            "goal_extra_allocations": ZERO_GOAL.contains(&v.name).then_some(0),
+            "future_bytes": v.future_bytes,
+        }));
+    }
+    if let Ok(path) = std::env::var("RECOURSE_BENCH_JSON") {
+        let command = common::command_line("alloc", filter.as_deref(), &["RECOURSE_BENCH_JSON"]);
+        let mut facts = common::run_facts(&command);
+        facts["requests"] = REQUESTS.into();
+        common::write_json(
+            &path,
+            &serde_json::json!({ "bench": "alloc", "run": facts, "variants": json }),
         );
     }
 }

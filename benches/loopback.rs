@@ -9,7 +9,11 @@
 //!
 //! `cargo bench --bench loopback`; `RECOURSE_BENCH_ROUNDS` (default 15) and
 //! `RECOURSE_BENCH_LOOPBACK_MS` (time per client per round and level, default 500);
-//! `RECOURSE_BENCH_LOOPBACK_LAYERS=1` also measures each layer alone (diagnosis).
+//! `RECOURSE_BENCH_LOOPBACK_LAYERS=1` also measures each layer alone (diagnosis);
+//! `RECOURSE_BENCH_JSON=PATH` also writes the results as JSON (per concurrency level and
+//! client: requests/s, ratio and paired ratio to the bare client, CPU per request and CPU
+//! ratio; the full stack's goal, ≥ 0.95 of the bare client, and whether it is met), which
+//! `benches/chart.py` draws.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -144,6 +148,10 @@ where
     Box::new(move |rt, uri, concurrency, time| throughput(rt, &svc, uri, concurrency, time))
 }
 
+/// Issue 19's goal: the full stack's throughput at least this fraction of the bare
+/// client's.
+const GOAL: f64 = 0.95;
+
 fn main() {
     let rounds = env_u64("RECOURSE_BENCH_ROUNDS", 15) as usize;
     let time = Duration::from_millis(env_u64("RECOURSE_BENCH_LOOPBACK_MS", 500));
@@ -242,11 +250,13 @@ fn main() {
         "| concurrency | client | requests/s | ratio to bare | paired | CPU per request | CPU ratio | goal ≥ 0.95 (full stack, on the ratio) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
+    let mut levels_json = Vec::new();
     let med = |xs: &[Sample], f: &dyn Fn(&Sample) -> Option<f64>| {
         let mut v: Vec<f64> = xs.iter().filter_map(f).collect();
         (!v.is_empty()).then(|| median(&mut v))
     };
     for (l, &c) in levels.iter().enumerate() {
+        let mut clients_json = Vec::new();
         let base = &samples[l][0];
         let bare = med(base, &|s| Some(s.rps)).unwrap_or(f64::NAN);
         let bare_cpu = med(base, &|s| s.cpu_us);
@@ -267,23 +277,48 @@ fn main() {
             };
             let goal = match i {
                 0 => "—".to_string(),
-                1 if ratio >= 0.95 => format!("met (+{:.3})", ratio - 0.95),
-                1 => format!("**not met** ({:.3} short)", 0.95 - ratio),
+                1 if ratio >= GOAL => format!("met (+{:.3})", ratio - GOAL),
+                1 => format!("**not met** ({:.3} short)", GOAL - ratio),
                 _ => String::new(),
             };
             println!(
                 "| {c} | {name} | {rps:.0} ({min:.0}–{max:.0}) | {ratio:.3} | {paired:.3} | {cpu_s} | {cpu_ratio_s} | {goal} |"
             );
+            let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+            clients_json.push(serde_json::json!({
+                "client": name,
+                "requests_per_s": rps.round(),
+                "min_requests_per_s": min.round(),
+                "max_requests_per_s": max.round(),
+                "ratio": r3(ratio),
+                "paired_ratio": r3(paired),
+                "cpu_us_per_request": cpu.map(|x| (x * 100.0).round() / 100.0),
+                "cpu_ratio": cpu.zip(bare_cpu).map(|(cpu, bare)| r3(bare / cpu)),
+                "goal_ratio": (i == 1).then_some(GOAL),
+                "met": (i == 1).then_some(ratio >= GOAL),
+            }));
         }
+        levels_json.push(serde_json::json!({ "concurrency": c, "clients": clients_json }));
     }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "\nmachine: {} CPUs, load average at the end: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        common::load_average()
     );
     rt.block_on(server.shutdown());
+    if let Ok(path) = std::env::var("RECOURSE_BENCH_JSON") {
+        let command = common::command_line("loopback", None, &["RECOURSE_BENCH_JSON"]);
+        let mut facts = common::run_facts(&command);
+        facts["rounds"] = rounds.into();
+        facts["ms_per_client_and_level"] = (time.as_millis() as u64).into();
+        common::write_json(
+            &path,
+            &serde_json::json!({
+                "bench": "loopback",
+                "run": facts,
+                "goal_ratio": GOAL,
+                "levels": levels_json,
+            }),
+        );
+    }
 }

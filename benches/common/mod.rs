@@ -295,7 +295,7 @@ pub(crate) struct Variant {
     pub(crate) who: Who,
     /// The baseline variant measured in the same run that this one is compared with.
     pub(crate) baseline: Option<&'static str>,
-    /// The goal of issue 9, in ns added to the baseline.
+    /// The goal in ns added to the baseline (from [`ISSUE19`]).
     pub(crate) goal_ns: Option<f64>,
     /// `size_of` the service's response future: it is moved at least once per request.
     pub(crate) future_bytes: usize,
@@ -331,7 +331,7 @@ impl Variant {
             section,
             who,
             baseline,
-            goal_ns: None,
+            goal_ns: issue19_row(name).map(|r| r.goal_ns),
             future_bytes: std::mem::size_of::<S::Future>(),
             batch: Box::new(move |rt: &Runtime, iters: u64| {
                 rt.block_on(async {
@@ -347,15 +347,226 @@ impl Variant {
         }
     }
 
-    fn goal(mut self, ns: f64) -> Variant {
-        self.goal_ns = Some(ns);
-        self
-    }
-
     /// Times `iters` requests.
     pub(crate) fn run(&mut self, rt: &Runtime, iters: u64) -> Duration {
         (self.batch)(rt, iters)
     }
+}
+
+// === the rows of issue 19 ===
+
+/// One row of issue 19's table: a Recourse variant, the variant measured next to it in
+/// the same run, and the goal on the Recourse variant's overhead.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Issue19Row {
+    /// The row as the issue names it.
+    pub(crate) what: &'static str,
+    /// The Recourse variant.
+    pub(crate) ours: &'static str,
+    /// The peer variant (same baseline), if there is one.
+    pub(crate) peer: Option<&'static str>,
+    /// The peer does not do the same job (a layer that does little, for scale): shown,
+    /// but a ratio to it is not a goal.
+    pub(crate) reference: bool,
+    /// The goal on the overhead, in ns over the baseline.
+    pub(crate) goal_ns: f64,
+}
+
+const fn row(
+    what: &'static str,
+    ours: &'static str,
+    peer: Option<&'static str>,
+    goal_ns: f64,
+) -> Issue19Row {
+    Issue19Row {
+        what,
+        ours,
+        peer,
+        reference: false,
+        goal_ns,
+    }
+}
+
+const fn reference(
+    what: &'static str,
+    ours: &'static str,
+    peer: &'static str,
+    goal_ns: f64,
+) -> Issue19Row {
+    Issue19Row {
+        what,
+        ours,
+        peer: Some(peer),
+        reference: true,
+        goal_ns,
+    }
+}
+
+/// The rows of issue 19's table in its order (plus the breaker, goal of issue 16), each
+/// with its peer and goal: the one place the benches, `benches/instructions.sh` (through
+/// `RECOURSE_BENCH_LIST`) and `benches/chart.py` (through the JSON) take them from. The
+/// loopback row (≥ 0.95 of the bare client) is in `benches/loopback.rs`.
+pub(crate) const ISSUE19: &[Issue19Row] = &[
+    row(
+        "retry pass-through",
+        "retry",
+        Some("tower Retry (never retries, clones)"),
+        40.0,
+    ),
+    row(
+        "one retry after a 503, 1 KiB body",
+        "retry: 503 then 200, 1 KiB",
+        Some("tower Retry: 503 then 200, 1 KiB"),
+        294.0,
+    ),
+    row(
+        "one retry after a 503, 1 MiB body",
+        "retry: 503 then 200, 1 MiB",
+        Some("tower Retry: 503 then 200, 1 MiB"),
+        294.0,
+    ),
+    reference(
+        "classify, status only",
+        "classify (status only)",
+        "tower-http TraceLayer (no-op callbacks)",
+        20.0,
+    ),
+    row("poll pass-through", "poll", None, 40.0),
+    row(
+        "redirect pass-through",
+        "redirect",
+        Some("tower-http FollowRedirect"),
+        40.0,
+    ),
+    reference(
+        "deadline, inner future pending once",
+        "deadline (pending once)",
+        "tower Timeout (pending once)",
+        100.0,
+    ),
+    row(
+        "cache, uncacheable response",
+        "cache (uncacheable: no-store)",
+        Some("http-cache-tower (uncacheable: no-store)"),
+        300.0,
+    ),
+    row(
+        "cache hit, 4 KiB",
+        "cache hit 4 KiB",
+        Some("http-cache-tower hit 4 KiB"),
+        300.0,
+    ),
+    row(
+        "cache hit, 64 KiB",
+        "cache hit 64 KiB",
+        Some("http-cache-tower hit 64 KiB"),
+        300.0,
+    ),
+    row(
+        "full stack, 200 without cache headers",
+        "full stack (200 without cache headers)",
+        None,
+        500.0,
+    ),
+    row(
+        "breaker pass-through (issue 16)",
+        "breaker",
+        Some("tower ConcurrencyLimit"),
+        50.0,
+    ),
+];
+
+/// The row of [`ISSUE19`] whose Recourse variant is `name`.
+pub(crate) fn issue19_row(name: &str) -> Option<&'static Issue19Row> {
+    ISSUE19.iter().find(|r| r.ours == name)
+}
+
+// === run facts, for the machine-readable output ===
+
+/// What a machine-readable result says about its run: when (UTC), on which commit (from
+/// `git describe --always --dirty`, run in the current directory; `null` outside a
+/// checkout), the command, the machine's CPUs and load average.
+pub(crate) fn run_facts(command: &str) -> serde_json::Value {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let commit = std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=10"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string());
+    serde_json::json!({
+        "date_utc": utc(unix),
+        "unix_time": unix,
+        "commit": commit,
+        "command": command,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "load_average": load_average(),
+    })
+}
+
+/// The first three fields of `/proc/loadavg` (empty where there is none).
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a Unix time (days to civil date: H. Hinnant's algorithm).
+fn utc(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// The command that reproduces this run: the `RECOURSE_BENCH_*` settings given (those in
+/// `skip` aside), then `cargo bench --bench NAME`, then the filter.
+pub(crate) fn command_line(bench: &str, filter: Option<&str>, skip: &[&str]) -> String {
+    let mut vars: Vec<String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("RECOURSE_BENCH_") && !skip.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    vars.sort();
+    let mut cmd = vars.join(" ");
+    if !cmd.is_empty() {
+        cmd.push(' ');
+    }
+    cmd.push_str("cargo bench --bench ");
+    cmd.push_str(bench);
+    if let Some(f) = filter {
+        cmd.push_str(" -- ");
+        cmd.push_str(f);
+    }
+    cmd
+}
+
+/// Writes `value` as pretty JSON to `path`, creating its directory.
+pub(crate) fn write_json(path: &str, value: &serde_json::Value) {
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).expect("the JSON output's directory");
+    }
+    let text = serde_json::to_string_pretty(value).expect("JSON");
+    std::fs::write(path, text + "\n").expect("the JSON output");
+    eprintln!("wrote {}", path.display());
 }
 
 // === peers' configuration ===
@@ -554,8 +765,7 @@ pub(crate) fn pass_through() -> Vec<Variant> {
             "baseline",
             ClassifyLayer::new().layer(backend(ok)),
             get,
-        )
-        .goal(20.0),
+        ),
         pass(
             "classify (JSON 1 KiB, Code 0)",
             Recourse,
@@ -569,32 +779,28 @@ pub(crate) fn pass_through() -> Vec<Variant> {
             "baseline",
             RedirectLayer::new().layer(backend(ok)),
             get,
-        )
-        .goal(90.0),
+        ),
         pass(
             "retry",
             Recourse,
             "baseline",
             RetryLayer::new().layer(backend(ok)),
             get,
-        )
-        .goal(50.0),
+        ),
         pass(
             "breaker",
             Recourse,
             "baseline",
             BreakerLayer::new().layer(backend(ok)),
             get,
-        )
-        .goal(50.0),
+        ),
         pass(
             "cache (uncacheable: no-store)",
             Recourse,
             "baseline: no-store",
             CacheLayer::new().layer(backend(no_store)),
             get,
-        )
-        .goal(500.0),
+        ),
         pass(
             "cache (200 without cache headers)",
             Recourse,
@@ -615,8 +821,7 @@ pub(crate) fn pass_through() -> Vec<Variant> {
             "baseline",
             AsyncPollLayer::new().layer(backend(ok)),
             get,
-        )
-        .goal(50.0),
+        ),
         pass(
             "full stack (no-store)",
             Recourse,
@@ -674,6 +879,24 @@ pub(crate) fn pass_through() -> Vec<Variant> {
             Peer,
             "baseline",
             noop_trace!().layer(backend(ok)),
+            get,
+        ),
+        // A limit that never binds: a permit of a shared semaphore per request (the
+        // breaker's peer: per-request shared state in front of the service).
+        pass(
+            "tower ConcurrencyLimit",
+            Peer,
+            "baseline",
+            tower::limit::ConcurrencyLimitLayer::new(1 << 20).layer(backend(ok)),
+            get,
+        ),
+        // A timer per request (the deadline's reference: it arms a `Sleep` on every call).
+        pass(
+            "tower Timeout (pending once)",
+            Peer,
+            "baseline: pending once, no-store",
+            tower::timeout::TimeoutLayer::new(Duration::from_secs(30))
+                .layer(yielding_backend(no_store)),
             get,
         ),
         pass(
@@ -780,8 +1003,7 @@ pub(crate) fn cache_hits(rt: &Runtime) -> Vec<Variant> {
                 4096,
                 recourse_hit,
             ),
-        )
-        .goal(500.0),
+        ),
         hit(
             "cache hit 64 KiB",
             Who::Recourse,
@@ -792,8 +1014,7 @@ pub(crate) fn cache_hits(rt: &Runtime) -> Vec<Variant> {
                 65536,
                 recourse_hit,
             ),
-        )
-        .goal(500.0),
+        ),
         Variant::new(
             "http-cache-tower hit 4 KiB",
             Section::CacheHit,
