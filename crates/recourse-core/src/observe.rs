@@ -24,6 +24,8 @@ use http::Uri;
 
 use crate::Class;
 
+pub use crate::listen::{Stopwatch, metrics_enabled};
+
 /// The name of the span of one logical request (outermost layer).
 pub const REQUEST_SPAN: &str = "recourse.request";
 /// The name of the span of one attempt on the wire (each retry, redirect hop, poll and
@@ -141,11 +143,11 @@ pub mod outcome {
     /// A layer refused to send the request (the breaker: a `Retry-After` not yet passed,
     /// an open circuit).
     pub const REFUSED: &str = "refused";
-    /// The redirect layer stopped following redirects (too many, a loop, a downgrade, a
-    /// policy).
-    pub const REDIRECT_ERROR: &str = "redirect_error";
-    /// Polling stopped without a result (a limit other than the deadline, a protocol
-    /// violation, a status URL that cannot be followed).
+    /// A redirect or a status URL the stack would not follow: too many redirects, a loop,
+    /// a move from `https` to `http`, a `Location` or status URL that cannot be used.
+    pub const NOT_FOLLOWED: &str = "not_followed";
+    /// Polling stopped without a result: the layer's time limit or maximum number of
+    /// polls, or a status response that broke the status field's protocol.
     pub const POLL_ERROR: &str = "poll_error";
     /// Anything else (1xx, 3xx or 202 handed back to the caller).
     pub const OTHER: &str = "other";

@@ -25,6 +25,7 @@ use std::fmt;
 use http::{Method, Uri};
 use recourse_core::BoxError;
 use recourse_core::origin::Downgrade;
+use recourse_core::sent::{self, Sent};
 
 use crate::extensions::Hop;
 
@@ -45,6 +46,38 @@ enum Kind<E> {
     Downgrade(Box<(Downgrade, Vec<Hop>)>),
     Deadline(Box<DeadlineExpired>),
     Policy(Box<(BoxError, Vec<Hop>)>),
+}
+
+impl<E: 'static> RedirectError<E> {
+    /// Registers `RedirectError<E>` with [`recourse_core::sent`] (once; later calls take a
+    /// read lock), so that the layers and the observer above this one can look through
+    /// it: see [`sent`](Self::sent). Called before an error leaves the layer.
+    pub(crate) fn register() {
+        sent::register::<RedirectError<E>>(RedirectError::sent);
+    }
+
+    /// What this error says about its request having been sent, for
+    /// [`recourse_core::sent`]:
+    ///
+    /// - the inner service's error on the first request (no redirect received) is handed
+    ///   over ([`Sent::Inner`]): it may know (a breaker's refusal was not sent);
+    /// - the inner service's error on a later hop: [`Sent::Unknown`], since the first
+    ///   request was sent (it got the redirect), whatever the hop's error says;
+    /// - the layer's own reasons are handed over as their public types
+    ///   ([`TooManyRedirects`], [`RedirectLoop`], [`Downgrade`], [`DeadlineExpired`]),
+    ///   which no layer registers: they answer [`Sent::Unknown`] (the request was sent),
+    ///   and an observer walking the chain (the facade's outcome counter) can name them by
+    ///   downcasting. A policy's error is [`Sent::Unknown`].
+    fn sent(&self) -> Sent<'_> {
+        match &self.kind {
+            Kind::Inner { error, chain } if chain.is_empty() => Sent::Inner(error),
+            Kind::Inner { .. } | Kind::Policy(_) => Sent::Unknown,
+            Kind::TooMany(e) => Sent::Inner(&**e),
+            Kind::Loop(e) => Sent::Inner(&**e),
+            Kind::Downgrade(d) => Sent::Inner(&d.0),
+            Kind::Deadline(e) => Sent::Inner(&**e),
+        }
+    }
 }
 
 impl<E> RedirectError<E> {
@@ -480,5 +513,35 @@ mod tests {
         let boxed = RedirectError::<std::io::Error>::downgrade_refused(refused, Vec::new())
             .into_box_error();
         assert!(boxed.downcast::<Downgrade>().is_ok());
+    }
+
+    #[test]
+    fn registered_with_sent_the_wrapped_error_is_found() {
+        RedirectError::<std::io::Error>::register();
+        // The first request's error is handed over.
+        let err = RedirectError::from_inner(std::io::Error::other("refused"), Vec::new());
+        let Sent::Inner(inner) = sent::verdict(&err) else {
+            panic!("the inner error is handed over");
+        };
+        assert_eq!(
+            inner.downcast_ref::<std::io::Error>().unwrap().to_string(),
+            "refused"
+        );
+        // A later hop's: the first request was sent.
+        let chain = vec![hop("http://a/", "http://b/")];
+        let err = RedirectError::from_inner(std::io::Error::other("refused"), chain.clone());
+        assert!(matches!(sent::verdict(&err), Sent::Unknown));
+        // The layer's own reasons: their public types, which answer Unknown themselves.
+        let err: RedirectError<std::io::Error> = DeadlineExpired { chain }.into();
+        let Sent::Inner(own) = sent::verdict(&err) else {
+            panic!("the reason is handed over");
+        };
+        assert_eq!(
+            own.downcast_ref::<DeadlineExpired>().unwrap().chain().len(),
+            1
+        );
+        assert!(matches!(sent::verdict(own), Sent::Unknown));
+        let err = RedirectError::<std::io::Error>::policy("no".into(), Vec::new());
+        assert!(matches!(sent::verdict(&err), Sent::Unknown));
     }
 }

@@ -436,12 +436,33 @@ where
 impl<S, B, P, R> Future for ResponseFuture<S, B, P, R>
 where
     S: Service<Request<RedirectBody<B>>, Response = Response<R>> + Clone,
+    S::Error: 'static,
     P: Policy,
     R: Body,
 {
     type Output = Result<Response<R>, RedirectError<S::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let polled = self.poll_chain(cx);
+        if let Poll::Ready(Err(_)) = &polled {
+            // Before the error leaves the layer: the layers and the observer above can
+            // look through it (`recourse_core::sent`).
+            RedirectError::<S::Error>::register();
+        }
+        polled
+    }
+}
+
+impl<S, B, P, R> ResponseFuture<S, B, P, R>
+where
+    S: Service<Request<RedirectBody<B>>, Response = Response<R>> + Clone,
+    P: Policy,
+    R: Body,
+{
+    fn poll_chain(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<R>, RedirectError<S::Error>>> {
         let mut this = self.project();
         loop {
             let res = match this.state.as_mut().project() {

@@ -68,6 +68,7 @@ impl<S, P> Redirect<S, P> {
 impl<S, P, B, R> Service<Request<B>> for Redirect<S, P>
 where
     S: Service<Request<RedirectBody<B>>, Response = Response<R>> + Clone,
+    S::Error: 'static,
     P: Policy + Clone,
     B: Body,
     B::Error: Into<BoxError>,
@@ -78,9 +79,10 @@ where
     type Future = ResponseFuture<S, B, P, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner
-            .poll_ready(cx)
-            .map_err(|e| RedirectError::from_inner(e, Vec::new()))
+        self.inner.poll_ready(cx).map_err(|e| {
+            RedirectError::<S::Error>::register();
+            RedirectError::from_inner(e, Vec::new())
+        })
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
