@@ -58,6 +58,7 @@ pub mod sent;
 mod class;
 mod deadline;
 mod history;
+mod listen;
 mod live;
 mod macros;
 mod uri;
