@@ -12,6 +12,7 @@
 //! poll = false
 //! max_body = "64MiB"
 //! upstream_timeout = "30s"
+//! metrics_listen = "127.0.0.1:9100"
 //! ```
 
 use std::fmt;
@@ -149,6 +150,10 @@ pub struct Cli {
     /// Serve `GET /healthz` on this address, apart from the proxied port (off by default).
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<String>,
+    /// Serve the metrics at `GET /metrics` on this address, in the Prometheus text format,
+    /// apart from the proxied port (off by default; may be the --admin-listen address).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
     /// Worker threads: `1` runs everything on one thread (a current-thread runtime, the
     /// fastest on one core); `0` means one per CPU core [default: 0].
     #[arg(long, value_name = "N")]
@@ -191,6 +196,7 @@ struct FileConfig {
     forwarded_headers: Option<String>,
     trust_forwarded: Option<bool>,
     admin_listen: Option<String>,
+    metrics_listen: Option<String>,
     threads: Option<usize>,
 }
 
@@ -281,6 +287,9 @@ pub struct Config {
     pub trust_forwarded: bool,
     /// The admin listener's address (`GET /healthz`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// The metrics listener's address (`GET /metrics`, the Prometheus text format), if
+    /// any. The binary installs a Prometheus recorder only when it is set.
+    pub metrics_listen: Option<SocketAddr>,
     /// Worker threads of the binary's runtime (`1`: current-thread; `0`: one per core).
     pub threads: usize,
 }
@@ -473,6 +482,7 @@ impl Config {
             forwarded_headers: ForwardedHeaders::XForwarded,
             trust_forwarded: false,
             admin_listen: None,
+            metrics_listen: None,
             threads: 0,
         }
     }
@@ -542,6 +552,14 @@ impl Config {
                 value: addr,
                 expected: "an IP address and port such as 127.0.0.1:9901",
             })?);
+        }
+        if let Some(addr) = cli.metrics_listen.clone().or(file.metrics_listen) {
+            config.metrics_listen =
+                Some(addr.trim().parse().map_err(|_| ConfigError::Invalid {
+                    option: "metrics-listen",
+                    value: addr,
+                    expected: "an IP address and port such as 127.0.0.1:9100",
+                })?);
         }
         if let Some(n) = cli.threads.or(file.threads) {
             config.threads = n;
@@ -885,6 +903,40 @@ mod tests {
         let err = Config::from_cli(&cli(&["--config", path.to_str().unwrap()])).unwrap_err();
         assert!(matches!(err, ConfigError::File { .. }), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn metrics_listen_is_off_by_default_and_read_from_both_places() {
+        let c = Config::from_cli(&cli(&["--upstream", "http://h:1"])).unwrap();
+        assert_eq!(c.metrics_listen, None);
+        let c = Config::from_cli(&cli(&[
+            "--upstream",
+            "http://h:1",
+            "--metrics-listen",
+            "127.0.0.1:9100",
+        ]))
+        .unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        let err = Config::from_cli(&cli(&[
+            "--upstream",
+            "http://h:1",
+            "--metrics-listen",
+            "9100",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("--metrics-listen"), "{err}");
+        let dir =
+            std::env::temp_dir().join(format!("recourse-proxy-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("proxy.toml");
+        std::fs::write(
+            &path,
+            "upstream = \"http://h:1\"\nmetrics_listen = \"127.0.0.1:9101\"\n",
+        )
+        .unwrap();
+        let c = Config::from_cli(&cli(&["--config", path.to_str().unwrap()])).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9101".parse().unwrap()));
     }
 
     #[test]

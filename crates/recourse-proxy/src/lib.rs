@@ -22,6 +22,18 @@
 //! values clients send are replaced unless `--trust-forwarded`. `--admin-listen` serves
 //! `GET /healthz` on a port of its own.
 //!
+//! `--metrics-listen ADDR` (off by default) serves `GET /metrics` on a port of its own,
+//! never the proxied one: the Prometheus text exposition format of the layers' metrics
+//! (outcomes, retries, cache results, breaker refusals, upstream request durations, ...)
+//! and the proxy's own (connections, requests by method and status, upstream errors by
+//! kind, body bytes, request duration), listed in [`metrics`]. Only then does the binary
+//! install a Prometheus recorder ([`metrics::Prometheus`]); a program embedding the proxy
+//! keeps its own recorder and can hand one to [`Proxy::with_metrics`]. The access log
+//! lines carry the fields of the `recourse.request` span (`http.request.method`,
+//! `url.full` without the query, `server.address`, `server.port`,
+//! `http.response.status_code`, `error.type`, `recourse.cache.status`,
+//! `http.request.resend_count`) and `client.address`.
+//!
 //! On the way it removes hop-by-hop headers (RFC 9110 §7.6.1, including those named in
 //! `Connection`, by the list of [`recourse_core::hop`]) and the `Proxy-Authorization` /
 //! `Proxy-Authenticate` fields it consumes itself, appends `Via` (RFC 9110 §7.6.3), sets `Host` for the upstream, streams
@@ -44,8 +56,10 @@
 mod admin;
 mod config;
 mod conn;
+mod counted;
 mod forwarded;
 mod hop;
+pub mod metrics;
 mod proxy;
 mod stack;
 mod tls;

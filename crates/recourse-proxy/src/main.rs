@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use recourse_proxy::metrics::Prometheus;
 use recourse_proxy::{Cli, Config, LogFormat, Proxy};
 use tracing_subscriber::EnvFilter;
 
@@ -50,13 +51,24 @@ async fn run(config: Config) -> ExitCode {
             .with_env_filter(filter)
             .init(),
     }
-    let proxy = match Proxy::new(config) {
+    let metrics_on = config.metrics_listen.is_some();
+    let mut proxy = match Proxy::new(config) {
         Ok(proxy) => proxy,
         Err(e) => {
             eprintln!("recourse-proxy: cannot start: {e}");
             return ExitCode::from(2);
         }
     };
+    if metrics_on {
+        // Only with --metrics-listen: otherwise every metric goes to the no-op recorder.
+        match Prometheus::install() {
+            Ok(prometheus) => proxy = proxy.with_metrics(prometheus),
+            Err(e) => {
+                eprintln!("recourse-proxy: cannot record metrics: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     let listener = match proxy.bind().await {
         Ok(listener) => listener,
         Err(e) => {
@@ -68,31 +80,42 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    match proxy.bind_admin().await {
-        Ok(Some(admin)) => {
-            let addr = admin.local_addr().ok();
-            tracing::info!(admin = ?addr, "admin listener started (GET /healthz)");
-            let proxy = proxy.clone();
-            let mut stopped = stopped.clone();
-            tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
+    let config = proxy.get_config();
+    let admin_routes = if metrics_on && config.metrics_listen == config.admin_listen {
+        "GET /healthz, GET /metrics"
+    } else {
+        "GET /healthz"
+    };
+    let admin = (
+        proxy.bind_admin().await,
+        "admin",
+        "--admin-listen",
+        config.admin_listen,
+    );
+    let metrics = (
+        proxy.bind_metrics().await,
+        "metrics",
+        "--metrics-listen",
+        config.metrics_listen,
+    );
+    for (bound, name, flag, addr) in [admin, metrics] {
+        match bound {
+            Ok(Some(listener)) => {
+                let local = listener.local_addr().ok();
+                let routes = if name == "admin" {
+                    admin_routes
+                } else {
+                    "GET /metrics"
                 };
-                if let Err(e) = proxy.serve_admin(admin, shutdown).await {
-                    tracing::warn!(error = %e, "admin listener failed");
-                }
-            });
-        }
-        Ok(None) => {}
-        Err(e) => {
-            eprintln!(
-                "recourse-proxy: cannot listen on {} (--admin-listen): {e}",
-                proxy
-                    .get_config()
-                    .admin_listen
-                    .map_or_else(String::new, |a| a.to_string())
-            );
-            return ExitCode::from(1);
+                tracing::info!(listen = ?local, "{name} listener started ({routes})");
+                spawn_admin(&proxy, listener, stopped.clone(), name);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let addr = addr.map_or_else(String::new, |a| a.to_string());
+                eprintln!("recourse-proxy: cannot listen on {addr} ({flag}): {e}");
+                return ExitCode::from(1);
+            }
         }
     }
     let addr = listener
@@ -113,6 +136,24 @@ async fn run(config: Config) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Serves the admin routes on `listener` until `stopped` turns true.
+fn spawn_admin(
+    proxy: &Proxy,
+    listener: tokio::net::TcpListener,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    name: &'static str,
+) {
+    let proxy = proxy.clone();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = proxy.serve_admin(listener, shutdown).await {
+            tracing::warn!(error = %e, "{name} listener failed");
+        }
+    });
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

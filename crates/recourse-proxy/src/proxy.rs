@@ -18,7 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use recourse_core::BoxError;
+use recourse_core::observe::{Stopwatch, UrlFull, server_port};
+use recourse_core::{BoxError, History};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -28,8 +29,10 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::conn::{IdleIo, InFlight, InFlightGuard};
+use crate::counted::{RequestBody, ResponseBody};
 use crate::forwarded::{self, ClientFacts};
 use crate::hop::{Via, strip_for_forwarding};
+use crate::metrics::{self, Prometheus, upstream_error as kind};
 use crate::{stack, tls};
 
 /// The body type inside the proxy: any body, boxed.
@@ -48,6 +51,7 @@ pub struct Proxy {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     config: Config,
     service: UpstreamService,
@@ -55,6 +59,11 @@ struct Inner {
     host: HeaderValue,
     /// TLS on the listener.
     tls: Option<TlsAcceptor>,
+    /// Whether `service` enforces `upstream_timeout` itself (the standard stack's
+    /// deadline); otherwise [`Proxy::forward`] does.
+    deadline_in_stack: bool,
+    /// The Prometheus handle behind `GET /metrics` on the admin and metrics listeners.
+    metrics: Option<Prometheus>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -104,11 +113,10 @@ impl Proxy {
     pub fn new(config: Config) -> Result<Self, BoxError> {
         let service = stack::build(&config, upstream_client(&config)?)?;
         let mut proxy = Self::with_service(config, service);
-        if let Some((cert, key)) = &proxy.inner.config.tls {
-            let acceptor = tls::listener_acceptor(cert, key)?;
-            if let Some(inner) = Arc::get_mut(&mut proxy.inner) {
-                inner.tls = Some(acceptor);
-            }
+        let inner = Arc::make_mut(&mut proxy.inner);
+        inner.deadline_in_stack = true;
+        if let Some((cert, key)) = &inner.config.tls {
+            inner.tls = Some(tls::listener_acceptor(cert, key)?);
         }
         Ok(proxy)
     }
@@ -125,8 +133,19 @@ impl Proxy {
                 via: Via::new("recourse"),
                 host,
                 tls: None,
+                deadline_in_stack: false,
+                metrics: None,
             }),
         }
+    }
+
+    /// Serves `GET /metrics` (the Prometheus text exposition of `prometheus`) on the
+    /// admin and metrics listeners ([`serve_admin`](Self::serve_admin)). The proxy records
+    /// its metrics through the `metrics` facade whether or not this is called; this only
+    /// exposes a Prometheus recorder's.
+    pub fn with_metrics(mut self, prometheus: Prometheus) -> Self {
+        Arc::make_mut(&mut self.inner).metrics = Some(prometheus);
+        self
     }
 
     /// The configuration.
@@ -155,8 +174,27 @@ impl Proxy {
         }
     }
 
-    /// Serves the admin routes (`GET /healthz`: `200 ok`) on `listener` until `shutdown`
-    /// completes.
+    /// Binds the metrics listener (`--metrics-listen`), if one is configured at an address
+    /// of its own: when it is the admin listener's address, that listener serves
+    /// `GET /metrics` and this returns `None`.
+    ///
+    /// # Errors
+    ///
+    /// The bind error.
+    pub async fn bind_metrics(&self) -> io::Result<Option<TcpListener>> {
+        let config = &self.inner.config;
+        match config.metrics_listen {
+            Some(addr) if config.admin_listen != Some(addr) => {
+                TcpListener::bind(addr).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Serves the admin routes on `listener` until `shutdown` completes: `GET /healthz`
+    /// (`200 ok`), and `GET /metrics` (the Prometheus text format) when
+    /// [`with_metrics`](Self::with_metrics) gave a recorder. Both the admin and the metrics
+    /// listener serve these routes.
     ///
     /// # Errors
     ///
@@ -166,7 +204,7 @@ impl Proxy {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
-        crate::admin::serve(listener, shutdown).await
+        crate::admin::serve(listener, shutdown, self.inner.metrics.clone()).await
     }
 
     /// Serves connections from `listener` until `shutdown` completes, then stops
@@ -216,6 +254,7 @@ impl Proxy {
             let proxy = self.clone();
             let builder = builder.clone();
             let watcher = graceful.watcher();
+            let open = metrics::connection_opened();
             tokio::spawn(async move {
                 let in_flight = InFlight::default();
                 let timeout = proxy.inner.config.idle_timeout;
@@ -237,6 +276,7 @@ impl Proxy {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
+                drop(open);
                 drop(slot);
             });
         }
@@ -278,35 +318,89 @@ impl Proxy {
         peer: SocketAddr,
         facts: ClientFacts,
         in_flight: InFlightGuard,
-    ) -> Result<Response<ProxyBody>, Infallible> {
+    ) -> Result<Response<ResponseBody>, Infallible> {
+        let watch = Stopwatch::start();
+        let method = metrics::method_index(req.method());
         // This proxy answers in its own protocol version, the client's (RFC 9110 §6.2),
         // whatever version the upstream answered in.
         let version = req.version();
-        if !self.inner.config.access_log {
-            let mut res = self.forward(req, &facts).await;
-            *res.version_mut() = version;
-            drop(in_flight);
-            return Ok(res);
-        }
-        let span =
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %peer);
-        async move {
-            let start = tokio::time::Instant::now();
-            let mut res = self.forward(req, &facts).await;
-            *res.version_mut() = version;
-            drop(in_flight);
+        let mut res = match self
+            .inner
+            .config
+            .upstream
+            .uri_for(req.uri().path_and_query())
+        {
+            Err(_) => {
+                if self.inner.config.access_log {
+                    tracing::info!(
+                        http.request.method = %req.method(),
+                        client.address = %peer.ip(),
+                        http.response.status_code = 400,
+                        "request target cannot be forwarded"
+                    );
+                }
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    "request target cannot be forwarded",
+                )
+            }
+            Ok(uri) if self.inner.config.access_log => {
+                self.forward_logged(req, uri, peer, &facts).await
+            }
+            Ok(uri) => self.forward(req, uri, &facts).await.0,
+        };
+        *res.version_mut() = version;
+        drop(in_flight);
+        let status = res.status();
+        Ok(res.map(|body| ResponseBody::new(body, method, status, watch)))
+    }
+
+    /// [`forward`](Self::forward) in the access log's span, then the access log line. The
+    /// span carries the fields of the `recourse.request` span (OpenTelemetry HTTP client
+    /// conventions, for the upstream request: `url.full` without credentials or query)
+    /// and the client's address; the line adds the answer's.
+    async fn forward_logged(
+        &self,
+        req: Request<Incoming>,
+        uri: http::Uri,
+        peer: SocketAddr,
+        facts: &ClientFacts,
+    ) -> Response<ProxyBody> {
+        let start = tokio::time::Instant::now();
+        let span = tracing::info_span!(
+            "request",
+            http.request.method = %req.method(),
+            url.full = %UrlFull::new(&uri),
+            server.address = uri.host(),
+            server.port = server_port(&uri),
+            client.address = %peer.ip(),
+            client.port = peer.port(),
+        );
+        let (res, failure) = self.forward(req, uri, facts).instrument(span.clone()).await;
+        let status = res.status();
+        let error_type = failure.or((status.as_u16() >= 400).then(|| status.as_str()));
+        let resend_count = History::of(&res).map(|h| (h.retries() + h.redirects()) as u64);
+        span.in_scope(|| {
             tracing::info!(
-                status = res.status().as_u16(),
+                http.response.status_code = status.as_u16(),
+                error.type = error_type,
+                recourse.cache.status = cache_status(&res),
+                http.request.resend_count = resend_count,
                 elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
                 "done"
             );
-            Ok(res)
-        }
-        .instrument(span)
-        .await
+        });
+        res
     }
 
-    async fn forward(&self, req: Request<Incoming>, facts: &ClientFacts) -> Response<ProxyBody> {
+    /// Forwards a request to `uri` upstream; the response, and the kind of upstream failure
+    /// (one of [`metrics::upstream_error`]) when the proxy answers 502 or 504 itself.
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        uri: http::Uri,
+        facts: &ClientFacts,
+    ) -> (Response<ProxyBody>, Option<&'static str>) {
         let inner = &*self.inner;
         let max_body = inner.config.max_body;
         let declared = req
@@ -315,18 +409,10 @@ impl Proxy {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > max_body) {
-            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            let res = error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            return (res, None);
         }
         let (mut parts, body) = req.into_parts();
-        let uri = match inner.config.upstream.uri_for(parts.uri.path_and_query()) {
-            Ok(uri) => uri,
-            Err(_) => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    "request target cannot be forwarded",
-                );
-            }
-        };
         strip_for_forwarding(&mut parts.headers);
         inner.via.append(&mut parts.headers, parts.version);
         // The host the client asked for: its Host, or an HTTP/2 request's authority.
@@ -350,23 +436,40 @@ impl Proxy {
         let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
         let upstream_req = Request::from_parts(parts, limited(body, limit));
         let call = call_upstream(&inner.service, upstream_req);
-        let result = tokio::time::timeout(inner.config.upstream_timeout, call).await;
+        let result = if inner.deadline_in_stack {
+            // The stack's deadline answers at `upstream_timeout` (DeadlineError::Elapsed).
+            Ok(call.await)
+        } else {
+            tokio::time::timeout(inner.config.upstream_timeout, call).await
+        };
         match result {
             Ok(Ok(mut res)) => {
                 strip_for_forwarding(res.headers_mut());
                 let version = res.version();
                 inner.via.append(res.headers_mut(), version);
-                res
+                (res, None)
             }
             Ok(Err(e)) => upstream_error(&e),
-            Err(_) => error_response(StatusCode::GATEWAY_TIMEOUT, "upstream timed out"),
+            Err(_) => timed_out(),
         }
     }
 }
 
-/// The request body, limited to `limit` bytes, boxed.
+/// The RFC 9211 kind of what the cache did with a response, when the cache took part.
+fn cache_status<B>(res: &Response<B>) -> Option<&'static str> {
+    use recourse_cache::CacheOutcome;
+    Some(match CacheOutcome::of(res)? {
+        CacheOutcome::Hit => "hit",
+        CacheOutcome::Stale => "stale",
+        CacheOutcome::Revalidated => "revalidated",
+        CacheOutcome::Miss => "miss",
+        _ => "bypass",
+    })
+}
+
+/// The request body, counted and limited to `limit` bytes, boxed.
 fn limited(body: Incoming, limit: usize) -> ProxyBody {
-    Limited::new(body, limit).boxed_unsync()
+    Limited::new(RequestBody::new(body), limit).boxed_unsync()
 }
 
 /// The future of an upstream call.
@@ -380,18 +483,34 @@ fn call_upstream(service: &UpstreamService, req: Request<ProxyBody>) -> Upstream
     Box::pin(service.clone().oneshot(req))
 }
 
-/// Maps an upstream failure to the status a client should see, and logs it with its
-/// whole chain of causes (for TLS, the certificate problem: "invalid peer certificate:
-/// UnknownIssuer").
-fn upstream_error(e: &BoxError) -> Response<ProxyBody> {
+/// The upstream did not answer within `upstream_timeout`: 504, counted and logged.
+fn timed_out() -> (Response<ProxyBody>, Option<&'static str>) {
+    metrics::record_upstream_error(kind::TIMEOUT);
+    tracing::warn!(error.type = kind::TIMEOUT, "upstream timed out");
+    let res = error_response(StatusCode::GATEWAY_TIMEOUT, "upstream timed out");
+    (res, Some(kind::TIMEOUT))
+}
+
+/// Maps an upstream failure to the status a client should see and the kind of failure
+/// (`None` for a request body over the limit, the client's fault), counts it, and logs
+/// it with its whole chain of causes (for TLS, the certificate problem: "invalid peer
+/// certificate: UnknownIssuer").
+fn upstream_error(e: &BoxError) -> (Response<ProxyBody>, Option<&'static str>) {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&**e);
     let mut causes = String::new();
-    let mut tls = false;
+    let mut failure = kind::OTHER;
     while let Some(err) = source {
         if err.is::<http_body_util::LengthLimitError>() {
-            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            let res = error_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            return (res, None);
         }
-        tls = tls || is_tls_error(err);
+        if err
+            .downcast_ref::<recourse::DeadlineError<Infallible>>()
+            .is_some_and(recourse::DeadlineError::is_elapsed)
+        {
+            return timed_out();
+        }
+        failure = more_precise(failure, error_kind(err));
         let text = err.to_string();
         // Wrappers often repeat their cause's text; keep each piece once.
         if !causes.contains(&text) {
@@ -402,12 +521,59 @@ fn upstream_error(e: &BoxError) -> Response<ProxyBody> {
         }
         source = err.source();
     }
-    if tls {
-        tracing::warn!(error = %causes, "upstream TLS handshake failed");
+    metrics::record_upstream_error(failure);
+    if failure == kind::TLS {
+        tracing::warn!(error = %causes, error.type = failure, "upstream TLS handshake failed");
     } else {
-        tracing::warn!(error = %causes, "upstream request failed");
+        tracing::warn!(error = %causes, error.type = failure, "upstream request failed");
     }
-    error_response(StatusCode::BAD_GATEWAY, "upstream request failed")
+    let res = error_response(StatusCode::BAD_GATEWAY, "upstream request failed");
+    (res, Some(failure))
+}
+
+/// The kind of upstream failure one error of the chain shows, if any.
+fn error_kind(err: &(dyn std::error::Error + 'static)) -> &'static str {
+    if is_tls_error(err) {
+        return kind::TLS;
+    }
+    if let Some(e) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
+        if e.is_connect() {
+            return kind::CONNECT;
+        }
+    } else if let Some(e) = err.downcast_ref::<hyper::Error>() {
+        if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+            return kind::PROTOCOL;
+        }
+        if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+            return kind::CLOSED;
+        }
+    } else if let Some(e) = err.downcast_ref::<io::Error>() {
+        return match e.kind() {
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable => kind::CONNECT,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof => kind::CLOSED,
+            _ => kind::OTHER,
+        };
+    }
+    kind::OTHER
+}
+
+/// Of two kinds found along a chain of causes, the one that says most: a TLS failure is a
+/// connect failure too, and a closed connection may be reported as a protocol error.
+fn more_precise(a: &'static str, b: &'static str) -> &'static str {
+    let rank = |k: &str| match k {
+        kind::TLS => 4,
+        kind::CONNECT => 3,
+        kind::CLOSED => 2,
+        kind::PROTOCOL => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 /// Whether `err` is rustls's, or an `io::Error` (nested, as hyper-rustls and tokio-rustls

@@ -1,26 +1,32 @@
 //! The layer stack between the proxy's front end and the upstream client.
 //!
-//! Outermost first: poll (off by default), redirect (off by default), cache (shared mode,
+//! Outermost first: the deadline (`--upstream-timeout`, the facade's `SetDeadline`, which
+//! also opens the `recourse.request` span and records the stack's metrics), poll (off by default), redirect (off by default), cache (shared mode,
 //! on; it obeys `CDN-Cache-Control` (RFC 9213, `--cache-targeted-fields`), serves stale
 //! responses for up to a day when the upstream cannot be reached
 //! (`--cache-stale-if-unreachable`, RFC 9111 §4.2.4), and adds `Cache-Status:
 //! recourse-proxy; ...` (RFC 9211) to every response), retry (on; idempotent requests only, and requests with an `Idempotency-Key`),
 //! breaker (on, `--no-breaker`; a refused request gets 503 with `Retry-After`), then the
-//! hyper-util client. A reverse proxy passes 3xx and 202 to its clients unless
+//! hyper-util client, timed per request on the wire (`http.client.request.duration`). A reverse proxy passes 3xx and 202 to its clients unless
 //! told otherwise. Each stage is boxed so that the switches can be chosen at run time;
 //! the cost (one allocation per stage per request) is small next to a network round trip.
 //! The classify layer is left out: reading JSON bodies would delay streaming, and retry,
 //! cache and poll fall back to the status code without it.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
+use recourse::{DeadlineError, SetDeadlineLayer};
 use recourse_breaker::{BreakerError, BreakerLayer};
 use recourse_cache::{CacheLayer, MemoryStore, RedisStore};
-use recourse_core::BoxError;
+use recourse_core::observe::{Stopwatch, class_label, method_label, metric};
+use recourse_core::{BoxError, Class};
 use recourse_poll::AsyncPollLayer;
 use recourse_redirect::RedirectLayer;
 use recourse_retry::policy::{Attempted, PolicyExt};
@@ -39,7 +45,7 @@ pub(crate) fn build(
     config: &Config,
     client: Client<recourse::HttpsConnector, ProxyBody>,
 ) -> Result<UpstreamService, BoxError> {
-    let mut service = boxed(client.map_err(BoxError::from));
+    let mut service = boxed(Timed(client));
     if config.breaker {
         service = breaker(config, service);
     }
@@ -94,7 +100,19 @@ pub(crate) fn build(
     if config.breaker {
         service = answer_refusals(service);
     }
-    Ok(service)
+    Ok(deadline(config, service))
+}
+
+/// The outermost stage: the facade's `SetDeadline` puts one `Deadline` of
+/// `upstream_timeout` on the request, which every layer below honours (retry starts no
+/// wait that would end past it), and answers `DeadlineError::Elapsed` when it passes (the
+/// proxy's 504). Outermost, it is also where the stack observes each request: the
+/// `recourse.request` span, and the metrics read from the final answer
+/// (`recourse.requests`, `recourse.requests.in_flight`, `recourse.retries`,
+/// `recourse.redirects`, `recourse.polls`, `recourse.cache.results`).
+fn deadline(config: &Config, service: UpstreamService) -> UpstreamService {
+    let stage = SetDeadlineLayer::new(config.upstream_timeout).layer(service);
+    boxed(stage.map_err(DeadlineError::into_box_error))
 }
 
 /// The breaker stage, next to the upstream client (below retry): a 503 or 429 with
@@ -227,4 +245,64 @@ where
     B::Error: Into<BoxError>,
 {
     service.map_request(|req: Request<B>| req.map(|b| b.map_err(Into::into).boxed_unsync()))
+}
+
+// === impl Timed ===
+
+/// The upstream client, each request on the wire timed into the OpenTelemetry
+/// `http.client.request.duration` histogram (seconds; labels `http.request.method` and
+/// `recourse.class` of the status, `none` for an error), as the classify layer records it
+/// in a client stack (the proxy leaves classify out). Each retry is timed on its own.
+#[derive(Clone, Debug)]
+struct Timed(Client<recourse::HttpsConnector, ProxyBody>);
+
+impl tower::Service<Request<ProxyBody>> for Timed {
+    type Response = Response<hyper::body::Incoming>;
+    type Error = BoxError;
+    type Future = TimedFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(BoxError::from)
+    }
+
+    fn call(&mut self, req: Request<ProxyBody>) -> TimedFuture {
+        let method = method_label(req.method());
+        TimedFuture {
+            watch: Stopwatch::start(),
+            method,
+            inner: self.0.call(req),
+        }
+    }
+}
+
+/// The future of [`Timed`].
+struct TimedFuture {
+    inner: hyper_util::client::legacy::ResponseFuture,
+    method: &'static str,
+    /// Running only when a `metrics` recorder listens: no clock read otherwise.
+    watch: Stopwatch,
+}
+
+impl Future for TimedFuture {
+    type Output = Result<Response<hyper::body::Incoming>, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        let Some(elapsed) = self.watch.elapsed() else {
+            return Poll::Ready(result.map_err(BoxError::from));
+        };
+        let class = match &result {
+            Ok(res) => class_label(Class::from_status(res.status())),
+            Err(_) => "none",
+        };
+        // Static keys (the label values are from fixed lists): no allocation per attempt.
+        recourse_core::metric_with!(
+            histogram,
+            metric::REQUEST_DURATION,
+            "http.request.method" => self.method; ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"],
+            "recourse.class" => class; ["informational", "success", "application_failure", "pending", "redirect", "not_modified", "client_error", "retryable", "server_error", "none"]
+        )
+        .record(elapsed.as_secs_f64());
+        Poll::Ready(result.map_err(BoxError::from))
+    }
 }

@@ -48,6 +48,7 @@ fn help_names_flags_defaults_and_signals() {
         "--forwarded-headers",
         "--trust-forwarded",
         "--admin-listen",
+        "--metrics-listen",
         "--no-access-log",
         "--threads",
         "SIGTERM",
@@ -104,6 +105,113 @@ fn healthz_on_the_admin_listener_and_plain_logs() {
     s.read_to_string(&mut res).unwrap();
     assert!(res.starts_with("HTTP/1.1 200"), "{res}");
     assert!(res.ends_with("ok\n"), "{res}");
+    // Without --metrics-listen, no recorder: the admin port has no /metrics.
+    let res = raw_get(admin, "/metrics");
+    assert!(res.starts_with("HTTP/1.1 404"), "{res}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A `GET path` over a fresh connection, the whole answer as text.
+fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut res = String::new();
+    s.read_to_string(&mut res).unwrap();
+    res
+}
+
+/// A port free a moment ago.
+fn free_addr() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[test]
+fn metrics_listen_serves_prometheus_text_that_a_parser_reads() {
+    use std::io::{BufRead, BufReader};
+    // An upstream that refuses connections: the request below gets 502.
+    let upstream = free_addr();
+    let (listen, metrics) = (free_addr(), free_addr());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recourse-proxy"))
+        .args([
+            "--listen",
+            &listen.to_string(),
+            "--upstream",
+            &format!("http://{upstream}"),
+            "--no-retry",
+            "--metrics-listen",
+            &metrics.to_string(),
+            "--threads",
+            "1",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    // Bounded: the start-up lines come first.
+    for _ in 0..10 {
+        let line = lines.next().unwrap().unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("recourse-proxy started") {
+            break;
+        }
+    }
+    assert!(seen.contains("metrics listener started"), "{seen}");
+    let res = raw_get(listen, "/a?b=c");
+    assert!(res.starts_with("HTTP/1.1 502"), "{res}");
+    // The proxied port forwards /metrics upstream (here: 502), never serves metrics.
+    assert!(raw_get(listen, "/metrics").starts_with("HTTP/1.1 502"));
+    let res = raw_get(metrics, "/metrics");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+    assert!(
+        res.contains("content-type: text/plain; version=0.0.4"),
+        "{res}"
+    );
+    let body = &res[res.find("\r\n\r\n").unwrap() + 4..];
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let count = |name: &str, label: (&str, &str)| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => panic!("{name} is not a counter"),
+            })
+            .sum()
+    };
+    assert_eq!(
+        count(
+            "recourse_proxy_requests_total",
+            ("http_response_status_code", "502")
+        ),
+        2.0,
+        "{body}"
+    );
+    assert_eq!(
+        count(
+            "recourse_proxy_upstream_errors_total",
+            ("error_type", "connect")
+        ),
+        2.0,
+        "{body}"
+    );
+    assert!(
+        scrape.docs.contains_key("recourse_proxy_requests_total"),
+        "HELP lines: {:?}",
+        scrape.docs
+    );
 }

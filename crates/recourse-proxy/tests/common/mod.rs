@@ -48,7 +48,11 @@ pub fn no_layers(mut config: Config) -> Config {
 }
 
 pub async fn start(config: Config) -> RunningProxy {
-    let proxy = Proxy::new(config).unwrap();
+    start_proxy(Proxy::new(config).unwrap()).await
+}
+
+/// Serves `proxy` on its configured listen address.
+pub async fn start_proxy(proxy: Proxy) -> RunningProxy {
     let listener = proxy.bind().await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
