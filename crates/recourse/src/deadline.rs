@@ -6,15 +6,19 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::Deadline;
+use recourse_core::body::{Peek, PeekBody};
+use recourse_core::observe::outcome;
 use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::observe::Logical;
-use crate::report::{Pending, Reporting};
+use crate::report::{Pending, Report, Reporting};
 
 /// Puts one [`Deadline`] on every request and fails the request with
 /// [`DeadlineError::Elapsed`] when it passes.
@@ -88,10 +92,12 @@ impl<S> SetDeadline<S> {
 impl<S, B, RB> Service<Request<B>> for SetDeadline<S>
 where
     S: Service<Request<B>, Response = Response<RB>>,
+    S::Error: 'static,
+    RB: Body,
 {
-    type Response = S::Response;
+    type Response = Response<PeekBody<RB>>;
     type Error = DeadlineError<S::Error>;
-    type Future = DeadlineFuture<S::Future>;
+    type Future = DeadlineFuture<S::Future, RB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(DeadlineError::Inner)
@@ -115,62 +121,135 @@ where
             sleep: tokio::time::sleep_until(deadline),
             logical,
             pending,
+            excerpt: None,
         }
+    }
+}
+
+/// A reported response whose body's first bytes are being read for the report.
+struct Excerpt<B: Body> {
+    parts: http::response::Parts,
+    peek: Peek<B>,
+    reporting: Reporting,
+    report: Report,
+}
+
+impl<B: Body> Excerpt<B> {
+    /// Sends the report with the bytes read, and gives the response back with its whole
+    /// body: the frames read, then the rest.
+    fn finish(self) -> Response<PeekBody<B>> {
+        let Excerpt {
+            parts,
+            peek,
+            reporting,
+            mut report,
+        } = self;
+        let limit = reporting.excerpt_limit();
+        let read = peek.bytes().unwrap_or_default();
+        report.excerpt = Some(Bytes::copy_from_slice(&read[..read.len().min(limit)]));
+        reporting.send(report);
+        Response::from_parts(parts, peek.into_body())
     }
 }
 
 pin_project! {
     /// The response future of [`SetDeadline`].
-    pub struct DeadlineFuture<F> {
+    pub struct DeadlineFuture<F, B: Body> {
         #[pin]
         inner: F,
         #[pin]
         sleep: Sleep,
         logical: Logical,
         pending: Option<Pending>,
+        excerpt: Option<Excerpt<B>>,
     }
 }
 
-impl<F> fmt::Debug for DeadlineFuture<F> {
+impl<F, B: Body> fmt::Debug for DeadlineFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeadlineFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B, E> Future for DeadlineFuture<F>
+impl<F, B, E> Future for DeadlineFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+    E: 'static,
 {
-    type Output = Result<Response<B>, DeadlineError<E>>;
+    type Output = Result<Response<PeekBody<B>>, DeadlineError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if this.excerpt.is_some() {
+            return poll_excerpt(this.excerpt, this.sleep, cx).map(Ok);
+        }
         let entered = this.logical.span.enter();
         let polled = this.inner.poll(cx);
         drop(entered);
         if let Poll::Ready(out) = polled {
-            match &out {
-                Ok(res) => {
-                    this.logical.response(res);
+            let res = match out {
+                Ok(res) => res,
+                Err(e) => {
+                    let failure = crate::observe::failure(&e);
+                    this.logical.error(failure.outcome);
                     if let Some(pending) = this.pending.take() {
-                        pending.response(res);
+                        pending.error(failure, || std::any::type_name::<E>().to_owned());
                     }
+                    return Poll::Ready(Err(DeadlineError::Inner(e)));
                 }
-                Err(_) => {
-                    this.logical.error(false);
-                    if let Some(pending) = this.pending.take() {
-                        pending.error(std::any::type_name::<E>().to_owned());
-                    }
-                }
+            };
+            this.logical.response(&res);
+            let Some((reporting, report)) = this.pending.take().and_then(|p| p.response(&res))
+            else {
+                return Poll::Ready(Ok(res.map(PeekBody::new)));
+            };
+            let limit = reporting.excerpt_limit();
+            if limit == 0 {
+                reporting.send(report);
+                return Poll::Ready(Ok(res.map(PeekBody::new)));
             }
-            return Poll::Ready(out.map_err(DeadlineError::Inner));
+            let (parts, body) = res.into_parts();
+            *this.excerpt = Some(Excerpt {
+                parts,
+                peek: Peek::new(body, limit),
+                reporting,
+                report,
+            });
+            return poll_excerpt(this.excerpt, this.sleep, cx).map(Ok);
         }
         ready!(this.sleep.poll(cx));
-        this.logical.error(true);
+        this.logical.error(outcome::DEADLINE);
         if let Some(pending) = this.pending.take() {
-            pending.error(DeadlineError::<std::convert::Infallible>::Elapsed.to_string());
+            let failure = crate::observe::Failure {
+                outcome: outcome::DEADLINE,
+                refusal: None,
+            };
+            pending.error(failure, || {
+                DeadlineError::<std::convert::Infallible>::Elapsed.to_string()
+            });
         }
         Poll::Ready(Err(DeadlineError::Elapsed))
+    }
+}
+
+/// Reads a reported failure's first bytes within the deadline (when it passes, the report
+/// keeps what was read), then reports it and gives the response back.
+fn poll_excerpt<B: Body>(
+    excerpt: &mut Option<Excerpt<B>>,
+    sleep: Pin<&mut Sleep>,
+    cx: &mut Context<'_>,
+) -> Poll<Response<PeekBody<B>>> {
+    let Some(reading) = excerpt.as_mut() else {
+        // Only called with an excerpt in progress.
+        return Poll::Pending;
+    };
+    if reading.peek.poll_peek(cx).is_pending() && sleep.poll(cx).is_pending() {
+        return Poll::Pending;
+    }
+    match excerpt.take() {
+        Some(done) => Poll::Ready(done.finish()),
+        None => Poll::Pending,
     }
 }
 
@@ -248,22 +327,25 @@ mod tests {
     use std::convert::Infallible;
     use tower::ServiceExt;
 
+    /// A response that carries `remaining` in its extensions.
+    fn answer(remaining: Duration) -> Response<http_body_util::Empty<Bytes>> {
+        let mut res = Response::new(http_body_util::Empty::new());
+        res.extensions_mut().insert(remaining);
+        res
+    }
+
     #[tokio::test(start_paused = true)]
     async fn sets_and_enforces_the_deadline() {
         let svc = tower::service_fn(|req: Request<()>| async move {
             let remaining = Deadline::of(&req).unwrap().remaining();
             tokio::time::sleep(Duration::from_secs(3)).await;
-            Ok::<_, Infallible>(Response::new(remaining))
+            Ok::<_, Infallible>(answer(remaining))
         });
         let quick = SetDeadline::new(svc, Duration::from_secs(5));
+        let res = quick.clone().oneshot(Request::new(())).await.unwrap();
         assert_eq!(
-            quick
-                .clone()
-                .oneshot(Request::new(()))
-                .await
-                .unwrap()
-                .into_body(),
-            Duration::from_secs(5)
+            res.extensions().get::<Duration>(),
+            Some(&Duration::from_secs(5))
         );
         let slow = SetDeadline::new(quick.into_inner(), Duration::from_secs(2));
         let err = slow.oneshot(Request::new(())).await.unwrap_err();
@@ -274,15 +356,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_earlier_deadline_wins() {
         let svc = tower::service_fn(|req: Request<()>| async move {
-            Ok::<_, Infallible>(Response::new(Deadline::of(&req).unwrap().remaining()))
+            Ok::<_, Infallible>(answer(Deadline::of(&req).unwrap().remaining()))
         });
         let mut req = Request::new(());
         Deadline::after(Duration::from_secs(1)).insert_into(&mut req);
-        let got = SetDeadline::new(svc, Duration::from_secs(60))
+        let res = SetDeadline::new(svc, Duration::from_secs(60))
             .oneshot(req)
             .await
-            .unwrap()
-            .into_body();
-        assert_eq!(got, Duration::from_secs(1));
+            .unwrap();
+        assert_eq!(
+            res.extensions().get::<Duration>(),
+            Some(&Duration::from_secs(1))
+        );
     }
 }

@@ -33,7 +33,8 @@
 //! let backend = tower::service_fn(|req: Request<()>| async move {
 //!     // Every layer below sees the same deadline.
 //!     assert!(Deadline::of(&req).is_some());
-//!     Ok::<_, Infallible>(Response::builder().status(503).body(()).unwrap())
+//!     let body = http_body_util::Empty::<bytes::Bytes>::new();
+//!     Ok::<_, Infallible>(Response::builder().status(503).body(body).unwrap())
 //! });
 //! let client = ServiceBuilder::new()
 //!     .layer(SetDeadlineLayer::new(Duration::from_secs(10)))
@@ -58,6 +59,8 @@ mod stack;
 
 pub use deadline::{DeadlineError, DeadlineFuture, SetDeadline, SetDeadlineLayer};
 pub use ext::ServiceBuilderExt;
+#[cfg(feature = "breaker")]
+pub use observe::BreakerRefusals;
 pub use recourse_core as core;
 pub use recourse_core::body::ReplayBody;
 pub use recourse_core::{Attempt, Class, Deadline, History, Step};

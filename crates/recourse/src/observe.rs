@@ -1,6 +1,13 @@
-//! The outermost span of a logical request and the metrics read from its final answer.
+//! The outermost span of a logical request, the metrics read from its final answer, and
+//! what a request that ended in an error ended in (its outcome, a breaker's refusal).
+
+use std::any::{Any, TypeId};
+use std::sync::{PoisonError, RwLock};
 
 use http::{Request, Response};
+use recourse_core::sent::{self, Sent};
+
+use crate::report::Refusal;
 use recourse_core::observe::{attr, class_label, metric, outcome, outcome_of, status_label};
 use recourse_core::{Class, History, Step};
 
@@ -33,7 +40,7 @@ impl Logical {
     pub(crate) fn response<B>(&mut self, res: &Response<B>) {
         self.done();
         let class = Class::of(res);
-        recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => outcome_of(class); ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "other"])
+        recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => outcome_of(class); ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "refused", "not_followed", "poll_error", "other"])
             .increment(1);
         let history = History::of(res);
         if let Some(history) = history {
@@ -64,18 +71,19 @@ impl Logical {
         }
     }
 
-    /// Records a failure without a response.
-    pub(crate) fn error(&mut self, elapsed: bool) {
+    /// Records a failure without a response: its `outcome` (see [`failure`]; `deadline`
+    /// when the deadline passed) in the counter and as the span's `error.type` (`timeout`
+    /// for the deadline, as OpenTelemetry names it).
+    pub(crate) fn error(&mut self, outcome: &'static str) {
         self.done();
-        let label = if elapsed {
-            outcome::DEADLINE
-        } else {
-            outcome::TRANSPORT_ERROR
-        };
-        recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => label; ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "other"])
+        recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => outcome; ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "refused", "not_followed", "poll_error", "other"])
             .increment(1);
         if !self.span.is_disabled() {
-            let error = if elapsed { "timeout" } else { "_OTHER" };
+            let error = if outcome == outcome::DEADLINE {
+                "timeout"
+            } else {
+                outcome
+            };
             self.span.record(attr::ERROR_TYPE, error);
         }
     }
@@ -132,4 +140,191 @@ fn cache_status<B>(res: &Response<B>) -> Option<&'static str> {
 #[cfg(not(feature = "cache"))]
 fn cache_status<B>(_res: &Response<B>) -> Option<&'static str> {
     None
+}
+
+/// What a request that ended in an error ended in.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// The `outcome` label: `refused`, `not_followed`, `poll_error`, `deadline` or
+    /// `transport_error`.
+    pub(crate) outcome: &'static str,
+    /// The breaker's refusal, when that is what it was and its type could be read.
+    pub(crate) refusal: Option<Refusal>,
+}
+
+/// Names the failure `error` stands for, looking through the errors the layers wrap with
+/// [`recourse_core::sent`] (the mechanism the retry layer uses to find a refusal): a
+/// registered error hands over the error it wraps, a refusal says it was not sent
+/// ([`Sent::No`]: `refused`), and the poll and redirect layers hand over their own reasons
+/// as public types, named here. Anything else is a `transport_error`.
+pub(crate) fn failure<E: 'static>(error: &E) -> Failure {
+    let mut current: &(dyn Any + 'static) = error;
+    // Layers wrap errors a few deep at most; the bound guards a pathological chain.
+    for _ in 0..16 {
+        if let Some(outcome) = own_reason(current) {
+            return Failure {
+                outcome,
+                refusal: None,
+            };
+        }
+        match sent::verdict(current) {
+            Sent::No => {
+                return Failure {
+                    outcome: outcome::REFUSED,
+                    refusal: refusal_of(current),
+                };
+            }
+            Sent::Inner(inner) => current = inner,
+            Sent::Unknown => break,
+        }
+    }
+    Failure {
+        outcome: outcome::TRANSPORT_ERROR,
+        refusal: None,
+    }
+}
+
+/// The outcome of the poll and redirect layers' own reasons, which they hand over as
+/// their public types.
+fn own_reason(error: &(dyn Any + 'static)) -> Option<&'static str> {
+    use recourse_core::headers::LocationError;
+    use recourse_core::origin::Downgrade;
+    #[cfg(feature = "poll")]
+    {
+        use crate::poll::{PollTimeout, ProtocolViolation, TimeoutReason};
+        if let Some(timeout) = error.downcast_ref::<PollTimeout>() {
+            return Some(match timeout.reason() {
+                TimeoutReason::Deadline => outcome::DEADLINE,
+                _ => outcome::POLL_ERROR,
+            });
+        }
+        if error.is::<ProtocolViolation>() {
+            return Some(outcome::POLL_ERROR);
+        }
+    }
+    #[cfg(feature = "redirect")]
+    {
+        use crate::redirect::{DeadlineExpired, RedirectLoop, TooManyRedirects};
+        if error.is::<DeadlineExpired>() {
+            return Some(outcome::DEADLINE);
+        }
+        if error.is::<TooManyRedirects>() || error.is::<RedirectLoop>() {
+            return Some(outcome::NOT_FOLLOWED);
+        }
+    }
+    if error.is::<Downgrade>() || error.is::<LocationError>() {
+        return Some(outcome::NOT_FOLLOWED);
+    }
+    None
+}
+
+/// How to read a refusal out of an error type that says it was not sent.
+type FindRefusal = fn(&(dyn Any + 'static)) -> Option<Refusal>;
+
+/// The error types whose refusals can be read, registered where their type is known
+/// ([`BreakerRefusals`]).
+static REFUSALS: RwLock<Vec<(TypeId, FindRefusal)>> = RwLock::new(Vec::new());
+
+/// Registers how to read the refusal out of errors of type `T` (once per type).
+#[cfg_attr(not(feature = "breaker"), allow(dead_code))]
+fn register_refusals<T: Any>(find: FindRefusal) {
+    let id = TypeId::of::<T>();
+    let known = |list: &[(TypeId, FindRefusal)]| list.iter().any(|(t, _)| *t == id);
+    if known(&REFUSALS.read().unwrap_or_else(PoisonError::into_inner)) {
+        return;
+    }
+    let mut list = REFUSALS.write().unwrap_or_else(PoisonError::into_inner);
+    if !known(&list) {
+        list.push((id, find));
+    }
+}
+
+/// The refusal `error` carries, if its type was registered.
+fn refusal_of(error: &(dyn Any + 'static)) -> Option<Refusal> {
+    let id = error.type_id();
+    let list = REFUSALS.read().unwrap_or_else(PoisonError::into_inner);
+    let (_, find) = list.iter().find(|(t, _)| *t == id)?;
+    find(error)
+}
+
+#[cfg(feature = "breaker")]
+pub use breaker_refusals::BreakerRefusals;
+
+#[cfg(feature = "breaker")]
+mod breaker_refusals {
+    use std::any::Any;
+    use std::task::{Context, Poll};
+
+    use tower_service::Service;
+
+    use crate::breaker::BreakerError;
+    use crate::report::Refusal;
+
+    /// A pass-through service right below the breaker of the [`ClientStack`](crate::ClientStack),
+    /// so that the outermost layer can read the breaker's refusals (their reason, origin
+    /// and reopening time) for its counters and its reports.
+    ///
+    /// The breaker's error, `BreakerError<E>`, is generic over the error `E` of the
+    /// service below it, which only this service knows: on its first call it registers how
+    /// to read a `BreakerError<E>`. Requests, responses, errors and futures pass through
+    /// unchanged; nothing is allocated.
+    #[derive(Clone, Debug)]
+    pub struct BreakerRefusals<S> {
+        inner: S,
+        registered: bool,
+    }
+
+    impl<S> BreakerRefusals<S> {
+        /// Wraps `inner`, the service below a breaker.
+        pub fn new(inner: S) -> Self {
+            BreakerRefusals {
+                inner,
+                registered: false,
+            }
+        }
+
+        recourse_core::inner_service_accessors!();
+    }
+
+    impl<S, R> Service<R> for BreakerRefusals<S>
+    where
+        S: Service<R>,
+        S::Error: 'static,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = S::Future;
+
+        #[inline]
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        #[inline]
+        fn call(&mut self, req: R) -> Self::Future {
+            if !self.registered {
+                super::register_refusals::<BreakerError<S::Error>>(find::<S::Error>);
+                self.registered = true;
+            }
+            self.inner.call(req)
+        }
+    }
+
+    /// The refusal of a `BreakerError<E>`.
+    fn find<E: 'static>(error: &(dyn Any + 'static)) -> Option<Refusal> {
+        let error = error.downcast_ref::<BreakerError<E>>()?;
+        if let Some(o) = error.overloaded() {
+            return Some(Refusal {
+                reason: "overloaded",
+                origin: o.origin().to_owned(),
+                until: Some(o.until()),
+            });
+        }
+        let open = error.circuit_open()?;
+        Some(Refusal {
+            reason: "circuit_open",
+            origin: open.origin().to_owned(),
+            until: open.until(),
+        })
+    }
 }

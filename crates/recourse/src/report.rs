@@ -33,12 +33,20 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
 use recourse_core::{Class, History, Step};
+use tokio::time::Instant;
+
+use crate::observe::Failure;
+
+/// The default of [`Reporting::excerpt`]: the first KiB of a reported response's body.
+pub const DEFAULT_EXCERPT: usize = 1024;
 
 /// Receives the [`Report`] of each request whose final answer is a failure to report.
 ///
@@ -72,6 +80,13 @@ impl Reporter for WarnReporter {
             attempts = report.attempts.len(),
             recourse.body_code = report.body_code,
             error = report.error.as_deref(),
+            refusal = report.refusal.as_ref().map(|r| r.reason),
+            retry_after_ms = report
+                .refusal
+                .as_ref()
+                .and_then(Refusal::retry_after)
+                .map(|d| d.as_millis() as u64),
+            body = report.excerpt_text().as_deref(),
             "request failed: {}",
             report
         );
@@ -91,6 +106,44 @@ pub struct ReportAttempt {
     /// Why another attempt followed (the status that caused the retry, or
     /// `transport_error`), `None` for the last.
     pub next: Option<&'static str>,
+}
+
+/// A request the breaker refused: it was never sent (RFC 9110 §15.6.4: the origin asked
+/// for no requests until its `Retry-After`, or its circuit is open).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// Why: `overloaded` (a `Retry-After` not yet passed) or `circuit_open`, the label of
+    /// `recourse.breaker.refusals`.
+    pub reason: &'static str,
+    /// The origin, as `scheme://host:port`.
+    pub origin: String,
+    /// When the origin takes requests again (the gate opens, the break ends); `None`
+    /// while the circuit is half-open and its probes decide.
+    pub until: Option<Instant>,
+}
+
+impl Refusal {
+    /// How long from now until the origin takes requests again, if known (zero once
+    /// passed).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.until
+            .map(|until| until.saturating_duration_since(Instant::now()))
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "refused by the breaker ({}) for {}",
+            self.reason, self.origin
+        )?;
+        if let Some(wait) = self.retry_after() {
+            write!(f, ", reopening in {wait:?}")?;
+        }
+        f.write_str("; not sent")
+    }
 }
 
 /// What happened to a request that failed.
@@ -120,6 +173,20 @@ pub struct Report {
     pub errors: Option<crate::classify::Errors>,
     /// The error, for a request that got no response.
     pub error: Option<String>,
+    /// The breaker's refusal, for a request that was never sent (no attempt on the wire).
+    pub refusal: Option<Refusal>,
+    /// The first bytes of the final response's body (at most [`Reporting::excerpt`]),
+    /// read without taking them from the caller; `None` for an error or when off.
+    pub excerpt: Option<Bytes>,
+}
+
+impl Report {
+    /// [`excerpt`](Self::excerpt) as text (invalid UTF-8 replaced by `U+FFFD`).
+    pub fn excerpt_text(&self) -> Option<Cow<'_, str>> {
+        self.excerpt
+            .as_ref()
+            .map(|bytes| String::from_utf8_lossy(bytes))
+    }
 }
 
 impl fmt::Display for Report {
@@ -127,23 +194,37 @@ impl fmt::Display for Report {
         write!(f, "{} {}{}", self.method, self.origin, self.path)?;
         match (self.status, &self.error) {
             (Some(status), _) => write!(f, " -> {status}")?,
+            (None, _) if self.refusal.is_some() => {
+                if let Some(refusal) = &self.refusal {
+                    write!(f, " -> {refusal}")?;
+                }
+            }
             (None, Some(error)) => write!(f, " -> {error}")?,
             (None, None) => {}
         }
-        write!(f, " after {} attempt(s)", self.attempts.len())
+        write!(f, " after {} attempt(s)", self.attempts.len())?;
+        if let Some(body) = self.excerpt_text()
+            && !body.is_empty()
+        {
+            write!(f, ": {body:?}")?;
+        }
+        Ok(())
     }
 }
 
 /// Which failures to report and how: the reporter, the classes (by default
-/// [`Class::Retryable`]: 500 and 503 once the retries ran out), the request-id header
-/// (`x-request-id` by default) and whether the query may appear in the path.
+/// [`Class::Retryable`]: 500 and 503 once the retries ran out), the breaker's refusals (on
+/// by default), the request-id header (`x-request-id` by default), whether the query may
+/// appear in the path, and how much of a reported body to keep ([`DEFAULT_EXCERPT`]).
 #[derive(Clone)]
 pub struct Reporting {
     reporter: Arc<dyn Reporter>,
     classes: u16,
     errors: bool,
+    refusals: bool,
     header: HeaderName,
     query: bool,
+    excerpt: usize,
 }
 
 impl fmt::Debug for Reporting {
@@ -151,8 +232,10 @@ impl fmt::Debug for Reporting {
         f.debug_struct("Reporting")
             .field("classes", &self.classes)
             .field("errors", &self.errors)
+            .field("refusals", &self.refusals)
             .field("header", &self.header)
             .field("query", &self.query)
+            .field("excerpt", &self.excerpt)
             .finish_non_exhaustive()
     }
 }
@@ -180,8 +263,10 @@ impl Reporting {
             reporter: Arc::new(reporter),
             classes: bit(Class::Retryable),
             errors: false,
+            refusals: true,
             header: HeaderName::from_static("x-request-id"),
             query: false,
+            excerpt: DEFAULT_EXCERPT,
         }
     }
 
@@ -195,6 +280,33 @@ impl Reporting {
     pub fn errors(mut self, errors: bool) -> Self {
         self.errors = errors;
         self
+    }
+
+    /// Whether to report the requests an open breaker refused (on by default: the origin
+    /// is down or asked for no requests, the report the table asks for on a 503).
+    pub fn refusals(mut self, refusals: bool) -> Self {
+        self.refusals = refusals;
+        self
+    }
+
+    /// Keeps at most `limit` bytes of the body of each reported response in
+    /// [`Report::excerpt`] ([`DEFAULT_EXCERPT`] by default; 0: none). They are read ahead
+    /// before the response is handed back, within the request's deadline, and the caller
+    /// still reads the whole body, byte for byte; responses that are not reported are
+    /// never read ahead.
+    pub fn excerpt(mut self, limit: usize) -> Self {
+        self.excerpt = limit;
+        self
+    }
+
+    /// How many bytes of a reported body to keep.
+    pub(crate) fn excerpt_limit(&self) -> usize {
+        self.excerpt
+    }
+
+    /// Hands `report` to the reporter.
+    pub(crate) fn send(&self, report: Report) {
+        self.reporter.report(report);
     }
 
     /// The request header whose value is the request id.
@@ -230,11 +342,11 @@ impl Pending {
         }
     }
 
-    /// Reports `res` if its class is reported.
-    pub(crate) fn response<B>(self, res: &Response<B>) {
+    /// The report of `res` if its class is reported (its excerpt not yet read).
+    pub(crate) fn response<B>(self, res: &Response<B>) -> Option<(Reporting, Report)> {
         let class = Class::of(res);
         if self.reporting.classes & bit(class) == 0 {
-            return;
+            return None;
         }
         let mut report = self.report(Some(res.status()), Some(class), None);
         report.attempts = attempts(History::of(res), Some(res.status()));
@@ -248,15 +360,28 @@ impl Pending {
                 report.message = message;
             }
         }
-        self.reporting.reporter.report(report);
+        Some((self.reporting, report))
     }
 
-    /// Reports an error, when errors are reported.
-    pub(crate) fn error(self, error: String) {
-        if self.reporting.errors {
-            let mut report = self.report(None, None, Some(error));
+    /// Reports an error: a breaker's refusal (when refusals are reported), any other when
+    /// errors are reported. `error` names it (the deadline's message, else the type).
+    pub(crate) fn error(self, failure: Failure, error: impl FnOnce() -> String) {
+        let reporting = &self.reporting;
+        if failure.outcome == recourse_core::observe::outcome::REFUSED {
+            if reporting.refusals || reporting.errors {
+                let text = failure.refusal.as_ref().map_or_else(
+                    || "refused before it was sent".to_owned(),
+                    Refusal::to_string,
+                );
+                // Never sent: no attempt on the wire.
+                let mut report = self.report(None, None, Some(text));
+                report.refusal = failure.refusal;
+                self.reporting.send(report);
+            }
+        } else if self.reporting.errors {
+            let mut report = self.report(None, None, Some(error()));
             report.attempts = attempts(None, None);
-            self.reporting.reporter.report(report);
+            self.reporting.send(report);
         }
     }
 
@@ -294,6 +419,8 @@ impl Pending {
             #[cfg(feature = "classify")]
             errors: None,
             error,
+            refusal: None,
+            excerpt: None,
         }
     }
 }

@@ -32,8 +32,9 @@ pub(crate) type HyperClient = Client<HttpConnector, WireBody>;
 pub(crate) type Stack<PP = recourse::poll::Standard, RP = recourse::redirect::Standard> =
     ClientStack<HyperClient, PP, RP>;
 
-/// The body of a response that went through the whole stack.
-pub(crate) type StackBody = PeekBody<CacheBody<PeekBody<Incoming>>>;
+/// The body of a response that went through the whole stack: the deadline layer's (which
+/// reads a reported failure's first bytes), the poll layer's, the cache's, classify's.
+pub(crate) type StackBody = PeekBody<PeekBody<CacheBody<PeekBody<Incoming>>>>;
 
 /// The error of the whole stack: every layer's typed error around hyper-util's.
 pub(crate) type StackError = DeadlineError<PollError<RedirectError<BreakerError<legacy::Error>>>>;
