@@ -63,8 +63,11 @@ pin_project_lite::pin_project! {
     pub struct Drain<B> {
         #[pin]
         body: B,
+        // The timer, armed the first time the body makes the drain wait: a body already
+        // in memory (the usual error page) is read to its end without one.
         #[pin]
-        sleep: Sleep,
+        sleep: Option<Sleep>,
+        until: Instant,
         limit: u64,
         read: u64,
     }
@@ -82,7 +85,8 @@ impl<B> Drain<B> {
         }
         Self {
             body,
-            sleep: tokio::time::sleep_until(until),
+            sleep: None,
+            until,
             limit,
             read: 0,
         }
@@ -98,7 +102,7 @@ impl<B: fmt::Debug> fmt::Debug for Drain<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Drain")
             .field("body", &self.body)
-            .field("until", &self.sleep.deadline())
+            .field("until", &self.until)
             .field("limit", &self.limit)
             .field("read", &self.read)
             .finish()
@@ -116,7 +120,13 @@ impl<B: Body> Future for Drain<B> {
             }
             match this.body.as_mut().poll_frame(cx) {
                 Poll::Pending => {
-                    return match this.sleep.as_mut().poll(cx) {
+                    if this.sleep.is_none() {
+                        this.sleep.set(Some(tokio::time::sleep_until(*this.until)));
+                    }
+                    let Some(sleep) = this.sleep.as_mut().as_pin_mut() else {
+                        unreachable!("drain: the timer was just armed")
+                    };
+                    return match sleep.poll(cx) {
                         Poll::Ready(()) => Poll::Ready(Drained::TimedOut),
                         Poll::Pending => Poll::Pending,
                     };
@@ -197,6 +207,22 @@ mod tests {
         );
         assert_eq!(start.elapsed(), SEC);
         drop(tx);
+    }
+
+    #[test]
+    fn a_body_in_memory_is_drained_without_a_timer() {
+        // No runtime here: arming a timer would panic, so this shows none is made.
+        let drain = std::pin::pin!(Drain::new(
+            Full::new(Bytes::from_static(b"error page")),
+            64,
+            SEC,
+            None
+        ));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert_eq!(
+            drain.poll(&mut cx),
+            Poll::Ready(Drained::Complete { bytes: 10 })
+        );
     }
 
     #[tokio::test(start_paused = true)]
