@@ -231,24 +231,35 @@ enum Known {
     Other,
 }
 
+/// `name` is a token (`tchar`s only, as [`for_each`] gives it).
 fn classify(name: &[u8]) -> Known {
-    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
-    match name.len() {
-        6 if is("public") => Known::Public,
-        7 if is("max-age") => Known::MaxAge,
-        7 if is("private") => Known::Private,
-        8 if is("no-cache") => Known::NoCache,
-        8 if is("no-store") => Known::NoStore,
-        8 if is("s-maxage") => Known::SMaxage,
-        9 if is("immutable") => Known::Immutable,
-        9 if is("max-stale") => Known::MaxStale,
-        9 if is("min-fresh") => Known::MinFresh,
-        14 if is("only-if-cached") => Known::OnlyIfCached,
-        14 if is("stale-if-error") => Known::StaleIfError,
-        15 if is("must-revalidate") => Known::MustRevalidate,
-        15 if is("must-understand") => Known::MustUnderstand,
-        16 if is("proxy-revalidate") => Known::ProxyRevalidate,
-        22 if is("stale-while-revalidate") => Known::StaleWhileRevalidate,
+    // Case-insensitive by setting bit 0x20 of every byte: that lower-cases `A`-`Z` and
+    // leaves `a`-`z`, `-` and digits as they are; the only other bytes it maps onto a
+    // lower-case letter or `-` (0x01-0x1A, 0x0D) are not `tchar`s, so a token folds to
+    // one of the names below exactly when it equals it ignoring ASCII case.
+    let mut folded = [0u8; 22];
+    let Some(folded) = folded.get_mut(..name.len()) else {
+        return Known::Other;
+    };
+    for (f, b) in folded.iter_mut().zip(name) {
+        *f = b | 0x20;
+    }
+    match &*folded {
+        b"public" => Known::Public,
+        b"max-age" => Known::MaxAge,
+        b"private" => Known::Private,
+        b"no-cache" => Known::NoCache,
+        b"no-store" => Known::NoStore,
+        b"s-maxage" => Known::SMaxage,
+        b"immutable" => Known::Immutable,
+        b"max-stale" => Known::MaxStale,
+        b"min-fresh" => Known::MinFresh,
+        b"only-if-cached" => Known::OnlyIfCached,
+        b"stale-if-error" => Known::StaleIfError,
+        b"must-revalidate" => Known::MustRevalidate,
+        b"must-understand" => Known::MustUnderstand,
+        b"proxy-revalidate" => Known::ProxyRevalidate,
+        b"stale-while-revalidate" => Known::StaleWhileRevalidate,
         _ => Known::Other,
     }
 }
@@ -328,8 +339,11 @@ impl ResponseDirectives {
     /// the first occurrence wins (RFC 9111 §4.2.1 allows this).
     pub(crate) fn parse(headers: &HeaderMap) -> ResponseDirectives {
         let mut d = ResponseDirectives::default();
+        if headers.is_empty() {
+            return d;
+        }
         let values = headers.get_all(header::CACHE_CONTROL);
-        if headers.is_empty() || values.iter().next().is_none() {
+        if values.iter().next().is_none() {
             return d;
         }
         for_each(values, |name, value| {
@@ -434,6 +448,49 @@ impl RequestDirectives {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classify_ignores_ascii_case_only() {
+        let known = [
+            ("public", Known::Public),
+            ("max-age", Known::MaxAge),
+            ("private", Known::Private),
+            ("no-cache", Known::NoCache),
+            ("no-store", Known::NoStore),
+            ("s-maxage", Known::SMaxage),
+            ("immutable", Known::Immutable),
+            ("max-stale", Known::MaxStale),
+            ("min-fresh", Known::MinFresh),
+            ("only-if-cached", Known::OnlyIfCached),
+            ("stale-if-error", Known::StaleIfError),
+            ("must-revalidate", Known::MustRevalidate),
+            ("must-understand", Known::MustUnderstand),
+            ("proxy-revalidate", Known::ProxyRevalidate),
+            ("stale-while-revalidate", Known::StaleWhileRevalidate),
+        ];
+        for (name, kind) in known {
+            assert_eq!(classify(name.as_bytes()), kind, "{name}");
+            assert_eq!(
+                classify(name.to_ascii_uppercase().as_bytes()),
+                kind,
+                "{name}"
+            );
+            // Every other tchar in place of each byte is another directive.
+            for i in 0..name.len() {
+                for b in 0..=255u8 {
+                    if !is_tchar(b) || b.eq_ignore_ascii_case(&name.as_bytes()[i]) {
+                        continue;
+                    }
+                    let mut other = name.as_bytes().to_vec();
+                    other[i] = b;
+                    assert_eq!(classify(&other), Known::Other, "{name} {i} {b}");
+                }
+            }
+        }
+        assert_eq!(classify(b""), Known::Other);
+        assert_eq!(classify(b"stale-while-revalidate-"), Known::Other);
+        assert_eq!(classify(b"x".repeat(100).as_slice()), Known::Other);
+    }
 
     fn res(lines: &[&str]) -> ResponseDirectives {
         let mut h = HeaderMap::new();

@@ -100,7 +100,10 @@ impl Entry {
         let validators = parts.headers.contains_key(header::ETAG)
             || parts.headers.contains_key(header::LAST_MODIFIED);
         let sets_cookie = crate::semantics::sets_cookie(&parts.headers);
-        let mut served = HeaderMap::with_capacity(parts.headers.len() + 1);
+        // Room for one more field than it holds: `HeaderMap::insert` makes room for a new
+        // field before it looks for the old one, so a map that is full would grow (and
+        // allocate) on every hit when `Age` is replaced; its clones keep this capacity.
+        let mut served = HeaderMap::with_capacity(parts.headers.len() + 2);
         for (name, value) in &parts.headers {
             served.append(name.clone(), value.clone());
         }

@@ -16,6 +16,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::clock::system_now;
 use recourse_core::{Deadline, History, Live, Step};
+use tokio::time::Instant;
 use tower::util::Oneshot;
 use tower_service::Service;
 
@@ -112,21 +113,30 @@ struct Ctx<S, St, ReqBody, ResBody> {
 
 /// What the cache remembers of a forwarded request.
 struct Sent {
-    uri: Uri,
+    /// The target of an unsafe method, for invalidation (RFC 9111 §4.4).
+    uri: Option<Uri>,
     headers: HeaderMap,
-    time: SystemTime,
+    /// When the request was sent, on tokio's clock (cheaper to read than the wall clock,
+    /// which is read only when a response is stored).
+    at: Instant,
     /// A POST (whose response may be stored for later GETs, RFC 9110 §9.3.3), and whether
     /// it carried `Authorization` (RFC 9111 §3.5); its other fields are not kept.
     post: Option<bool>,
 }
 
 impl Sent {
+    /// The wall-clock time at which the request was sent (`request_time` of RFC 9111
+    /// §4.2.3), given the wall-clock time `now`.
+    fn request_time(&self, now: SystemTime) -> SystemTime {
+        now.checked_sub(self.at.elapsed()).unwrap_or(now)
+    }
+
     /// The exchange whose response arrived at `now`, for storing it.
     fn exchange(&self, now: SystemTime) -> Exchange<'_> {
         Exchange {
             method: &Method::GET,
             request: &self.headers,
-            request_time: self.time,
+            request_time: self.request_time(now),
             response_time: now,
         }
     }
@@ -363,7 +373,6 @@ where
         found: Option<Variants>,
         req: &mut Option<Request<ReqBody>>,
     ) -> NextOf<S, St, ReqBody, ResBody> {
-        let now = system_now();
         let variants = found.unwrap_or_default();
         let Some(request) = req.as_ref() else {
             unreachable!("recourse_cache: the request waits in the lookup state")
@@ -386,6 +395,8 @@ where
         let not_modified = self.preconditions == Preconditions::Cache
             && conditional::not_modified(request.headers(), &entry);
 
+        // The clock is read only when a stored response was selected.
+        let now = system_now();
         let d = self.directives;
         let age = entry.age(now);
         let lifetime = entry.freshness_lifetime();
@@ -542,9 +553,9 @@ where
         match self.flow {
             Flow::Lookup => {
                 self.sent = Some(Box::new(Sent {
-                    uri: req.uri().clone(),
+                    uri: None,
                     headers: req.headers().clone(),
-                    time: system_now(),
+                    at: Instant::now(),
                     post: None,
                 }));
                 if let Some(entry) = &self.stale
@@ -557,13 +568,9 @@ where
             Flow::Invalidate => {
                 let post = req.method() == Method::POST;
                 self.sent = Some(Box::new(Sent {
-                    uri: req.uri().clone(),
+                    uri: Some(req.uri().clone()),
                     headers: HeaderMap::new(),
-                    time: if post {
-                        system_now()
-                    } else {
-                        SystemTime::UNIX_EPOCH
-                    },
+                    at: Instant::now(),
                     post: post.then(|| req.headers().contains_key(header::AUTHORIZATION)),
                 }));
             }
@@ -613,7 +620,10 @@ where
         // RFC 9211 §2.1: `hit` when the response came from storage without a forward.
         self.info.hit = outcome == CacheOutcome::Hit
             || (outcome == CacheOutcome::Stale && self.info.fwd.is_none());
-        self.info.ttl = Some(status::ttl(entry, age));
+        if self.shared.config.cache_status.is_some() {
+            // Only `Cache-Status` shows it.
+            self.info.ttl = Some(status::ttl(entry, age));
+        }
         self.decorate(&mut res, outcome);
         res
     }
@@ -998,7 +1008,7 @@ where
         };
         let sent = self.sent.take();
         let (mut removals, self_located) =
-            invalidation::targets(key, sent.as_ref().map(|sent| sent.uri.clone()), &res);
+            invalidation::targets(key, sent.as_ref().and_then(|sent| sent.uri.clone()), &res);
         let stored = match sent {
             Some(sent) if self_located && status.is_success() => sent
                 .post
@@ -1051,11 +1061,12 @@ where
             // Only its presence counts (RFC 9111 §3.5).
             request.insert(header::AUTHORIZATION, HeaderValue::from_static("present"));
         }
+        let now = system_now();
         let ex = Exchange {
             method: &Method::GET,
             request: &request,
-            request_time: sent.time,
-            response_time: system_now(),
+            request_time: sent.request_time(now),
+            response_time: now,
         };
         semantics::prepare(config, &ex, res.status(), headers, false).ok()
     }

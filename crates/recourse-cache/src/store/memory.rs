@@ -49,7 +49,7 @@ impl MemoryStore {
         let cache = Moka::builder()
             .max_capacity(capacity)
             .weigher(|key: &CacheKey, variants: &Variants| {
-                let weight = key.as_str().len().saturating_add(variants.weight());
+                let weight = key.len().saturating_add(variants.weight());
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
             .build_with_hasher(BuildKeyHasher::default());
