@@ -11,6 +11,7 @@ use http::{Extensions, HeaderMap, Response, StatusCode, header};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::body::{Peek, PeekBody, Peeked};
+use recourse_core::observe::{Stopwatch, attr, class_label, method_label, metric};
 use recourse_core::{Class, FinalUri, InlineUri, json};
 
 use crate::codes::BodyCodes;
@@ -37,31 +38,62 @@ pin_project! {
     }
 }
 
-/// The attempt's span and what its metrics need: a disabled span and no clock read when
-/// no subscriber listens.
+/// The attempt's span and what its duration histogram needs. When nobody listens (no
+/// subscriber: a disabled span; no recorder: a stopwatch that never read the clock),
+/// finishing the attempt costs two checks.
 pub(crate) struct Observed {
     span: tracing::Span,
+    /// Running only when a `metrics` recorder listened as the attempt started.
+    stopwatch: Stopwatch,
+    /// The method's label; read only when the stopwatch runs.
     method: &'static str,
-    start: tokio::time::Instant,
 }
 
 impl Observed {
-    pub(crate) fn new(span: tracing::Span, method: &'static str) -> Self {
+    /// Opens the observation of an attempt: reads the clock only when a recorder listens.
+    #[inline]
+    pub(crate) fn new(span: tracing::Span, method: &http::Method) -> Self {
+        let stopwatch = Stopwatch::start();
         Observed {
             span,
-            method,
-            start: tokio::time::Instant::now(),
+            stopwatch,
+            method: if stopwatch.is_running() {
+                method_label(method)
+            } else {
+                ""
+            },
         }
     }
 
-    /// Records the attempt's answer on its span and in the duration histogram.
+    /// The attempt's span.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Records the attempt's answer on its span and, when a recorder listened as it
+    /// started, in the duration histogram (an attempt that started before a recorder was
+    /// installed is not in the histogram).
+    #[inline]
     fn finish(
         &self,
         status: Option<StatusCode>,
         extensions: Option<&Extensions>,
         error: Option<&'static str>,
     ) {
-        use recourse_core::observe::{attr, class_label, metric};
+        if self.stopwatch.is_running() || !self.span.is_disabled() {
+            self.record(status, extensions, error);
+        }
+    }
+
+    /// [`finish`](Observed::finish) when someone listens.
+    #[inline(never)]
+    fn record(
+        &self,
+        status: Option<StatusCode>,
+        extensions: Option<&Extensions>,
+        error: Option<&'static str>,
+    ) {
+        let elapsed = self.stopwatch.elapsed();
         let class = match (status, extensions) {
             (Some(status), Some(ext)) => Some(
                 ext.get::<Class>()
@@ -71,14 +103,16 @@ impl Observed {
             _ => None,
         };
         let class_label = class.map_or("none", class_label);
-        // Static keys (the label values are from fixed lists): no allocation per attempt.
-        recourse_core::metric_with!(
-            histogram,
-            metric::REQUEST_DURATION,
-            "http.request.method" => self.method; ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"],
-            "recourse.class" => class_label; ["informational", "success", "application_failure", "pending", "redirect", "not_modified", "client_error", "retryable", "server_error", "none"]
-        )
-        .record(self.start.elapsed().as_secs_f64());
+        if let Some(elapsed) = elapsed {
+            // Static keys (the label values are from fixed lists): no allocation per attempt.
+            recourse_core::metric_with!(
+                histogram,
+                metric::REQUEST_DURATION,
+                "http.request.method" => self.method; ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"],
+                "recourse.class" => class_label; ["informational", "success", "application_failure", "pending", "redirect", "not_modified", "client_error", "retryable", "server_error", "none"]
+            )
+            .record(elapsed.as_secs_f64());
+        }
         if self.span.is_disabled() {
             return;
         }

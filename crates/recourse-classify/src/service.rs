@@ -101,9 +101,9 @@ where
         // One span per attempt on the wire (OpenTelemetry HTTP client conventions); a
         // disabled span when no subscriber listens: nothing is formatted or allocated.
         let span = attempt_span(&req);
-        let method = recourse_core::observe::method_label(req.method());
+        let observed = crate::future::Observed::new(span, req.method());
         let future = {
-            let _entered = span.enter();
+            let _entered = observed.span().enter();
             self.inner.call(req)
         };
         ResponseFuture::new(
@@ -111,12 +111,14 @@ where
             self.policy.clone(),
             self.codes.clone(),
             base,
-            crate::future::Observed::new(span, method),
+            observed,
         )
     }
 }
 
 /// The span of one attempt: `recourse.attempt`, named `{method}` for OpenTelemetry.
+/// Inlined, so that a disabled span (no subscriber) costs the callsite's checks only.
+#[inline]
 fn attempt_span<B>(req: &Request<B>) -> tracing::Span {
     let span = recourse_core::http_client_span!(
         "recourse.attempt",
@@ -126,20 +128,25 @@ fn attempt_span<B>(req: &Request<B>) -> tracing::Span {
         recourse.retry.wait_ms = tracing::field::Empty,
     );
     if !span.is_disabled() {
-        use recourse_core::observe::{attr, status_label};
-        let resend = req
-            .extensions()
-            .get::<recourse_core::Attempt>()
-            .map_or(0, |a| a.0.saturating_sub(1));
-        span.record(attr::HTTP_REQUEST_RESEND_COUNT, resend);
-        if let Some(cause) = req.extensions().get::<recourse_core::Resend>() {
-            let reason = cause.status.map_or("transport_error", status_label);
-            span.record(attr::RETRY_REASON, reason);
-            span.record(
-                attr::RETRY_WAIT_MS,
-                u64::try_from(cause.waited.as_millis()).unwrap_or(u64::MAX),
-            );
-        }
+        record_resend(&span, req.extensions());
     }
     span
+}
+
+/// Records on an enabled attempt span which resend it is, and why.
+#[inline(never)]
+fn record_resend(span: &tracing::Span, extensions: &http::Extensions) {
+    use recourse_core::observe::{attr, status_label};
+    let resend = extensions
+        .get::<recourse_core::Attempt>()
+        .map_or(0, |a| a.0.saturating_sub(1));
+    span.record(attr::HTTP_REQUEST_RESEND_COUNT, resend);
+    if let Some(cause) = extensions.get::<recourse_core::Resend>() {
+        let reason = cause.status.map_or("transport_error", status_label);
+        span.record(attr::RETRY_REASON, reason);
+        span.record(
+            attr::RETRY_WAIT_MS,
+            u64::try_from(cause.waited.as_millis()).unwrap_or(u64::MAX),
+        );
+    }
 }

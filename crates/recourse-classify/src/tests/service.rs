@@ -80,3 +80,65 @@ async fn service_accessors_and_builders() {
     assert_eq!(Class::of(&res), Class::ClientError);
     let _backend = svc.into_inner();
 }
+
+// === the duration histogram ===
+
+#[tokio::test(start_paused = true)]
+async fn each_attempt_s_duration_is_recorded_with_its_method_and_class() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    // Built before the recorder is installed: the check happens per request.
+    let backend = tower::service_fn(|req: Request<()>| async move {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let status = if req.method() == Method::POST {
+            503
+        } else {
+            200
+        };
+        Ok::<_, Infallible>(reply(status, &[], ""))
+    });
+    let mut svc = Classify::new(backend);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    for method in [Method::GET, Method::POST, Method::GET] {
+        let mut req = Request::new(());
+        *req.method_mut() = method;
+        svc.ready().await.unwrap().call(req).await.unwrap();
+    }
+    let mut got: Vec<(String, Vec<f64>)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            match value {
+                DebugValue::Histogram(values) => Some((
+                    format!("{} {}", key.name(), labels.join(" ")),
+                    values.into_iter().map(|v| v.into_inner()).collect(),
+                )),
+                _ => None,
+            }
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            (
+                "http.client.request.duration http.request.method=GET recourse.class=success"
+                    .to_owned(),
+                vec![0.25, 0.25]
+            ),
+            (
+                "http.client.request.duration http.request.method=POST recourse.class=retryable"
+                    .to_owned(),
+                vec![0.25]
+            ),
+        ]
+    );
+}
