@@ -117,13 +117,21 @@ pub(crate) struct Chain<S, B, P> {
     head: Head,
     body: BodySource<B>,
     config: Config,
+    /// What the followed hops left; `None` until the first redirect is followed. Boxed,
+    /// like the states of later hops: the pass-through future stays small, and dropping
+    /// it is one check.
+    followed: Option<Box<Followed>>,
+}
+
+/// The state of a chain that followed at least one redirect.
+#[derive(Default)]
+struct Followed {
     /// Hops followed so far.
     hops: Vec<Hop>,
     /// The fragment the current target carries or inherited (RFC 9110 §10.2.2).
     fragment: Option<String>,
     /// The last discarded 3xx (bodiless), holding the history of every earlier hop.
-    /// Boxed, like the states of later hops: the pass-through future stays small.
-    carried: Option<Box<Response<()>>>,
+    carried: Option<Response<()>>,
 }
 
 enum Next<R, B, E> {
@@ -135,6 +143,12 @@ enum Next<R, B, E> {
     },
 }
 
+/// The hops of a chain's followed state (a function of the field alone, so that the
+/// policy and the head can be borrowed mutably beside it).
+fn hops(followed: &Option<Box<Followed>>) -> &[Hop] {
+    followed.as_ref().map_or(&[], |followed| &followed.hops)
+}
+
 impl<S, B, P> Chain<S, B, P> {
     #[inline]
     pub(crate) fn new(svc: S, policy: P, head: Head, body: BodySource<B>, config: Config) -> Self {
@@ -144,25 +158,44 @@ impl<S, B, P> Chain<S, B, P> {
             head,
             body,
             config,
-            hops: Vec::new(),
-            fragment: None,
-            carried: None,
+            followed: None,
         }
+    }
+
+    /// The hops followed so far, oldest first.
+    fn hops(&self) -> &[Hop] {
+        hops(&self.followed)
+    }
+
+    /// The hops followed so far, taken out for an error or the response's history.
+    fn take_hops(&mut self) -> Vec<Hop> {
+        self.followed
+            .as_mut()
+            .map(|followed| mem::take(&mut followed.hops))
+            .unwrap_or_default()
+    }
+
+    /// The fragment the current target carries or inherited.
+    fn fragment(&self) -> Option<&str> {
+        self.followed.as_ref()?.fragment.as_deref()
     }
 
     /// The response that ends the chain, with the chain's extensions when any redirect
     /// was followed.
     fn finish<R>(&mut self, mut res: Response<R>) -> Response<R> {
-        if self.hops.is_empty() {
+        let Some(followed) = self.followed.as_deref_mut() else {
+            return res;
+        };
+        if followed.hops.is_empty() {
             return res;
         }
-        if let Some(mut earlier) = self.carried.take() {
-            History::carry(&mut *earlier, &mut res);
+        if let Some(mut earlier) = followed.carried.take() {
+            History::carry(&mut earlier, &mut res);
         }
         res.extensions_mut().insert(RedirectHistory {
-            hops: mem::take(&mut self.hops),
+            hops: mem::take(&mut followed.hops),
         });
-        FinalUri::new(self.head.uri.clone(), self.fragment.take()).insert_into(&mut res);
+        FinalUri::new(self.head.uri.clone(), followed.fragment.take()).insert_into(&mut res);
         res
     }
 
@@ -188,7 +221,7 @@ impl<S, B, P> Chain<S, B, P> {
     fn refused(&mut self, status: StatusCode, to: Uri, reason: &'static str) -> Vec<Hop> {
         recourse_core::metric_with!(counter, recourse_core::observe::metric::REDIRECTS_REFUSED, "reason" => reason; ["too_many", "downgrade", "policy", "loop", "missing_location", "conflicting_locations", "invalid_location", "credentials_in_location", "not_replayable", "cross_origin", "stopped"])
             .increment(1);
-        let mut chain = mem::take(&mut self.hops);
+        let mut chain = self.take_hops();
         chain.push(Hop {
             status,
             method: self.head.method.clone(),
@@ -202,7 +235,7 @@ impl<S, B, P> Chain<S, B, P> {
     fn visited(&self, method: &Method, uri: &Uri) -> bool {
         (self.head.method == *method && self.head.uri == *uri)
             || self
-                .hops
+                .hops()
                 .iter()
                 .any(|hop| hop.method == *method && hop.from == *uri)
     }
@@ -214,7 +247,7 @@ impl<S, B, P> Chain<S, B, P> {
     }
 
     fn inner_error<E>(&mut self, error: E) -> RedirectError<E> {
-        RedirectError::from_inner(error, mem::take(&mut self.hops))
+        RedirectError::from_inner(error, self.take_hops())
     }
 }
 
@@ -222,9 +255,9 @@ impl<S, B, P: Policy> Chain<S, B, P> {
     /// Decides what to do with a redirect response.
     fn on_redirect<R, E>(&mut self, res: Response<R>) -> Next<R, B, E> {
         let status = res.status();
-        let resolved = match location(res.headers()).map(|value| {
-            resolve_location_with_fragment(&self.head.uri, self.fragment.as_deref(), value)
-        }) {
+        let resolved = match location(res.headers())
+            .map(|value| resolve_location_with_fragment(&self.head.uri, self.fragment(), value))
+        {
             Ok(Ok(resolved)) => resolved,
             Ok(Err(e)) => return Next::Return(self.unfollowed(res, NotFollowed::Location(e))),
             Err(reason) => return Next::Return(self.unfollowed(res, reason)),
@@ -248,7 +281,7 @@ impl<S, B, P: Policy> Chain<S, B, P> {
             method: &method,
             previous: &self.head.uri,
             location: &target,
-            chain: &self.hops,
+            chain: hops(&self.followed),
             response_headers: res.headers(),
         });
         match action.kind {
@@ -310,7 +343,7 @@ impl<S, B, P: Policy> Chain<S, B, P> {
                 method: &method,
                 previous: &self.head.uri,
                 location: &target,
-                chain: &self.hops,
+                chain: hops(&self.followed),
                 response_headers: res.headers(),
             },
             self.head.headers.get_or_insert_with(HeaderMap::new),
@@ -334,8 +367,9 @@ impl<S, B, P: Policy> Chain<S, B, P> {
         );
         let from = mem::replace(&mut self.head.uri, target.clone());
         let previous_method = mem::replace(&mut self.head.method, method);
-        self.fragment = fragment;
-        self.hops.push(Hop {
+        let followed = self.followed.get_or_insert_default();
+        followed.fragment = fragment;
+        followed.hops.push(Hop {
             status,
             method: previous_method,
             from: from.clone(),
@@ -344,19 +378,19 @@ impl<S, B, P: Policy> Chain<S, B, P> {
 
         // Carry the history of the discarded 3xx (and of the hops before it) forward.
         let (parts, body) = res.into_parts();
-        let mut discarded = Box::new(Response::from_parts(parts, ()));
-        if let Some(mut earlier) = self.carried.take() {
-            History::carry(&mut *earlier, &mut *discarded);
+        let mut discarded = Response::from_parts(parts, ());
+        if let Some(mut earlier) = followed.carried.take() {
+            History::carry(&mut earlier, &mut discarded);
         }
         History::record(
-            &mut *discarded,
+            &mut discarded,
             Step::Redirected {
                 status,
                 from,
                 to: target,
             },
         );
-        self.carried = Some(discarded);
+        followed.carried = Some(discarded);
 
         Next::Follow {
             body,
@@ -376,7 +410,7 @@ where
     ) -> Result<HopFuture<S, B>, RedirectError<S::Error>> {
         if self.deadline().is_some_and(|d| d.is_expired()) {
             tracing::debug!(next = %self.head.uri, "deadline expired between redirects");
-            let chain = mem::take(&mut self.hops);
+            let chain = self.take_hops();
             return Err(DeadlineExpired { chain }.into());
         }
         Ok(Box::pin(Oneshot::new(self.svc.clone(), request)))
@@ -537,7 +571,7 @@ where
         f.debug_struct("ResponseFuture")
             .field("state", &state)
             .field("uri", &self.chain.head.uri)
-            .field("hops", &self.chain.hops)
+            .field("hops", &self.chain.hops())
             .finish_non_exhaustive()
     }
 }

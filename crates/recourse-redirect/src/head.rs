@@ -1,6 +1,6 @@
 //! [`Head`]: what the chain keeps of the request to build the next hop.
 
-use http::{Extensions, HeaderMap, Method, Request, Uri, Version, request};
+use http::{Extensions, HeaderMap, Method, Request, Uri, Version};
 
 /// The method, URI, version, headers and extensions of the request in flight; each hop
 /// edits them and sends a copy.
@@ -18,17 +18,17 @@ impl Head {
     /// A copy of the request head. Nothing is allocated when the request has no headers
     /// and no extensions; the URI's bytes are shared, not copied.
     #[inline]
-    pub(crate) fn of(parts: &request::Parts) -> Self {
+    pub(crate) fn of<B>(req: &Request<B>) -> Self {
         Self {
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            version: parts.version,
-            headers: if parts.headers.is_empty() {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: if req.headers().is_empty() {
                 None
             } else {
-                Some(parts.headers.clone())
+                Some(req.headers().clone())
             },
-            extensions: parts.extensions.clone(),
+            extensions: req.extensions().clone(),
         }
     }
 

@@ -90,22 +90,30 @@ where
         // clone that was not polled ready). Later hops go through `Oneshot`.
         let clone = self.inner.clone();
         let mut svc = mem::replace(&mut self.inner, clone);
-        let (parts, body) = req.into_parts();
-        // Empty bodies cost nothing; in-memory ones are held as `Bytes`; streams are
-        // buffered lazily while the first request sends them.
-        let (first, source) = if body.is_end_stream() {
-            (RedirectBody::empty(), BodySource::Empty)
-        } else {
-            let template = ReplayBody::new(body, self.config.replay_limit);
-            match template.try_clone() {
-                Ok(first) => (RedirectBody::new(first), BodySource::Replay(template)),
-                Err(why) => (RedirectBody::new(template), BodySource::Unavailable(why)),
-            }
-        };
         // Kept to build the next hop; for a request without headers or extensions this
         // copy does not allocate.
-        let head = Head::of(&parts);
-        let future = svc.call(Request::from_parts(parts, first));
+        let head = Head::of(&req);
+        // Empty bodies cost nothing; in-memory ones are held as `Bytes`; streams are
+        // buffered lazily while the first request sends them. The body is swapped in
+        // place (`map`), not through `into_parts`, which would copy the head twice.
+        let mut source = BodySource::Empty;
+        let replay_limit = self.config.replay_limit;
+        let future = svc.call(req.map(|body| {
+            if body.is_end_stream() {
+                return RedirectBody::empty();
+            }
+            let template = ReplayBody::new(body, replay_limit);
+            match template.try_clone() {
+                Ok(first) => {
+                    source = BodySource::Replay(template);
+                    RedirectBody::new(first)
+                }
+                Err(why) => {
+                    source = BodySource::Unavailable(why);
+                    RedirectBody::new(template)
+                }
+            }
+        }));
         // Built in one expression, so that it can be written in place.
         ResponseFuture::new(
             future,
