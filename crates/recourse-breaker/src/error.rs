@@ -109,10 +109,12 @@ pub struct BreakerError<E> {
     kind: Kind<E>,
 }
 
+// The refusals are boxed (they allocate their origin's name anyway), so that the error,
+// and the future's output, are no larger than the inner service's error.
 enum Kind<E> {
     Inner(E),
-    Overloaded(Overloaded),
-    CircuitOpen(CircuitOpen),
+    Overloaded(Box<Overloaded>),
+    CircuitOpen(Box<CircuitOpen>),
 }
 
 impl<E> BreakerError<E> {
@@ -124,13 +126,13 @@ impl<E> BreakerError<E> {
 
     pub(crate) fn from_overloaded(o: Overloaded) -> Self {
         Self {
-            kind: Kind::Overloaded(o),
+            kind: Kind::Overloaded(Box::new(o)),
         }
     }
 
     pub(crate) fn from_circuit_open(o: CircuitOpen) -> Self {
         Self {
-            kind: Kind::CircuitOpen(o),
+            kind: Kind::CircuitOpen(Box::new(o)),
         }
     }
 
@@ -175,7 +177,7 @@ impl<E> BreakerError<E> {
     /// The refusal by `Retry-After`, if that is what this is.
     pub fn overloaded(&self) -> Option<&Overloaded> {
         match &self.kind {
-            Kind::Overloaded(o) => Some(o),
+            Kind::Overloaded(o) => Some(&**o),
             _ => None,
         }
     }
@@ -188,7 +190,7 @@ impl<E> BreakerError<E> {
     /// The refusal by the open circuit, if that is what this is.
     pub fn circuit_open(&self) -> Option<&CircuitOpen> {
         match &self.kind {
-            Kind::CircuitOpen(o) => Some(o),
+            Kind::CircuitOpen(o) => Some(&**o),
             _ => None,
         }
     }
@@ -216,8 +218,8 @@ impl<E> BreakerError<E> {
     {
         match self.kind {
             Kind::Inner(e) => e.into(),
-            Kind::Overloaded(o) => Box::new(o),
-            Kind::CircuitOpen(o) => Box::new(o),
+            Kind::Overloaded(o) => o,
+            Kind::CircuitOpen(o) => o,
         }
     }
 }
@@ -226,8 +228,8 @@ impl<E: fmt::Debug> fmt::Debug for BreakerError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Inner(e) => f.debug_tuple("Inner").field(e).finish(),
-            Kind::Overloaded(o) => f.debug_tuple("Overloaded").field(o).finish(),
-            Kind::CircuitOpen(o) => f.debug_tuple("CircuitOpen").field(o).finish(),
+            Kind::Overloaded(o) => f.debug_tuple("Overloaded").field(&**o).finish(),
+            Kind::CircuitOpen(o) => f.debug_tuple("CircuitOpen").field(&**o).finish(),
         }
     }
 }
@@ -236,8 +238,8 @@ impl<E: fmt::Display> fmt::Display for BreakerError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Inner(e) => fmt::Display::fmt(e, f),
-            Kind::Overloaded(o) => fmt::Display::fmt(o, f),
-            Kind::CircuitOpen(o) => fmt::Display::fmt(o, f),
+            Kind::Overloaded(o) => fmt::Display::fmt(&**o, f),
+            Kind::CircuitOpen(o) => fmt::Display::fmt(&**o, f),
         }
     }
 }
@@ -246,8 +248,8 @@ impl<E: StdError + 'static> StdError for BreakerError<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.kind {
             Kind::Inner(e) => Some(e),
-            Kind::Overloaded(o) => Some(o),
-            Kind::CircuitOpen(o) => Some(o),
+            Kind::Overloaded(o) => Some(&**o),
+            Kind::CircuitOpen(o) => Some(&**o),
         }
     }
 }

@@ -15,7 +15,7 @@ use tower_service::Service;
 use crate::error::{BreakerError, CircuitOpen, Overloaded};
 use crate::info::BreakerInfo;
 use crate::service::Breaker;
-use crate::state::{Admit, Origin, Registry, Transition};
+use crate::state::{Admit, Origin, Transition};
 
 pin_project_lite::pin_project! {
     /// The response future of [`Breaker`].
@@ -31,16 +31,12 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<S, B, F, E> {
-        // A request without an origin: not watched.
-        Pass {
-            #[pin]
-            fut: F,
-        },
-        // Sent; its outcome is recorded.
+        // Sent; its outcome is recorded (`None`: a request without an origin, not
+        // watched).
         Called {
             #[pin]
             fut: F,
-            watch: Watch,
+            watch: Option<Watch>,
         },
         // Waiting for the origin's Retry-After to pass (boxed: only this path pays).
         Waiting {
@@ -53,25 +49,19 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// What the breaker needs to record a request's outcome.
+/// What the breaker needs to record a request's outcome: the origin's state (which holds
+/// the settings), and for the rarer requests whether it holds a half-open probe slot
+/// (given back if the request is dropped before its outcome) and how long it waited.
 pub(crate) struct Watch {
-    registry: Arc<Registry>,
     origin: Arc<Origin>,
-    probe: Option<Probe>,
+    probe: bool,
     waited: Duration,
 }
 
-/// A half-open probe slot, given back if the request is dropped before its outcome.
-struct Probe {
-    registry: Arc<Registry>,
-    origin: Arc<Origin>,
-    armed: bool,
-}
-
-impl Drop for Probe {
+impl Drop for Watch {
     fn drop(&mut self) {
-        if self.armed {
-            self.registry.release_probe(&self.origin);
+        if self.probe {
+            self.origin.release_probe();
         }
     }
 }
@@ -83,11 +73,12 @@ pin_project_lite::pin_project! {
         sleep: Sleep,
         service: S,
         req: Option<Request<B>>,
-        registry: Arc<Registry>,
         origin: Arc<Origin>,
         since: Instant,
-        // The admission, once the wait is over: the service must then become ready.
-        probe: Option<Option<Probe>>,
+        // The admission (whether as a probe), once the wait is over: the service must
+        // then become ready. A probe slot taken here is given back by the `Watch` made
+        // from it, or by `Drop` if the request never gets that far.
+        admitted: Option<Watch>,
     }
 }
 
@@ -117,51 +108,35 @@ impl<S, B, ResB> ResponseFuture<S, B>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone,
 {
-    /// A request admitted and sent.
+    /// A request sent; its outcome is recorded with `origin` when there is one.
     #[inline]
-    pub(crate) fn called(
-        fut: S::Future,
-        registry: &Arc<Registry>,
-        origin: Arc<Origin>,
-        probe: bool,
-    ) -> Self {
-        let probe = probe.then(|| Probe {
-            registry: Arc::clone(registry),
-            origin: Arc::clone(&origin),
-            armed: true,
-        });
+    pub(crate) fn called(fut: S::Future, origin: Option<Arc<Origin>>) -> Self {
         Self {
             state: State::Called {
                 fut,
-                watch: Watch {
-                    registry: Arc::clone(registry),
+                watch: origin.map(|origin| Watch {
                     origin,
-                    probe,
+                    probe: false,
                     waited: Duration::ZERO,
-                },
+                }),
             },
         }
     }
 
-    pub(crate) fn pass(fut: S::Future) -> Self {
-        Self {
-            state: State::Pass { fut },
-        }
-    }
-
-    #[inline]
-    pub(crate) fn new(
-        breaker: &mut Breaker<S>,
-        req: Request<B>,
-        origin: Arc<Origin>,
-        admit: Admit,
-    ) -> Self {
-        let registry = &breaker.registry;
-        let state = match admit {
-            Admit::Go { probe } => {
-                let fut = breaker.inner.call(req);
-                return Self::called(fut, registry, origin, probe);
-            }
+    /// A request to an origin that is not simply open: the breaker decides (probe, wait
+    /// or refusal).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn admit(breaker: &mut Breaker<S>, req: Request<B>, origin: Arc<Origin>) -> Self {
+        let state = match origin.admit(Deadline::of(&req)) {
+            Admit::Go { probe } => State::Called {
+                fut: breaker.inner.call(req),
+                watch: Some(Watch {
+                    origin,
+                    probe,
+                    waited: Duration::ZERO,
+                }),
+            },
             Admit::Wait(until) => {
                 tracing::debug!(origin = %origin.key(), "breaker: waiting for the origin's Retry-After");
                 // Take the service that was polled ready; keep a clone for the next caller.
@@ -172,10 +147,9 @@ where
                         sleep: tokio::time::sleep_until(until),
                         service,
                         req: Some(req),
-                        registry: Arc::clone(registry),
                         origin,
                         since: Instant::now(),
-                        probe: None,
+                        admitted: None,
                     }),
                 }
             }
@@ -193,92 +167,137 @@ where
 {
     type Output = Result<Response<ResB>, BreakerError<S::Error>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Pass { fut } => {
-                    return fut.poll(cx).map_err(BreakerError::inner_error);
-                }
-                StateProj::Called { fut, watch } => {
-                    let result = ready!(fut.poll(cx));
-                    return Poll::Ready(watch.record(result));
-                }
-                StateProj::Refused { error } => {
-                    let Some(error) = error.take() else {
-                        unreachable!("breaker: a refusal polled after it was returned")
-                    };
-                    return Poll::Ready(Err(error));
-                }
-                StateProj::Waiting { wait } => {
-                    let mut w = wait.as_mut().project();
-                    let next = match w.probe {
-                        Some(_) => None,
-                        None => {
-                            ready!(w.sleep.as_mut().poll(cx));
-                            let deadline = w.req.as_ref().and_then(Deadline::of);
-                            match w.registry.admit(w.origin, deadline) {
-                                Admit::Go { probe } => {
-                                    *w.probe = Some(probe.then(|| Probe {
-                                        registry: Arc::clone(w.registry),
-                                        origin: Arc::clone(w.origin),
-                                        armed: true,
-                                    }));
-                                    None
-                                }
-                                Admit::Wait(until) => {
-                                    w.sleep.reset(until);
-                                    continue;
-                                }
-                                admit => Some(refusal(w.origin, admit)),
-                            }
+        let mut state = self.project().state;
+        // The pass-through path stays small enough to be inlined into the caller; waits
+        // and refusals are handled out of line.
+        if let StateProj::Called { fut, watch } = state.as_mut().project() {
+            return poll_called(fut, watch, cx);
+        }
+        poll_rare(state, cx)
+    }
+}
+
+/// Polls a sent request, and records its outcome when it has one.
+#[inline]
+fn poll_called<F, ResB, E>(
+    fut: Pin<&mut F>,
+    watch: &mut Option<Watch>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response<ResB>, BreakerError<E>>>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    // Converted first, then changed in place: the response is not moved again.
+    let mut poll = fut.poll(cx).map_err(BreakerError::inner_error);
+    if let (Poll::Ready(result), Some(watch)) = (&mut poll, watch) {
+        watch.record(result);
+    }
+    poll
+}
+
+/// Polls a request that waits for its origin's `Retry-After`, or was refused.
+#[cold]
+#[inline(never)]
+fn poll_rare<S, B, ResB>(
+    mut state: Pin<&mut State<S, B, S::Future, S::Error>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response<ResB>, BreakerError<S::Error>>>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+{
+    loop {
+        match state.as_mut().project() {
+            StateProj::Called { fut, watch } => return poll_called(fut, watch, cx),
+            StateProj::Refused { error } => {
+                let Some(error) = error.take() else {
+                    unreachable!("breaker: a refusal polled after it was returned")
+                };
+                return Poll::Ready(Err(error));
+            }
+            StateProj::Waiting { wait } => {
+                let mut w = wait.as_mut().project();
+                if w.admitted.is_none() {
+                    ready!(w.sleep.as_mut().poll(cx));
+                    let deadline = w.req.as_ref().and_then(Deadline::of);
+                    match w.origin.admit(deadline) {
+                        Admit::Go { probe } => {
+                            *w.admitted = Some(Watch {
+                                origin: Arc::clone(w.origin),
+                                probe,
+                                waited: w.since.elapsed(),
+                            });
                         }
-                    };
-                    if let Some(error) = next {
-                        this.state.set(State::Refused { error });
-                        continue;
+                        Admit::Wait(until) => {
+                            w.sleep.reset(until);
+                            continue;
+                        }
+                        admit => {
+                            let error = refusal(w.origin, admit);
+                            state.set(State::Refused { error });
+                            continue;
+                        }
                     }
-                    ready!(w.service.poll_ready(cx)).map_err(BreakerError::inner_error)?;
-                    let (Some(req), Some(probe)) = (w.req.take(), w.probe.take()) else {
-                        unreachable!("breaker: the waiting request was sent twice")
-                    };
-                    let fut = w.service.call(req);
-                    let watch = Watch {
-                        registry: Arc::clone(w.registry),
-                        origin: Arc::clone(w.origin),
-                        probe,
-                        waited: w.since.elapsed(),
-                    };
-                    this.state.set(State::Called { fut, watch });
                 }
+                ready!(w.service.poll_ready(cx)).map_err(BreakerError::inner_error)?;
+                let (Some(req), Some(mut watch)) = (w.req.take(), w.admitted.take()) else {
+                    unreachable!("breaker: the waiting request was sent twice")
+                };
+                watch.waited = w.since.elapsed();
+                let fut = w.service.call(req);
+                state.set(State::Called {
+                    fut,
+                    watch: Some(watch),
+                });
             }
         }
     }
 }
 
+/// Whether a response counts as a failure of its origin: the classify layer's verdict
+/// when it left one, else the status code's, is retryable or a server error; or it is a
+/// 429.
+#[inline]
+fn is_failure<B>(res: &Response<B>) -> bool {
+    let status = res.status();
+    let class = match res.extensions().get::<Class>() {
+        Some(class) => *class,
+        None => Class::from_status(status),
+    };
+    matches!(class, Class::Retryable | Class::ServerError)
+        || status == StatusCode::TOO_MANY_REQUESTS
+}
+
 impl Watch {
-    /// Records the outcome with the origin's state, and says what happened on the
-    /// response when there is anything to say.
-    fn record<ResB, E>(
-        &mut self,
-        result: Result<Response<ResB>, E>,
-    ) -> Result<Response<ResB>, BreakerError<E>> {
-        let probe = match self.probe.as_mut() {
-            Some(p) => {
-                p.armed = false;
-                true
-            }
-            None => false,
-        };
-        let registry = &*self.registry;
+    /// Records the outcome with the origin's state, and says on the response what
+    /// happened when there is anything to say. The common case (a success, not a probe,
+    /// no wait) costs one atomic increment.
+    #[inline]
+    fn record<ResB, E>(&mut self, result: &mut Result<Response<ResB>, BreakerError<E>>) {
+        if let Ok(res) = result
+            && !is_failure(res)
+            && !self.probe
+            && self.waited.is_zero()
+        {
+            // The pass-through path.
+            self.origin.success(false);
+            return;
+        }
+        self.record_slow(result);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_slow<ResB, E>(&mut self, result: &mut Result<Response<ResB>, BreakerError<E>>) {
+        // The outcome is recorded: a probe's slot is no longer the drop's to give back.
+        let probe = std::mem::replace(&mut self.probe, false);
         let origin = &*self.origin;
-        let transition = match &result {
+        let transition = match &*result {
             Ok(res) => {
                 let status = res.status();
-                let failure = matches!(Class::of(res), Class::Retryable | Class::ServerError)
-                    || status == StatusCode::TOO_MANY_REQUESTS;
-                if failure {
-                    let config = &registry.config;
+                if is_failure(res) {
+                    let config = origin.config();
                     let gates = (status == StatusCode::SERVICE_UNAVAILABLE && config.gate_on_503)
                         || (status == StatusCode::TOO_MANY_REQUESTS && config.gate_on_429);
                     let retry_after = if gates {
@@ -286,23 +305,19 @@ impl Watch {
                     } else {
                         None
                     };
-                    registry.failure(origin, probe, retry_after)
+                    origin.failure(probe, retry_after)
                 } else {
-                    registry.success(origin, probe)
+                    origin.success(probe)
                 }
             }
             // A transport error: the origin did not answer.
-            Err(_) => registry.failure(origin, probe, None),
+            Err(_) => origin.failure(probe, None),
         };
-        match result {
-            Ok(mut res) => {
-                if transition.is_some() || probe || !self.waited.is_zero() {
-                    res.extensions_mut()
-                        .insert(info(origin, transition, probe, self.waited));
-                }
-                Ok(res)
-            }
-            Err(e) => Err(BreakerError::inner_error(e)),
+        if let Ok(res) = result
+            && (transition.is_some() || probe || !self.waited.is_zero())
+        {
+            res.extensions_mut()
+                .insert(info(origin, transition, probe, self.waited));
         }
     }
 }
@@ -327,7 +342,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            State::Pass { .. } => "Pass",
+            State::Called { watch: None, .. } => "Pass",
             State::Called { .. } => "Called",
             State::Waiting { .. } => "Waiting",
             State::Refused { .. } => "Refused",

@@ -50,7 +50,7 @@ impl BreakerHandle {
     pub fn gated_until(&self, uri: &Uri) -> Option<Instant> {
         let view = View::of(uri)?;
         let origin = self.registry.get(&view)?;
-        self.registry.gated_until(&origin)
+        origin.gated_until()
     }
 
     /// Forgets everything about `uri`'s origin (closed, no gate, no counts). Returns

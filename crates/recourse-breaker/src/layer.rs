@@ -47,7 +47,7 @@ impl BreakerLayer {
     }
 
     fn set(self, f: impl FnOnce(&mut Config)) -> Self {
-        let mut config = self.registry.config.clone();
+        let mut config = self.registry.config().clone();
         f(&mut config);
         Self::with_config(config)
     }
@@ -140,17 +140,17 @@ impl BreakerLayer {
 
     /// The consecutive failures that open the circuit.
     pub fn get_consecutive_failures(&self) -> u32 {
-        self.registry.config.consecutive_failures
+        self.registry.config().consecutive_failures
     }
 
     /// The failure ratio that opens the circuit.
     pub fn get_failure_ratio(&self) -> f64 {
-        self.registry.config.failure_ratio
+        self.registry.config().failure_ratio
     }
 
     /// The first break duration.
     pub fn get_break_duration(&self) -> Duration {
-        self.registry.config.break_duration
+        self.registry.config().break_duration
     }
 }
 

@@ -71,9 +71,10 @@
 //! an open circuit). Above the classify layer, so the breaker reads its verdict.
 //!
 //! **Pass-through.** A request to a known origin whose circuit is closed and not gated
-//! reads two atomics, counts a success with one atomic increment, inserts nothing and
-//! allocates nothing; a service that sees the same origin as last time skips the registry
-//! lookup.
+//! reads two atomics, counts a success with one atomic increment, reads no clock, inserts
+//! nothing and allocates nothing; a service that sees the same scheme and authority as
+//! last time, written the same way, skips the registry lookup (another spelling of the
+//! same origin finds the same state through the registry).
 
 mod config;
 mod error;

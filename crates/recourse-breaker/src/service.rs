@@ -5,15 +5,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::uri::{Authority, Scheme};
-use http::{Request, Response};
-use recourse_core::Deadline;
+use http::{Request, Response, Uri};
 use recourse_core::sent;
 use tower_service::Service;
 
 use crate::error::BreakerError;
 use crate::future::ResponseFuture;
 use crate::layer::BreakerLayer;
-use crate::state::{Admit, Origin, Registry, View};
+use crate::state::{Origin, Registry, View};
 
 /// Refuses or holds requests to an origin that asked for a pause or keeps failing; see
 /// the [crate docs](crate). Built by [`BreakerLayer`].
@@ -86,6 +85,7 @@ where
         self.inner.poll_ready(cx).map_err(BreakerError::inner_error)
     }
 
+    #[inline]
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if !self.registered {
             // So that a retry layer above knows a refusal was not sent.
@@ -93,43 +93,62 @@ where
             self.registered = true;
         }
         // The origin of the last request, when this one has the same scheme and authority
-        // (compared as written, ASCII-case-insensitively): no parsing, no lookup.
-        let cached = match (&self.last, req.uri().authority()) {
-            (Some(last), Some(authority))
-                if last.authority == *authority
-                    && req.uri().scheme() == Some(&last.scheme)
-                    && last.origin.is_current() =>
-            {
-                Some(Arc::clone(&last.origin))
-            }
-            _ => None,
+        // written the same way: no parsing, no lookup.
+        let origin = match &self.last {
+            Some(last) if last.matches(req.uri()) => Arc::clone(&last.origin),
+            _ => match self.lookup(req.uri()) {
+                Some(origin) => origin,
+                // No origin (a relative URI): nothing to keep state for.
+                None => return ResponseFuture::called(self.inner.call(req), None),
+            },
         };
-        let origin = match cached {
-            Some(origin) => origin,
-            None => {
-                let Some(view) = View::of(req.uri()) else {
-                    // No origin (a relative URI): nothing to keep state for.
-                    return ResponseFuture::pass(self.inner.call(req));
-                };
-                let origin = self.registry.origin(&view);
-                if let (Some(scheme), Some(authority)) = (req.uri().scheme(), req.uri().authority())
-                {
-                    self.last = Some(Last {
-                        scheme: scheme.clone(),
-                        authority: authority.clone(),
-                        origin: Arc::clone(&origin),
-                    });
-                }
-                origin
-            }
-        };
-        match self.registry.admit(&origin, Deadline::of(&req)) {
+        if origin.is_open_door() {
             // The pass-through path: the request goes straight to the inner service.
-            Admit::Go { probe } => {
-                let fut = self.inner.call(req);
-                ResponseFuture::called(fut, &self.registry, origin, probe)
-            }
-            admit => ResponseFuture::new(self, req, origin, admit),
+            return ResponseFuture::called(self.inner.call(req), Some(origin));
         }
+        ResponseFuture::admit(self, req, origin)
+    }
+}
+
+impl Last {
+    /// Whether `uri` has this scheme and authority, byte for byte (a URI written another
+    /// way, `HTTP://Example.com` say, is looked up in the registry), and the origin's
+    /// state is still the registry's.
+    #[inline]
+    fn matches(&self, uri: &Uri) -> bool {
+        match (uri.authority(), uri.scheme_str()) {
+            (Some(authority), Some(scheme)) => {
+                same_text(authority.as_str(), self.authority.as_str())
+                    && same_text(scheme, self.scheme.as_str())
+                    && self.origin.is_current()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether two strings are equal byte for byte; at once when they are the same memory
+/// (a URI cloned from another, or made from the same static text, shares its bytes).
+#[inline]
+fn same_text(a: &str, b: &str) -> bool {
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
+}
+
+impl<S> Breaker<S> {
+    /// The state of `uri`'s origin from the registry (created if new), remembered as the
+    /// last; `None` for a URI without an origin.
+    #[cold]
+    #[inline(never)]
+    fn lookup(&mut self, uri: &Uri) -> Option<Arc<Origin>> {
+        let view = View::of(uri)?;
+        let origin = self.registry.origin(&view);
+        if let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) {
+            self.last = Some(Last {
+                scheme: scheme.clone(),
+                authority: authority.clone(),
+                origin: Arc::clone(&origin),
+            });
+        }
+        Some(origin)
     }
 }

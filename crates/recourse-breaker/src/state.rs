@@ -192,16 +192,34 @@ struct Circuit {
     probe_successes: u32,
 }
 
+/// The settings and the time base, shared by the registry and every origin's state (so
+/// that recording an outcome needs the origin's state alone).
+pub(crate) struct Rules {
+    pub(crate) config: Config,
+    base: Instant,
+}
+
+impl Rules {
+    fn instant(&self, gate: u64) -> Instant {
+        self.base + Duration::from_nanos(gate.saturating_sub(1))
+    }
+
+    fn slot_len(&self) -> Duration {
+        (self.config.sampling_duration / SLOTS as u32).max(Duration::from_millis(1))
+    }
+}
+
 /// The state of one origin.
 pub(crate) struct Origin {
     key: Key,
-    /// Nanoseconds after the registry's base, plus one, until which a `Retry-After`
+    rules: Arc<Rules>,
+    /// Nanoseconds after the rules' base, plus one, until which a `Retry-After`
     /// closes the origin; 0 when it does not.
     gate: AtomicU64,
     mode: AtomicU8,
+    evicted: AtomicBool,
     successes: AtomicU64,
     consecutive: AtomicU32,
-    evicted: AtomicBool,
     circuit: Mutex<Circuit>,
 }
 
@@ -220,25 +238,6 @@ fn state_of(mode: u8) -> BreakerState {
     }
 }
 
-impl Origin {
-    pub(crate) fn key(&self) -> &Key {
-        &self.key
-    }
-
-    pub(crate) fn state(&self) -> BreakerState {
-        state_of(self.mode.load(Ordering::Acquire))
-    }
-
-    fn is_quiet(&self) -> bool {
-        self.mode.load(Ordering::Relaxed) == CLOSED && self.gate.load(Ordering::Relaxed) == 0
-    }
-
-    /// Whether this state is still the registry's for its origin (not forgotten).
-    pub(crate) fn is_current(&self) -> bool {
-        !self.evicted.load(Ordering::Relaxed)
-    }
-}
-
 /// What the breaker does with a request.
 pub(crate) enum Admit {
     /// Send it (as a probe when half-open).
@@ -252,6 +251,234 @@ pub(crate) enum Admit {
     Open(Option<Instant>),
 }
 
+impl Origin {
+    pub(crate) fn key(&self) -> &Key {
+        &self.key
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.rules.config
+    }
+
+    pub(crate) fn state(&self) -> BreakerState {
+        state_of(self.mode.load(Ordering::Acquire))
+    }
+
+    fn is_quiet(&self) -> bool {
+        self.mode.load(Ordering::Relaxed) == CLOSED && self.gate.load(Ordering::Relaxed) == 0
+    }
+
+    /// Whether this state is still the registry's for its origin (not forgotten).
+    #[inline]
+    pub(crate) fn is_current(&self) -> bool {
+        !self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Whether a request goes straight through: the circuit is closed and no
+    /// `Retry-After` gate is set (two loads; [`admit`](Self::admit) decides otherwise).
+    #[inline]
+    pub(crate) fn is_open_door(&self) -> bool {
+        // Acquire: a request admitted after a gate or a circuit change sees what the
+        // request that made it wrote.
+        self.gate.load(Ordering::Acquire) == 0 && self.mode.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// When this origin's `Retry-After` gate opens, if it is closed now.
+    pub(crate) fn gated_until(&self) -> Option<Instant> {
+        let gate = self.gate.load(Ordering::Acquire);
+        if gate == 0 {
+            return None;
+        }
+        let until = self.rules.instant(gate);
+        (until > Instant::now()).then_some(until)
+    }
+
+    /// Whether a request may go to this origin now.
+    pub(crate) fn admit(&self, deadline: Option<Deadline>) -> Admit {
+        if self.is_open_door() {
+            return Admit::Go { probe: false };
+        }
+        self.admit_slow(deadline)
+    }
+
+    #[cold]
+    fn admit_slow(&self, deadline: Option<Deadline>) -> Admit {
+        let gate = self.gate.load(Ordering::Acquire);
+        let mode = self.mode.load(Ordering::Acquire);
+        let now = Instant::now();
+        let config = &self.rules.config;
+        if gate != 0 {
+            let until = self.rules.instant(gate);
+            if until > now {
+                let wait = until - now;
+                // A wait that ends at the deadline leaves no time for the request.
+                let fits = deadline.is_none_or(|d| wait < d.remaining());
+                return if config.wait && fits {
+                    Admit::Wait(until)
+                } else {
+                    Admit::Overloaded(until)
+                };
+            }
+            if self
+                .gate
+                .compare_exchange(gate, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                tracing::info!(origin = %self.key, "breaker: Retry-After has passed, the origin takes requests again");
+            }
+        }
+        if mode == CLOSED {
+            return Admit::Go { probe: false };
+        }
+        let mut circuit = lock(&self.circuit);
+        match self.mode.load(Ordering::Acquire) {
+            CLOSED => Admit::Go { probe: false },
+            OPEN if now < circuit.open_until => Admit::Open(Some(circuit.open_until)),
+            _ => {
+                if self.mode.swap(HALF_OPEN, Ordering::AcqRel) == OPEN {
+                    circuit.probes = 0;
+                    circuit.probe_successes = 0;
+                    tracing::info!(origin = %self.key, "breaker: half-open, letting probes through");
+                }
+                if circuit.probes < config.probes.max(1) {
+                    circuit.probes += 1;
+                    Admit::Go { probe: true }
+                } else {
+                    Admit::Open(None)
+                }
+            }
+        }
+    }
+
+    /// A probe that ended without an outcome (cancelled): its slot is free again.
+    #[cold]
+    pub(crate) fn release_probe(&self) {
+        let mut circuit = lock(&self.circuit);
+        circuit.probes = circuit.probes.saturating_sub(1);
+    }
+
+    /// Records a success: one atomic increment, the window moved every
+    /// [`ROTATE_EVERY`] successes.
+    #[inline]
+    pub(crate) fn success(&self, probe: bool) -> Option<Transition> {
+        let n = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.consecutive.load(Ordering::Relaxed) != 0 {
+            self.consecutive.store(0, Ordering::Relaxed);
+        }
+        if n.is_multiple_of(ROTATE_EVERY) {
+            self.rotate_on_success(n);
+        }
+        if !probe {
+            return None;
+        }
+        self.probe_succeeded()
+    }
+
+    #[cold]
+    fn rotate_on_success(&self, n: u64) {
+        if let Ok(mut circuit) = self.circuit.try_lock() {
+            circuit
+                .ring
+                .rotate(Instant::now(), self.rules.slot_len(), n);
+        }
+    }
+
+    #[cold]
+    fn probe_succeeded(&self) -> Option<Transition> {
+        let config = &self.rules.config;
+        let mut circuit = lock(&self.circuit);
+        circuit.probes = circuit.probes.saturating_sub(1);
+        circuit.probe_successes += 1;
+        if self.mode.load(Ordering::Acquire) != HALF_OPEN
+            || circuit.probe_successes < config.probes.max(1)
+        {
+            return None;
+        }
+        let successes = self.successes.load(Ordering::Relaxed);
+        circuit.ring.reset(Instant::now(), successes);
+        circuit.break_for = config.break_duration;
+        self.consecutive.store(0, Ordering::Relaxed);
+        self.mode.store(CLOSED, Ordering::Release);
+        tracing::info!(origin = %self.key, "breaker: probes succeeded, circuit closed");
+        Some(Transition {
+            from: BreakerState::HalfOpen,
+            to: BreakerState::Closed,
+        })
+    }
+
+    /// Records a failure, and a `Retry-After` gate when the response set one.
+    #[cold]
+    pub(crate) fn failure(&self, probe: bool, retry_after: Option<Duration>) -> Option<Transition> {
+        let now = Instant::now();
+        let config = &self.rules.config;
+        if let Some(wait) = retry_after {
+            let until = now + wait.min(config.max_retry_after);
+            let value = u64::try_from(until.saturating_duration_since(self.rules.base).as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                + 1;
+            let before = self.gate.fetch_max(value, Ordering::AcqRel);
+            if before < value {
+                tracing::info!(origin = %self.key, wait = ?wait.min(config.max_retry_after), "breaker: Retry-After closes the origin to new requests");
+            }
+        }
+        let mut circuit = lock(&self.circuit);
+        let successes = self.successes.load(Ordering::Relaxed);
+        circuit.ring.rotate(now, self.rules.slot_len(), successes);
+        let current = (circuit.ring.current % SLOTS as u64) as usize;
+        circuit.ring.failures[current] += 1;
+        let consecutive = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+        let mode = self.mode.load(Ordering::Acquire);
+        let open = |circuit: &mut Circuit, break_for: Duration| {
+            circuit.break_for = break_for;
+            circuit.open_until = now + break_for;
+            circuit.probes = 0;
+            circuit.probe_successes = 0;
+            self.mode.store(OPEN, Ordering::Release);
+        };
+        if probe {
+            circuit.probes = circuit.probes.saturating_sub(1);
+            if mode == HALF_OPEN {
+                let grown = circuit
+                    .break_for
+                    .saturating_mul(2)
+                    .min(config.max_break_duration.max(config.break_duration));
+                open(&mut circuit, grown);
+                tracing::warn!(origin = %self.key, break_for = ?grown, "breaker: a probe failed, circuit open again");
+                return Some(Transition {
+                    from: BreakerState::HalfOpen,
+                    to: BreakerState::Open,
+                });
+            }
+            return None;
+        }
+        if mode != CLOSED || !config.circuit {
+            return None;
+        }
+        let (total, failed) = circuit.ring.totals(successes);
+        let by_count =
+            config.consecutive_failures > 0 && consecutive >= config.consecutive_failures;
+        let by_ratio = total >= u64::from(config.minimum_throughput.max(1))
+            && failed * 1000 >= config.failure_ratio_permille * total;
+        if !(by_count || by_ratio) {
+            return None;
+        }
+        let break_for = config.break_duration;
+        open(&mut circuit, break_for);
+        tracing::warn!(
+            origin = %self.key,
+            consecutive,
+            requests = total,
+            failures = failed,
+            ?break_for,
+            "breaker: circuit open"
+        );
+        Some(Transition {
+            from: BreakerState::Closed,
+            to: BreakerState::Open,
+        })
+    }
+}
+
 // === The registry ===
 
 struct Inner {
@@ -262,15 +489,14 @@ struct Inner {
 
 /// Every origin's state, bounded to `max_origins`, and the settings.
 pub(crate) struct Registry {
-    pub(crate) config: Config,
-    base: Instant,
+    rules: Arc<Rules>,
     inner: RwLock<Inner>,
 }
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("config", &self.config)
+            .field("config", &self.rules.config)
             .field("origins", &self.len())
             .finish()
     }
@@ -279,13 +505,19 @@ impl fmt::Debug for Registry {
 impl Registry {
     pub(crate) fn new(config: Config) -> Self {
         Self {
-            config,
-            base: Instant::now(),
+            rules: Arc::new(Rules {
+                config,
+                base: Instant::now(),
+            }),
             inner: RwLock::new(Inner {
                 map: HashMap::new(),
                 order: VecDeque::new(),
             }),
         }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.rules.config
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -311,18 +543,19 @@ impl Registry {
         if let Some(origin) = inner.map.get(view as &dyn KeyView) {
             return Arc::clone(origin);
         }
-        let max = self.config.max_origins.max(1);
+        let max = self.rules.config.max_origins.max(1);
         while inner.map.len() >= max {
             Self::evict(&mut inner);
         }
         let now = Instant::now();
         let origin = Arc::new(Origin {
             key: view.to_key(),
+            rules: Arc::clone(&self.rules),
             gate: AtomicU64::new(0),
             mode: AtomicU8::new(CLOSED),
+            evicted: AtomicBool::new(false),
             successes: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
-            evicted: AtomicBool::new(false),
             circuit: Mutex::new(Circuit {
                 ring: Ring {
                     origin: now,
@@ -332,7 +565,7 @@ impl Registry {
                     seen: 0,
                 },
                 open_until: now,
-                break_for: self.config.break_duration,
+                break_for: self.rules.config.break_duration,
                 probes: 0,
                 probe_successes: 0,
             }),
@@ -382,211 +615,5 @@ impl Registry {
         }
         inner.map.clear();
         tracing::info!("breaker: every origin reset");
-    }
-
-    fn instant(&self, gate: u64) -> Instant {
-        self.base + Duration::from_nanos(gate.saturating_sub(1))
-    }
-
-    /// When `origin`'s `Retry-After` gate opens, if it is closed now.
-    pub(crate) fn gated_until(&self, origin: &Origin) -> Option<Instant> {
-        let gate = origin.gate.load(Ordering::Acquire);
-        if gate == 0 {
-            return None;
-        }
-        let until = self.instant(gate);
-        (until > Instant::now()).then_some(until)
-    }
-
-    /// Whether a request may go to `origin` now.
-    #[inline]
-    pub(crate) fn admit(&self, origin: &Origin, deadline: Option<Deadline>) -> Admit {
-        let gate = origin.gate.load(Ordering::Acquire);
-        let mode = origin.mode.load(Ordering::Acquire);
-        if gate == 0 && mode == CLOSED {
-            return Admit::Go { probe: false };
-        }
-        self.admit_slow(origin, deadline, gate, mode)
-    }
-
-    #[cold]
-    fn admit_slow(
-        &self,
-        origin: &Origin,
-        deadline: Option<Deadline>,
-        gate: u64,
-        mode: u8,
-    ) -> Admit {
-        let now = Instant::now();
-        if gate != 0 {
-            let until = self.instant(gate);
-            if until > now {
-                let wait = until - now;
-                // A wait that ends at the deadline leaves no time for the request.
-                let fits = deadline.is_none_or(|d| wait < d.remaining());
-                return if self.config.wait && fits {
-                    Admit::Wait(until)
-                } else {
-                    Admit::Overloaded(until)
-                };
-            }
-            if origin
-                .gate
-                .compare_exchange(gate, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                tracing::info!(origin = %origin.key, "breaker: Retry-After has passed, the origin takes requests again");
-            }
-        }
-        if mode == CLOSED {
-            return Admit::Go { probe: false };
-        }
-        let mut circuit = lock(&origin.circuit);
-        match origin.mode.load(Ordering::Acquire) {
-            CLOSED => Admit::Go { probe: false },
-            OPEN if now < circuit.open_until => Admit::Open(Some(circuit.open_until)),
-            _ => {
-                if origin.mode.swap(HALF_OPEN, Ordering::AcqRel) == OPEN {
-                    circuit.probes = 0;
-                    circuit.probe_successes = 0;
-                    tracing::info!(origin = %origin.key, "breaker: half-open, letting probes through");
-                }
-                if circuit.probes < self.config.probes.max(1) {
-                    circuit.probes += 1;
-                    Admit::Go { probe: true }
-                } else {
-                    Admit::Open(None)
-                }
-            }
-        }
-    }
-
-    /// A probe that ended without an outcome (cancelled): its slot is free again.
-    pub(crate) fn release_probe(&self, origin: &Origin) {
-        let mut circuit = lock(&origin.circuit);
-        circuit.probes = circuit.probes.saturating_sub(1);
-    }
-
-    /// Records a success.
-    #[inline]
-    pub(crate) fn success(&self, origin: &Origin, probe: bool) -> Option<Transition> {
-        let n = origin.successes.fetch_add(1, Ordering::Relaxed) + 1;
-        if origin.consecutive.load(Ordering::Relaxed) != 0 {
-            origin.consecutive.store(0, Ordering::Relaxed);
-        }
-        if n.is_multiple_of(ROTATE_EVERY)
-            && let Ok(mut circuit) = origin.circuit.try_lock()
-        {
-            let slot_len = self.slot_len();
-            circuit.ring.rotate(Instant::now(), slot_len, n);
-        }
-        if !probe {
-            return None;
-        }
-        self.probe_succeeded(origin)
-    }
-
-    #[cold]
-    fn probe_succeeded(&self, origin: &Origin) -> Option<Transition> {
-        let mut circuit = lock(&origin.circuit);
-        circuit.probes = circuit.probes.saturating_sub(1);
-        circuit.probe_successes += 1;
-        if origin.mode.load(Ordering::Acquire) != HALF_OPEN
-            || circuit.probe_successes < self.config.probes.max(1)
-        {
-            return None;
-        }
-        let successes = origin.successes.load(Ordering::Relaxed);
-        circuit.ring.reset(Instant::now(), successes);
-        circuit.break_for = self.config.break_duration;
-        origin.consecutive.store(0, Ordering::Relaxed);
-        origin.mode.store(CLOSED, Ordering::Release);
-        tracing::info!(origin = %origin.key, "breaker: probes succeeded, circuit closed");
-        Some(Transition {
-            from: BreakerState::HalfOpen,
-            to: BreakerState::Closed,
-        })
-    }
-
-    fn slot_len(&self) -> Duration {
-        (self.config.sampling_duration / SLOTS as u32).max(Duration::from_millis(1))
-    }
-
-    /// Records a failure, and a `Retry-After` gate when the response set one.
-    #[cold]
-    pub(crate) fn failure(
-        &self,
-        origin: &Origin,
-        probe: bool,
-        retry_after: Option<Duration>,
-    ) -> Option<Transition> {
-        let now = Instant::now();
-        if let Some(wait) = retry_after {
-            let until = now + wait.min(self.config.max_retry_after);
-            let value = u64::try_from(until.saturating_duration_since(self.base).as_nanos())
-                .unwrap_or(u64::MAX - 1)
-                + 1;
-            let before = origin.gate.fetch_max(value, Ordering::AcqRel);
-            if before < value {
-                tracing::info!(origin = %origin.key, wait = ?wait.min(self.config.max_retry_after), "breaker: Retry-After closes the origin to new requests");
-            }
-        }
-        let mut circuit = lock(&origin.circuit);
-        let successes = origin.successes.load(Ordering::Relaxed);
-        let slot_len = self.slot_len();
-        circuit.ring.rotate(now, slot_len, successes);
-        let current = (circuit.ring.current % SLOTS as u64) as usize;
-        circuit.ring.failures[current] += 1;
-        let consecutive = origin.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-        let mode = origin.mode.load(Ordering::Acquire);
-        let config = &self.config;
-        let open = |circuit: &mut Circuit, break_for: Duration| {
-            circuit.break_for = break_for;
-            circuit.open_until = now + break_for;
-            circuit.probes = 0;
-            circuit.probe_successes = 0;
-            origin.mode.store(OPEN, Ordering::Release);
-        };
-        if probe {
-            circuit.probes = circuit.probes.saturating_sub(1);
-            if mode == HALF_OPEN {
-                let grown = circuit
-                    .break_for
-                    .saturating_mul(2)
-                    .min(config.max_break_duration.max(config.break_duration));
-                open(&mut circuit, grown);
-                tracing::warn!(origin = %origin.key, break_for = ?grown, "breaker: a probe failed, circuit open again");
-                return Some(Transition {
-                    from: BreakerState::HalfOpen,
-                    to: BreakerState::Open,
-                });
-            }
-            return None;
-        }
-        if mode != CLOSED || !config.circuit {
-            return None;
-        }
-        let (total, failed) = circuit.ring.totals(successes);
-        let by_count =
-            config.consecutive_failures > 0 && consecutive >= config.consecutive_failures;
-        let by_ratio = total >= u64::from(config.minimum_throughput.max(1))
-            && failed * 1000 >= config.failure_ratio_permille * total;
-        if !(by_count || by_ratio) {
-            return None;
-        }
-        let break_for = config.break_duration;
-        open(&mut circuit, break_for);
-        tracing::warn!(
-            origin = %origin.key,
-            consecutive,
-            requests = total,
-            failures = failed,
-            ?break_for,
-            "breaker: circuit open"
-        );
-        Some(Transition {
-            from: BreakerState::Closed,
-            to: BreakerState::Open,
-        })
     }
 }

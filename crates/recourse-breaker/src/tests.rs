@@ -570,3 +570,62 @@ fn layer_getters_and_debug() {
     assert!(format!("{layer:?}").contains("BreakerLayer"));
     assert_eq!(BreakerState::HalfOpen.to_string(), "half-open");
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_origin_however_written_and_no_other_shares_its_state() {
+    use std::error::Error as _;
+
+    let backend = Backend::default();
+    let layer = BreakerLayer::new().wait(false);
+    let handle = layer.handle();
+    // One service, called again and again: it remembers the last origin as written.
+    let mut svc = layer.layer(backend.service());
+    let mut call = async |uri: &str| svc.ready().await.unwrap().call(req(uri)).await;
+
+    let res = call("http://API.example/x?status=503&retry_after=30").await;
+    assert_eq!(res.unwrap().status(), 503);
+    // The same origin written other ways: refused, never sent.
+    for uri in [
+        "http://API.example/y",
+        "http://api.example:80/y",
+        "HTTP://api.EXAMPLE/z",
+    ] {
+        let err = call(uri).await.unwrap_err();
+        assert!(err.is_overloaded(), "{uri}: {err:?}");
+        assert_eq!(err.overloaded().unwrap().origin(), "http://api.example:80");
+    }
+    assert_eq!(
+        backend.calls("API.example") + backend.calls("api.example"),
+        1
+    );
+    // The same authority under another scheme, or another port: other origins.
+    for uri in [
+        "https://api.example/",
+        "http://api.example/",
+        "http://api.example:8080/",
+        "https://api.example/",
+    ] {
+        let res = call(uri).await;
+        let expect_ok = uri != "http://api.example/";
+        assert_eq!(res.is_ok(), expect_ok, "{uri}: {res:?}");
+    }
+    assert_eq!(backend.calls("api.example"), 3);
+    assert_eq!(handle.origins(), 3);
+
+    // A refusal is the error's source, as its own type (an inner error type that is an
+    // `Error` itself).
+    let mut svc = BreakerLayer::new()
+        .wait(false)
+        .layer(service_fn(|_req: Request<()>| async {
+            let res = Response::builder().status(503).header("retry-after", "5");
+            Ok::<_, io::Error>(res.body(()).unwrap())
+        }));
+    let mut call = async |uri: &str| svc.ready().await.unwrap().call(req(uri)).await;
+    assert_eq!(call("http://b.test/").await.unwrap().status(), 503);
+    let err = call("http://b.test/").await.unwrap_err();
+    let source = err.source().expect("the refusal");
+    assert!(
+        source.downcast_ref::<crate::Overloaded>().is_some(),
+        "{source:?}"
+    );
+}
