@@ -160,7 +160,7 @@ def main():
         print(
             f"| {r['what']} | {ours} | {peer_s} | "
             f"{'—' if peer_over is None else peer_over} | "
-            f"{'—' if ratio is None else f'{ratio:.2f}'} |"
+            f"{'—' if ratio is None else f'{ratio:.3f}' if ratio < 0.1 else f'{ratio:.2f}'} |"
         )
 
     if args.csv:

@@ -271,7 +271,14 @@ fn main() {
                 (Some(name), None) => format!("{name}: not measured"),
                 (None, _) => "—".into(),
             };
-            let ratio_s = r.ratio().map_or("—".into(), |x| format!("{x:.2}"));
+            // Three decimals below 0.1: a cache hit is a hundredth of its peer's.
+            let ratio_s = r.ratio().map_or("—".into(), |x| {
+                if x < 0.1 {
+                    format!("{x:.3}")
+                } else {
+                    format!("{x:.2}")
+                }
+            });
             let (goal_s, met_s) = goal_met(Some(r.row.goal_ns), Some(r.ours.median));
             println!(
                 "| {} | {} ({}) | {peer_s} | {ratio_s} | {goal_s} | {met_s} |",
