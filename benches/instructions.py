@@ -22,7 +22,8 @@ import tempfile
 
 
 def variants(bench):
-    """The bench's variants: name, baseline, by, peer, peer kind, goal (ns), issue 19 row."""
+    """The bench's variants: name, baseline, by, peer, peer kind, goal (ns), issue 19 row
+    and its place in the table."""
     out = subprocess.run(
         [bench],
         env={**os.environ, "RECOURSE_BENCH_LIST": "1"},
@@ -35,9 +36,9 @@ def variants(bench):
         if not line.strip():
             continue
         fields = line.split("\t")
-        if len(fields) != 7:
+        if len(fields) != 8:
             sys.exit(f"instructions: unexpected line from RECOURSE_BENCH_LIST: {line!r}")
-        name, baseline, by, peer, kind, goal, what = fields
+        name, baseline, by, peer, kind, goal, what, place = fields
         rows.append(
             {
                 "name": name,
@@ -47,6 +48,7 @@ def variants(bench):
                 "reference": kind == "reference",
                 "goal_ns": float(goal) if goal else None,
                 "what": what or None,
+                "place": int(place) if place else None,
             }
         )
     return rows
@@ -144,7 +146,10 @@ def main():
         o = over(name)
         print(f"| {name} | {per[name]} | {'—' if o is None else o} |")
 
-    issue19 = [by_name[name] for name in names if by_name[name]["what"]]
+    # In the order of issue 19's table.
+    issue19 = sorted(
+        (by_name[name] for name in names if by_name[name]["what"]), key=lambda r: r["place"]
+    )
     lines = {}
     if issue19:
         print()

@@ -11,8 +11,8 @@
 //! overheads of ours and the peer's, their ratio, the goal), which `benches/chart.py`
 //! draws. `RECOURSE_BENCH_ONLY=NAME` (and `RECOURSE_BENCH_ITERS`, default 10000) runs one
 //! variant and exits, for profilers; `RECOURSE_BENCH_LIST=1` prints each variant's name,
-//! baseline, who wrote it, and for issue 19's rows the peer, the goal and the row's name
-//! (tab-separated; `benches/instructions.sh` reads it).
+//! baseline, who wrote it, and for issue 19's rows the peer, the goal, the row's name and
+//! its place in the table (tab-separated; `benches/instructions.sh` reads it).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -77,11 +77,11 @@ fn main() {
     let rt = common::runtime();
     if std::env::var_os("RECOURSE_BENCH_LIST").is_some() {
         // For benches/instructions.sh: name, baseline, who, then for issue 19's rows the
-        // peer, whether it is only a reference, the goal and the row's name.
+        // peer, whether it is only a reference, the goal, the row's name and its place.
         for v in common::all(&rt) {
             let row = common::issue19_row(v.name);
             println!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 v.name,
                 v.baseline.unwrap_or(""),
                 who_str(v.who),
@@ -89,6 +89,10 @@ fn main() {
                 row.map_or("", |r| if r.reference { "reference" } else { "peer" }),
                 row.map_or(String::new(), |r| r.goal_ns.to_string()),
                 row.map_or("", |r| r.what),
+                ISSUE19
+                    .iter()
+                    .position(|r| r.ours == v.name)
+                    .map_or(String::new(), |i| i.to_string()),
             );
         }
         return;
