@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use recourse_core::Deadline;
 use recourse_core::body::{Peek, PeekBody};
 use recourse_core::observe::outcome;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -104,24 +104,63 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        Deadline::after(self.timeout).insert_into(&mut req);
-        let deadline = Deadline::of(&req).map_or_else(
-            || tokio::time::Instant::now() + self.timeout,
-            |d| d.instant(),
-        );
+        let at = tighten(&mut req, Deadline::after(self.timeout));
         // Outermost: the logical request's span, which every attempt's span nests in.
         let logical = Logical::start(&req);
-        let pending = self.reporting.as_ref().map(|r| Pending::new(r, &req));
-        let inner = {
-            let _entered = logical.span.enter();
-            self.inner.call(req)
-        };
+        let pending = self
+            .reporting
+            .as_ref()
+            .map(|r| Box::new(Pending::new(r, &req)));
+        // The inner call runs in the span (entered only when someone listens), and its
+        // future is written straight into the one this returns.
+        let _entered = logical.enter();
         DeadlineFuture {
-            inner,
-            sleep: tokio::time::sleep_until(deadline),
+            inner: self.inner.call(req),
+            timer: Timer::Unarmed { at },
             logical,
             pending,
             excerpt: None,
+        }
+    }
+}
+
+/// Puts `deadline` on `req` unless it carries an earlier one, and returns the one in
+/// effect. A deadline already there is overwritten in place (nothing allocated).
+fn tighten<B>(req: &mut Request<B>, deadline: Deadline) -> Instant {
+    match req.extensions_mut().get_mut::<Deadline>() {
+        Some(existing) => {
+            *existing = Deadline::min(*existing, deadline);
+            existing.instant()
+        }
+        None => {
+            req.extensions_mut().insert(deadline);
+            deadline.instant()
+        }
+    }
+}
+
+pin_project! {
+    /// The deadline's timer, armed only once the inner future is pending: a request
+    /// answered on its first poll (a cache hit, an in-memory service) never creates or
+    /// registers a `tokio::time::Sleep`.
+    #[project = TimerProj]
+    enum Timer {
+        Unarmed { at: Instant },
+        Armed { #[pin] sleep: Sleep },
+    }
+}
+
+impl Timer {
+    /// Polls the timer, arming it first if it is not yet.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let TimerProj::Unarmed { at } = self.as_mut().project() {
+            let sleep = tokio::time::sleep_until(*at);
+            self.set(Timer::Armed { sleep });
+        }
+        match self.project() {
+            TimerProj::Armed { sleep } => sleep.poll(cx),
+            // Armed just above.
+            TimerProj::Unarmed { .. } => Poll::Pending,
         }
     }
 }
@@ -154,14 +193,19 @@ impl<B: Body> Excerpt<B> {
 
 pin_project! {
     /// The response future of [`SetDeadline`].
+    ///
+    /// It keeps the inner future, the deadline's timer (armed only when the inner future
+    /// is pending), the `recourse.request` span and two pointers, set only when a
+    /// reporter is: what a report needs from the request, and a reported body's first
+    /// bytes while they are read. Nothing else is moved with it.
     pub struct DeadlineFuture<F, B: Body> {
         #[pin]
         inner: F,
         #[pin]
-        sleep: Sleep,
+        timer: Timer,
         logical: Logical,
-        pending: Option<Pending>,
-        excerpt: Option<Excerpt<B>>,
+        pending: Option<Box<Pending>>,
+        excerpt: Option<Box<Excerpt<B>>>,
     }
 }
 
@@ -182,7 +226,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if this.excerpt.is_some() {
-            return poll_excerpt(this.excerpt, this.sleep, cx).map(Ok);
+            return poll_excerpt(this.excerpt, this.timer, cx).map(Ok);
         }
         let entered = this.logical.span.enter();
         let polled = this.inner.poll(cx);
@@ -210,15 +254,15 @@ where
                 return Poll::Ready(Ok(res.map(PeekBody::new)));
             }
             let (parts, body) = res.into_parts();
-            *this.excerpt = Some(Excerpt {
+            *this.excerpt = Some(Box::new(Excerpt {
                 parts,
                 peek: Peek::new(body, limit),
                 reporting,
                 report,
-            });
-            return poll_excerpt(this.excerpt, this.sleep, cx).map(Ok);
+            }));
+            return poll_excerpt(this.excerpt, this.timer, cx).map(Ok);
         }
-        ready!(this.sleep.poll(cx));
+        ready!(this.timer.poll(cx));
         this.logical.error(outcome::DEADLINE);
         if let Some(pending) = this.pending.take() {
             let failure = crate::observe::Failure {
@@ -236,15 +280,15 @@ where
 /// Reads a reported failure's first bytes within the deadline (when it passes, the report
 /// keeps what was read), then reports it and gives the response back.
 fn poll_excerpt<B: Body>(
-    excerpt: &mut Option<Excerpt<B>>,
-    sleep: Pin<&mut Sleep>,
+    excerpt: &mut Option<Box<Excerpt<B>>>,
+    timer: Pin<&mut Timer>,
     cx: &mut Context<'_>,
 ) -> Poll<Response<PeekBody<B>>> {
     let Some(reading) = excerpt.as_mut() else {
         // Only called with an excerpt in progress.
         return Poll::Pending;
     };
-    if reading.peek.poll_peek(cx).is_pending() && sleep.poll(cx).is_pending() {
+    if reading.peek.poll_peek(cx).is_pending() && timer.poll(cx).is_pending() {
         return Poll::Pending;
     }
     match excerpt.take() {

@@ -8,18 +8,37 @@ use http::{Request, Response};
 use recourse_core::sent::{self, Sent};
 
 use crate::report::Refusal;
-use recourse_core::observe::{attr, class_label, metric, outcome, outcome_of, status_label};
+use recourse_core::observe::{
+    attr, class_label, metric, metrics_enabled, outcome, outcome_of, status_label,
+};
 use recourse_core::{Class, History, Step};
 
 /// The span and metric state of one logical request, kept by [`DeadlineFuture`](crate::DeadlineFuture).
+///
+/// It costs nothing when nobody listens: the span is disabled when no subscriber wants it
+/// (nothing formatted, nothing recorded), and the metrics are touched only when a
+/// `metrics` recorder listens ([`metrics_enabled`]), which also spares reading the final
+/// response's class, history and cache outcome for them.
 pub(crate) struct Logical {
     pub(crate) span: tracing::Span,
+    /// The in-flight gauge counts this request (a recorder listened when it started).
     in_flight: bool,
+}
+
+/// The in-flight gauge's key, made once (the `metrics` macros hash a key whose name is
+/// not a literal on every call).
+static IN_FLIGHT_KEY: metrics::Key = metrics::Key::from_static_name(metric::IN_FLIGHT);
+static IN_FLIGHT_METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The in-flight gauge of the recorder in effect.
+fn in_flight() -> metrics::Gauge {
+    metrics::with_recorder(|recorder| recorder.register_gauge(&IN_FLIGHT_KEY, &IN_FLIGHT_METADATA))
 }
 
 impl Logical {
     /// Opens the `recourse.request` span (disabled when no subscriber listens) and counts
-    /// the request in flight.
+    /// the request in flight (when a recorder listens).
     pub(crate) fn start<B>(req: &Request<B>) -> Logical {
         let span = recourse_core::http_client_span!(
             "recourse.request",
@@ -28,28 +47,40 @@ impl Logical {
             recourse.redirect.hops = tracing::field::Empty,
             recourse.poll.count = tracing::field::Empty,
         );
-        metrics::gauge!(metric::IN_FLIGHT).increment(1.0);
-        Logical {
-            span,
-            in_flight: true,
+        let in_flight = metrics_enabled();
+        if in_flight {
+            self::in_flight().increment(1.0);
         }
+        Logical { span, in_flight }
+    }
+
+    /// Enters the span for the rest of the caller's scope, when it is enabled (a disabled
+    /// span is not entered: there is nothing to enter).
+    pub(crate) fn enter(&self) -> Option<tracing::span::EnteredSpan> {
+        (!self.span.is_disabled()).then(|| self.span.clone().entered())
     }
 
     /// Records the final response: its span attributes and the counters of what the
     /// layers did (from its [`History`]).
     pub(crate) fn response<B>(&mut self, res: &Response<B>) {
         self.done();
-        let class = Class::of(res);
-        recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => outcome_of(class); ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "refused", "not_followed", "poll_error", "other"])
-            .increment(1);
-        let history = History::of(res);
-        if let Some(history) = history {
-            count_steps(history);
+        let metrics = metrics_enabled();
+        if !metrics && self.span.is_disabled() {
+            return;
         }
+        let class = Class::of(res);
+        let history = History::of(res);
         let cache = cache_status(res);
-        if let Some(cache) = cache {
-            recourse_core::metric_with!(counter, metric::CACHE, "status" => cache; ["hit", "stale", "revalidated", "miss", "bypass"])
+        if metrics {
+            recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => outcome_of(class); ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "refused", "not_followed", "poll_error", "other"])
                 .increment(1);
+            if let Some(history) = history {
+                count_steps(history);
+            }
+            if let Some(cache) = cache {
+                recourse_core::metric_with!(counter, metric::CACHE, "status" => cache; ["hit", "stale", "revalidated", "miss", "bypass"])
+                    .increment(1);
+            }
         }
         if self.span.is_disabled() {
             return;
@@ -76,8 +107,10 @@ impl Logical {
     /// for the deadline, as OpenTelemetry names it).
     pub(crate) fn error(&mut self, outcome: &'static str) {
         self.done();
-        recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => outcome; ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "refused", "not_followed", "poll_error", "other"])
-            .increment(1);
+        if metrics_enabled() {
+            recourse_core::metric_with!(counter, metric::OUTCOMES, "outcome" => outcome; ["success", "application_failure", "client_error", "server_error", "transport_error", "deadline", "refused", "not_followed", "poll_error", "other"])
+                .increment(1);
+        }
         if !self.span.is_disabled() {
             let error = if outcome == outcome::DEADLINE {
                 "timeout"
@@ -90,7 +123,7 @@ impl Logical {
 
     fn done(&mut self) {
         if std::mem::take(&mut self.in_flight) {
-            metrics::gauge!(metric::IN_FLIGHT).decrement(1.0);
+            in_flight().decrement(1.0);
         }
     }
 }
