@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Method, request};
+use http::{HeaderName, HeaderValue, Method, Uri, request};
 use recourse_core::BoxError;
 use recourse_core::backoff::{Backoff, FastRand, RandomSource};
 use recourse_core::limits::{DEFAULT_DRAIN_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_REPLAY_LIMIT};
@@ -37,7 +37,7 @@ pub(crate) struct Config {
     pub(crate) rng: Arc<Mutex<Box<dyn RandomSource + Send>>>,
     pub(crate) max_retry_after: Duration,
     pub(crate) time_limit: Option<Duration>,
-    pub(crate) budget: Option<Arc<dyn Budget + Send + Sync>>,
+    pub(crate) budget: Option<SharedBudget>,
     pub(crate) origin_budgets: Option<Arc<OriginBudgets>>,
     pub(crate) replay_limit: usize,
     pub(crate) drain_limit: u64,
@@ -59,7 +59,7 @@ impl Default for Config {
             rng: Arc::new(Mutex::new(Box::new(FastRand::new()))),
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             time_limit: None,
-            budget: Some(Arc::new(RetryBudget::default())),
+            budget: Some(SharedBudget::Retry(Arc::new(RetryBudget::default()))),
             origin_budgets: None,
             replay_limit: DEFAULT_REPLAY_LIMIT,
             drain_limit: DEFAULT_DRAIN_LIMIT,
@@ -98,7 +98,46 @@ impl fmt::Debug for Config {
     }
 }
 
+/// The layer's budget: the default [`RetryBudget`] is called directly (its deposit is
+/// inlined on the pass-through path); any other tower budget through its trait.
+#[derive(Clone)]
+pub(crate) enum SharedBudget {
+    Retry(Arc<RetryBudget>),
+    Other(Arc<dyn Budget + Send + Sync>),
+}
+
+impl SharedBudget {
+    #[inline]
+    pub(crate) fn deposit(&self) {
+        match self {
+            SharedBudget::Retry(budget) => budget.deposit(),
+            SharedBudget::Other(budget) => budget.deposit(),
+        }
+    }
+
+    pub(crate) fn withdraw(&self) -> bool {
+        match self {
+            SharedBudget::Retry(budget) => budget.withdraw(),
+            SharedBudget::Other(budget) => budget.withdraw(),
+        }
+    }
+}
+
 impl Config {
+    /// Records one request in the budget; returns the budget of its origin when the
+    /// layer has one per origin.
+    #[inline]
+    pub(crate) fn deposit(&self, uri: &Uri) -> Option<Arc<RetryBudget>> {
+        if let Some(budget) = &self.budget {
+            budget.deposit();
+            return None;
+        }
+        let budgets = self.origin_budgets.as_ref()?;
+        let partition = budgets.partition(uri);
+        partition.deposit();
+        Some(partition)
+    }
+
     pub(crate) fn set_not_sent<E: 'static>(
         &mut self,
         f: impl Fn(&E) -> bool + Send + Sync + 'static,
@@ -120,6 +159,7 @@ impl Config {
     }
 
     /// The idempotency gate: whether the request may be resent whatever happened to it.
+    #[inline]
     pub(crate) fn is_idempotent(&self, parts: &request::Parts) -> bool {
         is_idempotent_method(&parts.method)
             || self.retry_non_idempotent
@@ -131,10 +171,14 @@ impl Config {
     }
 
     /// Adds an idempotency key to a POST or PATCH that has none, when injection is on.
+    #[inline]
     pub(crate) fn inject_key(&self, parts: &mut request::Parts) {
-        let Some(generate) = &self.inject_key else {
-            return;
-        };
+        if let Some(generate) = &self.inject_key {
+            self.inject_key_with(&**generate, parts);
+        }
+    }
+
+    fn inject_key_with(&self, generate: &KeyFn, parts: &mut request::Parts) {
         if parts.method != Method::POST && parts.method != Method::PATCH {
             return;
         }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use http::header::RETRY_AFTER;
 use http::{Request, Response, StatusCode, request};
 use http_body::Body;
 use recourse_core::body::{Drain, Drained, NotReplayable, ReplayBody};
@@ -32,18 +33,18 @@ pin_project_lite::pin_project! {
         S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
     {
         #[pin]
-        state: State<S::Future, ResB, ReqB>,
-        ctx: Ctx<S, P, ReqB>,
-        // The per-try timer (allocated once per request, reset for each try), and the
-        // time the try in flight was given.
-        timer: Option<(Pin<Box<Sleep>>, Duration)>,
-        mode: PhantomData<fn() -> T>,
+        pub(crate) state: State<S::Future, ResB, ReqB>,
+        pub(crate) ctx: Ctx<S, P, ReqB>,
+        // The per-try timer, when the layer has a per-try timeout (allocated once per
+        // request, reset for each try).
+        pub(crate) timer: Option<TryTimer>,
+        pub(crate) mode: PhantomData<fn() -> T>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
-    enum State<F, ResB, ReqB> {
+    pub(crate) enum State<F, ResB, ReqB> {
         // An attempt is in flight.
         Called {
             #[pin]
@@ -55,7 +56,8 @@ pin_project_lite::pin_project! {
         // the enum is as large as the inner future anyway).
         Draining {
             drain: Pin<Box<Drain<ResB>>>,
-            resume_at: Instant,
+            // When the wait after the drain ends (`None`: no wait).
+            resume_at: Option<Instant>,
             body: Option<ReplayBody<ReqB>>,
         },
         // Waiting before the next attempt.
@@ -68,6 +70,55 @@ pin_project_lite::pin_project! {
             body: Option<ReplayBody<ReqB>>,
         },
     }
+}
+
+/// The timer of the try in flight, and the time it was given (one allocation per
+/// request, one pointer in the future).
+pub(crate) struct TryTimer(Pin<Box<Timed>>);
+
+pin_project_lite::pin_project! {
+    struct Timed {
+        #[pin]
+        sleep: Sleep,
+        given: Duration,
+    }
+}
+
+impl TryTimer {
+    /// A timer for the first try of a request.
+    pub(crate) fn new(timeout: Duration, parts: &request::Parts) -> Self {
+        let (end, given) = try_end(timeout, parts);
+        Self(Box::pin(Timed {
+            sleep: tokio::time::sleep_until(end),
+            given,
+        }))
+    }
+
+    /// Restarts the timer for the next try.
+    fn reset(&mut self, timeout: Duration, parts: &request::Parts) {
+        let (end, given) = try_end(timeout, parts);
+        let timed = self.0.as_mut().project();
+        timed.sleep.reset(end);
+        *timed.given = given;
+    }
+
+    /// Waits for the end of the try; then, the time it was given.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Duration> {
+        let timed = self.0.as_mut().project();
+        ready!(timed.sleep.poll(cx));
+        Poll::Ready(*timed.given)
+    }
+}
+
+/// When a try must end: after the per-try timeout, or before the request's deadline when
+/// less of it is left.
+fn try_end(timeout: Duration, parts: &request::Parts) -> (Instant, Duration) {
+    let given = match parts.extensions.get::<Deadline>() {
+        Some(deadline) => timeout.min(deadline.remaining()),
+        None => timeout,
+    };
+    let now = Instant::now();
+    (now.checked_add(given).unwrap_or(now), given)
 }
 
 /// What a request needs to be sent again, and what the layer learned so far.
@@ -85,8 +136,9 @@ pub(crate) struct Ctx<S, P, B> {
     pub(crate) idempotent: bool,
     /// When the layer's total time limit ends, if it has one.
     pub(crate) limit_at: Option<Instant>,
-    /// Steps to put in front of the final response's history.
-    pub(crate) steps: Vec<Step>,
+    /// Steps to put in front of the final response's history (no allocation until the
+    /// first retry).
+    pub(crate) history: History,
     /// Tries cancelled on the per-try timeout.
     pub(crate) timeouts: u32,
     /// The budget of the request's origin, when the layer has one per origin.
@@ -106,44 +158,6 @@ enum Next<T, ResB, ReqB> {
 
 // === impl ResponseFuture ===
 
-impl<S, P, ReqB, ResB, T> ResponseFuture<S, P, ReqB, ResB, T>
-where
-    S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
-{
-    #[inline]
-    pub(crate) fn new(fut: S::Future, ctx: Ctx<S, P, ReqB>) -> Self {
-        let mut timer = None;
-        arm(&mut timer, &ctx);
-        Self {
-            state: State::Called { fut },
-            ctx,
-            timer,
-            mode: PhantomData,
-        }
-    }
-}
-
-/// Starts (or restarts) the per-try timer for the try about to be sent, when the layer
-/// has a per-try timeout: the smaller of it and what is left of the request's deadline.
-fn arm<S, P, B>(timer: &mut Option<(Pin<Box<Sleep>>, Duration)>, ctx: &Ctx<S, P, B>) {
-    let Some(timeout) = ctx.config.per_try_timeout else {
-        return;
-    };
-    let bound = match ctx.parts.extensions.get::<Deadline>() {
-        Some(deadline) => timeout.min(deadline.remaining()),
-        None => timeout,
-    };
-    let now = Instant::now();
-    let end = now.checked_add(bound).unwrap_or(now);
-    match timer {
-        Some((sleep, given)) => {
-            sleep.as_mut().reset(end);
-            *given = bound;
-        }
-        None => *timer = Some((Box::pin(tokio::time::sleep_until(end)), bound)),
-    }
-}
-
 impl<S, P, ReqB, ResB, T> Future for ResponseFuture<S, P, ReqB, ResB, T>
 where
     S: Service<Request<ReplayBody<ReqB>>, Response = Response<ResB>>,
@@ -162,11 +176,10 @@ where
                     let result = match fut.poll(cx) {
                         Poll::Ready(result) => result,
                         Poll::Pending => {
-                            let Some((sleep, given)) = this.timer.as_mut() else {
+                            let Some(timer) = this.timer.as_mut() else {
                                 return Poll::Pending;
                             };
-                            ready!(sleep.as_mut().poll(cx));
-                            let given = *given;
+                            let given = ready!(timer.poll_end(cx));
                             // No response head in time: cancel the try (dropping its
                             // future drops its connection and the body being sent).
                             this.state.set(State::Ready { body: None });
@@ -178,9 +191,7 @@ where
                                     return Poll::Ready(Err(error));
                                 }
                                 Ok((wait, body)) => {
-                                    let now = Instant::now();
-                                    let resume_at = now.checked_add(wait).unwrap_or(now);
-                                    this.state.set(wait_until(resume_at, Some(body)));
+                                    this.state.set(wait_for(wait, Some(body)));
                                     continue;
                                 }
                             }
@@ -201,31 +212,7 @@ where
                     match ctx.retry_or_stop(result, not_sent) {
                         Next::Return(result) => return Poll::Ready(result.map_err(T::inner)),
                         Next::Retry { wait, failed, body } => {
-                            let now = Instant::now();
-                            let resume_at = now.checked_add(wait).unwrap_or(now);
-                            let config = &this.ctx.config;
-                            let body = Some(body);
-                            match failed {
-                                Some(failed)
-                                    if config.drain_limit > 0 && !failed.is_end_stream() =>
-                                {
-                                    // Bounded in bytes, in time and by the deadline.
-                                    let deadline =
-                                        this.ctx.parts.extensions.get::<Deadline>().copied();
-                                    let drain = Drain::new(
-                                        failed,
-                                        config.drain_limit,
-                                        config.drain_timeout,
-                                        deadline,
-                                    );
-                                    this.state.set(State::Draining {
-                                        drain: Box::pin(drain),
-                                        resume_at,
-                                        body,
-                                    });
-                                }
-                                _ => this.state.set(wait_until(resume_at, body)),
-                            }
+                            this.state.set(ctx.after_failure(wait, failed, body));
                         }
                     }
                 }
@@ -246,7 +233,11 @@ where
                             tracing::debug!(?outcome, "retry: failed response body not drained");
                         }
                     }
-                    let state = wait_until(*resume_at, body.take());
+                    let body = body.take();
+                    let state = match *resume_at {
+                        Some(at) => wait_until(at, body),
+                        None => State::Ready { body },
+                    };
                     this.state.set(state);
                 }
                 StateProj::Waiting { sleep, body } => {
@@ -262,15 +253,12 @@ where
                         // this arm takes it, right before leaving the state.
                         unreachable!("retry: the next attempt's body was not carried")
                     };
-                    let mut parts = ctx.parts.clone();
-                    parts.extensions.insert(Attempt(ctx.attempts));
-                    // Why this is a resend, for the attempt's span (the last step is
-                    // always the `Retried` that led here).
-                    if let Some(&Step::Retried { status, waited, .. }) = ctx.steps.last() {
-                        parts.extensions.insert(Resend { status, waited });
+                    let fut = ctx.resend(body);
+                    if let (Some(timer), Some(timeout)) =
+                        (this.timer.as_mut(), ctx.config.per_try_timeout)
+                    {
+                        timer.reset(timeout, &ctx.parts);
                     }
-                    let fut = ctx.service.call(Request::from_parts(parts, body));
-                    arm(this.timer, ctx);
                     this.state.set(State::Called { fut });
                 }
             }
@@ -298,6 +286,16 @@ where
     }
 }
 
+/// The state after a decision to retry: wait `wait`, or go on at once (without reading
+/// the clock) when there is no wait.
+fn wait_for<F, ResB, ReqB>(wait: Duration, body: Option<ReplayBody<ReqB>>) -> State<F, ResB, ReqB> {
+    if wait.is_zero() {
+        return State::Ready { body };
+    }
+    let now = Instant::now();
+    wait_until(now.checked_add(wait).unwrap_or(now), body)
+}
+
 /// The state after a decision to retry: wait until `resume_at`, or go on at once.
 fn wait_until<F, ResB, ReqB>(
     resume_at: Instant,
@@ -317,6 +315,52 @@ fn wait_until<F, ResB, ReqB>(
 // === impl Ctx ===
 
 impl<S, P, B> Ctx<S, P, B> {
+    /// The state after a failed attempt that will be retried: drain its body (so its
+    /// connection can be reused), then wait.
+    fn after_failure<F, ResB: Body>(
+        &self,
+        wait: Duration,
+        failed: Option<ResB>,
+        body: ReplayBody<B>,
+    ) -> State<F, ResB, B> {
+        let config = &*self.config;
+        let body = Some(body);
+        match failed {
+            Some(failed) if config.drain_limit > 0 && !failed.is_end_stream() => {
+                // Bounded in bytes, in time and by the deadline.
+                let deadline = self.parts.extensions.get::<Deadline>().copied();
+                let drain = Drain::new(failed, config.drain_limit, config.drain_timeout, deadline);
+                // The wait counts from now, the drain included.
+                let resume_at = (!wait.is_zero()).then(|| {
+                    let now = Instant::now();
+                    now.checked_add(wait).unwrap_or(now)
+                });
+                State::Draining {
+                    drain: Box::pin(drain),
+                    resume_at,
+                    body,
+                }
+            }
+            _ => wait_for(wait, body),
+        }
+    }
+
+    /// Sends the next attempt: the kept request, tagged with its attempt number and why
+    /// it is sent again.
+    fn resend<ResB>(&mut self, body: ReplayBody<B>) -> S::Future
+    where
+        S: Service<Request<ReplayBody<B>>, Response = Response<ResB>>,
+    {
+        let mut parts = self.parts.clone();
+        parts.extensions.insert(Attempt(self.attempts));
+        // Why this is a resend, for the attempt's span (the last step is always the
+        // `Retried` that led here).
+        if let Some(&Step::Retried { status, waited, .. }) = self.history.steps().last() {
+            parts.extensions.insert(Resend { status, waited });
+        }
+        self.service.call(Request::from_parts(parts, body))
+    }
+
     /// Whether the policy wants this outcome retried.
     #[inline]
     fn wants_retry<ResB, E>(&mut self, result: &Result<Response<ResB>, E>, not_sent: bool) -> bool
@@ -344,9 +388,12 @@ impl<S, P, B> Ctx<S, P, B> {
     {
         // RFC 9110 §10.2.3: Retry-After, in seconds or as an HTTP-date, on 503 and 3xx
         // (and 429, RFC 6585 §4).
+        // (The wall clock is read only when there is a field to read.)
         let retry_after = match &result {
-            Ok(res) => headers::retry_after(res.headers(), clock::system_now()),
-            Err(_) => None,
+            Ok(res) if res.headers().contains_key(RETRY_AFTER) => {
+                headers::retry_after(res.headers(), clock::system_now())
+            }
+            _ => None,
         };
         let (wait, body) = match self.check(retry_after, not_sent) {
             Ok(go) => go,
@@ -357,14 +404,16 @@ impl<S, P, B> Ctx<S, P, B> {
             Ok(mut res) => {
                 // Keep what inner layers recorded on the discarded response.
                 if let Some(history) = res.extensions_mut().remove::<History>() {
-                    self.steps.extend(history.steps().iter().cloned());
+                    for step in history.steps() {
+                        self.history.push(step.clone());
+                    }
                 }
                 Some(res.into_body())
             }
             Err(_) => None,
         };
         self.attempts += 1;
-        self.steps.push(Step::Retried {
+        self.history.push(Step::Retried {
             attempt: self.attempts,
             status,
             waited: wait,
@@ -441,7 +490,7 @@ impl<S, P, B> Ctx<S, P, B> {
     /// resent.
     fn try_timed_out(&mut self, given: Duration) -> Result<(Duration, ReplayBody<B>), TryTimedOut> {
         self.timeouts += 1;
-        self.steps.push(Step::TryTimedOut {
+        self.history.push(Step::TryTimedOut {
             attempt: self.attempts,
             after: given,
         });
@@ -455,7 +504,7 @@ impl<S, P, B> Ctx<S, P, B> {
         match self.check(None, false) {
             Ok((wait, body)) => {
                 self.attempts += 1;
-                self.steps.push(Step::Retried {
+                self.history.push(Step::Retried {
                     attempt: self.attempts,
                     status: None,
                     waited: wait,
@@ -499,11 +548,8 @@ impl<S, P, B> Ctx<S, P, B> {
         match result {
             Ok(mut res) => {
                 if self.attempts > 1 || stop.is_some() || self.timeouts > 0 {
-                    if !self.steps.is_empty() {
-                        let mut history = History::default();
-                        for step in self.steps.drain(..) {
-                            history.push(step);
-                        }
+                    if !self.history.steps().is_empty() {
+                        let mut history = std::mem::take(&mut self.history);
                         if let Some(later) = res.extensions_mut().remove::<History>() {
                             for step in later.steps() {
                                 history.push(step.clone());

@@ -11,7 +11,7 @@ use tower::retry::budget::Budget;
 use tower_layer::Layer;
 
 use crate::budget::RetryBudget;
-use crate::config::Config;
+use crate::config::{Config, SharedBudget};
 use crate::origin_budget::OriginBudgets;
 use crate::policy::Standard;
 use crate::service::Retry;
@@ -165,14 +165,16 @@ impl<P, T> RetryLayer<P, T> {
     }
 
     /// A new retry budget for this layer and the services it builds.
-    pub fn budget(self, budget: RetryBudget) -> Self {
-        self.shared_budget(Arc::new(budget))
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.config().budget = Some(SharedBudget::Retry(Arc::new(budget)));
+        self.config().origin_budgets = None;
+        self
     }
 
     /// A retry budget shared with others (an `Arc<RetryBudget>`, or any tower budget such
     /// as `tower::retry::budget::TpsBudget`).
     pub fn shared_budget(mut self, budget: Arc<dyn Budget + Send + Sync>) -> Self {
-        self.config().budget = Some(budget);
+        self.config().budget = Some(SharedBudget::Other(budget));
         self.config().origin_budgets = None;
         self
     }

@@ -119,8 +119,11 @@
 //! gains reference counts) the layer allocates nothing. To be able to resend, the layer
 //! clones the request's method, URI, headers and extensions once per request; that clone
 //! is most of the pass-through cost, and tower's `Retry` makes it too. Header values
-//! built from strings allocate on their first clone. The retry budget costs one atomic
-//! increment per request.
+//! built from strings allocate on their first clone. The retry budget costs one relaxed
+//! atomic increment per request. `call` is inlined so that the future is built where the
+//! caller keeps it rather than copied there, and the parts of the future only a retry or
+//! a per-try timeout needs (the timer, the wait, the drain of a failed body) are behind
+//! pointers, allocated when used.
 //!
 //! # Differences from tower's `Retry`
 //!

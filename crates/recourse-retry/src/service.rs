@@ -7,14 +7,14 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use http_body::Body;
-use recourse_core::Attempt;
 use recourse_core::BoxError;
 use recourse_core::body::ReplayBody;
+use recourse_core::{Attempt, History};
 use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::config::Config;
-use crate::future::{Ctx, ResponseFuture};
+use crate::future::{Ctx, ResponseFuture, State, TryTimer};
 use crate::layer::RetryLayer;
 use crate::policy::{Policy, Standard};
 use crate::timeout::{NoTryTimeout, TryTimeoutMode};
@@ -113,52 +113,65 @@ where
         self.inner.poll_ready(cx).map_err(T::inner)
     }
 
+    // Inlined so that the caller can build the future where it keeps it, instead of
+    // copying it there (the future is the largest value of the pass-through path).
+    #[inline(always)]
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let config = &*self.config;
         let (mut parts, body) = req.into_parts();
-        if let Some(budget) = &config.budget {
-            budget.deposit();
-        }
-        let partition = config.origin_budgets.as_ref().map(|budgets| {
-            let partition = budgets.partition(&parts.uri);
-            partition.deposit();
-            partition
-        });
+        let partition = config.deposit(&parts.uri);
         config.inject_key(&mut parts);
         let idempotent = config.is_idempotent(&parts);
-        let limit_at = config
-            .time_limit
-            .and_then(|limit| Instant::now().checked_add(limit));
+        let limit_at = match config.time_limit {
+            Some(limit) => Instant::now().checked_add(limit),
+            None => None,
+        };
         let template = ReplayBody::new(body, config.replay_limit);
         // The template is never polled: each attempt sends a clone (O(1), no copy).
-        let (first, template) = match template.try_clone() {
-            Ok(first) => (first, Ok(template)),
-            // A fresh body always clones; should it not, send it once and say why.
-            Err(why) => (template, Err(why)),
+        let (first, template) = if template.is_empty_body() {
+            (ReplayBody::empty(), Ok(template))
+        } else {
+            match template.try_clone() {
+                Ok(first) => (first, Ok(template)),
+                // A fresh body always clones; should it not, send it once and say why.
+                Err(why) => (template, Err(why)),
+            }
         };
+        let timer = config
+            .per_try_timeout
+            .map(|timeout| TryTimer::new(timeout, &parts));
         // Call the service that was polled ready; keep a clone for the next caller.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
-        let mut first_parts = parts.clone();
+        let policy = self.policy.clone();
+        let config = Arc::clone(&self.config);
+        // The first attempt is a copy; the parts are kept for a resend. (The copy is
+        // made right into the request sent, one move fewer than the other way round.)
+        let mut req = Request::from_parts(parts.clone(), first);
         if config.tag_first_attempt {
-            first_parts.extensions.insert(Attempt(1));
+            req.extensions_mut().insert(Attempt(1));
         }
-        let fut = service.call(Request::from_parts(first_parts, first));
-        ResponseFuture::new(
-            fut,
-            Ctx {
+        // Built in place: the future is the largest value of the pass-through path, and
+        // each move of it is a copy.
+        ResponseFuture {
+            state: State::Called {
+                fut: service.call(req),
+            },
+            ctx: Ctx {
                 service,
-                policy: self.policy.clone(),
-                config: Arc::clone(&self.config),
+                policy,
+                config,
                 parts,
                 body: template,
                 attempts: 1,
                 idempotent,
                 limit_at,
-                steps: Vec::new(),
+                history: History::default(),
                 timeouts: 0,
                 partition,
             },
-        )
+            timer,
+            mode: PhantomData,
+        }
     }
 }
