@@ -629,3 +629,15 @@ async fn one_origin_however_written_and_no_other_shares_its_state() {
         "{source:?}"
     );
 }
+
+#[test]
+fn the_status_shortcut_agrees_with_the_status_verdict() {
+    for code in 100..=999 {
+        let status = http::StatusCode::from_u16(code).unwrap();
+        let verdict = matches!(
+            Class::from_status(status),
+            Class::Retryable | Class::ServerError
+        );
+        assert_eq!(crate::future::status_is_failure(status), verdict, "{code}");
+    }
+}
