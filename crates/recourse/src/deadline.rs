@@ -397,6 +397,69 @@ mod tests {
         assert!(err.to_string().contains("deadline"));
     }
 
+    /// The gauge and counter values recorded since the last snapshot, by name.
+    fn recorded(
+        snapshotter: &metrics_util::debugging::Snapshotter,
+    ) -> std::collections::BTreeMap<String, f64> {
+        use metrics_util::debugging::DebugValue;
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let value = match value {
+                    DebugValue::Counter(n) => n as f64,
+                    DebugValue::Gauge(v) => v.into_inner(),
+                    DebugValue::Histogram(v) => v.len() as f64,
+                };
+                (key.key().name().to_owned(), value)
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_only_while_a_recorder_listens() {
+        let svc = tower::service_fn(|_req: Request<()>| async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, Infallible>(answer(Duration::ZERO))
+        });
+        let svc = SetDeadline::new(svc, Duration::from_secs(5));
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+
+        // Started before the recorder: not in the gauge (it never goes below zero), but
+        // its end is counted by the recorder listening then.
+        let mut early = std::pin::pin!(svc.clone().oneshot(Request::new(())));
+        assert!(futures_poll(early.as_mut()).is_pending());
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        early.await.unwrap();
+        let got = recorded(&snapshotter);
+        assert_eq!(got.get("recourse.requests.in_flight"), None, "{got:?}");
+        assert_eq!(got.get("recourse.requests"), Some(&1.0), "{got:?}");
+
+        // Started while it listens: 1 in flight until the answer, then 0.
+        let mut late = std::pin::pin!(svc.oneshot(Request::new(())));
+        assert!(futures_poll(late.as_mut()).is_pending());
+        assert_eq!(
+            recorded(&snapshotter).get("recourse.requests.in_flight"),
+            Some(&1.0)
+        );
+        late.await.unwrap();
+        // (Each snapshot holds what changed since the last one: back to 0 is -1.)
+        let got = recorded(&snapshotter);
+        assert_eq!(
+            got.get("recourse.requests.in_flight"),
+            Some(&-1.0),
+            "{got:?}"
+        );
+        assert_eq!(got.get("recourse.requests"), Some(&1.0), "{got:?}");
+    }
+
+    /// Polls `fut` once with a waker that does nothing.
+    fn futures_poll<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+        fut.poll(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_earlier_deadline_wins() {
         let svc = tower::service_fn(|req: Request<()>| async move {

@@ -21,8 +21,10 @@ use recourse_core::{Class, History, Step};
 /// response's class, history and cache outcome for them.
 pub(crate) struct Logical {
     pub(crate) span: tracing::Span,
-    /// The in-flight gauge counts this request (a recorder listened when it started).
-    in_flight: bool,
+    /// The in-flight gauge that counted this request, when a recorder listened as it
+    /// started: it goes down in that same gauge, whatever recorder is in effect when the
+    /// request ends (installed meanwhile, or another thread's).
+    in_flight: Option<metrics::Gauge>,
 }
 
 /// The in-flight gauge's key, made once (the `metrics` macros hash a key whose name is
@@ -47,10 +49,11 @@ impl Logical {
             recourse.redirect.hops = tracing::field::Empty,
             recourse.poll.count = tracing::field::Empty,
         );
-        let in_flight = metrics_enabled();
-        if in_flight {
-            self::in_flight().increment(1.0);
-        }
+        let in_flight = metrics_enabled().then(|| {
+            let gauge = in_flight();
+            gauge.increment(1.0);
+            gauge
+        });
         Logical { span, in_flight }
     }
 
@@ -122,8 +125,8 @@ impl Logical {
     }
 
     fn done(&mut self) {
-        if std::mem::take(&mut self.in_flight) {
-            in_flight().decrement(1.0);
+        if let Some(gauge) = self.in_flight.take() {
+            gauge.decrement(1.0);
         }
     }
 }
