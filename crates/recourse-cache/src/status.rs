@@ -59,6 +59,19 @@ impl CacheOutcome {
         res.extensions().get::<CacheOutcome>().copied()
     }
 
+    /// The RFC 9211 kind of what the cache did, as the `recourse.cache.status` span
+    /// attribute and the `status` label of `recourse.cache.results` name it: `hit`,
+    /// `stale`, `revalidated`, `miss` or `bypass`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Stale => "stale",
+            CacheOutcome::Revalidated => "revalidated",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Bypass => "bypass",
+        }
+    }
+
     /// Whether the response came from the cache's storage (fresh, stale or revalidated).
     pub fn is_from_cache(self) -> bool {
         matches!(
@@ -195,6 +208,9 @@ mod tests {
         assert!(CacheOutcome::Revalidated.is_from_cache());
         assert!(!CacheOutcome::Miss.is_from_cache());
         assert!(!CacheOutcome::Bypass.is_from_cache());
+        assert_eq!(CacheOutcome::Hit.as_str(), "hit");
+        assert_eq!(CacheOutcome::Revalidated.as_str(), "revalidated");
+        assert_eq!(CacheOutcome::Bypass.as_str(), "bypass");
         let mut res = Response::new(());
         assert_eq!(CacheOutcome::of(&res), None);
         res.extensions_mut().insert(CacheOutcome::Bypass);

@@ -196,6 +196,25 @@ pub fn method_label(method: &http::Method) -> &'static str {
     }
 }
 
+/// Records one attempt on the wire in the `http.client.request.duration` histogram
+/// ([`metric::REQUEST_DURATION`]), labelled with its method (a [`method_label`]) and its
+/// class (a [`class_label`], or `none` when no response came back). The key is a
+/// `static` (label values outside the lists become `_OTHER`): nothing is allocated or
+/// hashed per call. Every layer and the proxy that times attempts records them here.
+pub fn record_attempt_duration(
+    method: &'static str,
+    class: &'static str,
+    elapsed: std::time::Duration,
+) {
+    crate::metric_with!(
+        histogram,
+        metric::REQUEST_DURATION,
+        "http.request.method" => method; ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"],
+        "recourse.class" => class; ["informational", "success", "application_failure", "pending", "redirect", "not_modified", "client_error", "retryable", "server_error", "none"]
+    )
+    .record(elapsed.as_secs_f64());
+}
+
 /// A bounded label for a status code: the codes the layers act on (`301`, `302`, `303`,
 /// `307`, `308`, `408`, `429`, `500`, `502`, `503`, `504`) by number, any other by its
 /// class (`2xx`, `4xx`, ...).

@@ -457,14 +457,7 @@ impl Proxy {
 
 /// The RFC 9211 kind of what the cache did with a response, when the cache took part.
 fn cache_status<B>(res: &Response<B>) -> Option<&'static str> {
-    use recourse_cache::CacheOutcome;
-    Some(match CacheOutcome::of(res)? {
-        CacheOutcome::Hit => "hit",
-        CacheOutcome::Stale => "stale",
-        CacheOutcome::Revalidated => "revalidated",
-        CacheOutcome::Miss => "miss",
-        _ => "bypass",
-    })
+    recourse_cache::CacheOutcome::of(res).map(recourse_cache::CacheOutcome::as_str)
 }
 
 /// The request body, counted and limited to `limit` bytes, boxed.

@@ -25,7 +25,7 @@ use hyper_util::client::legacy::Client;
 use recourse::{DeadlineError, SetDeadlineLayer};
 use recourse_breaker::{BreakerError, BreakerLayer};
 use recourse_cache::{CacheLayer, MemoryStore, RedisStore};
-use recourse_core::observe::{Stopwatch, class_label, method_label, metric};
+use recourse_core::observe::{Stopwatch, class_label, method_label};
 use recourse_core::{BoxError, Class};
 use recourse_poll::AsyncPollLayer;
 use recourse_redirect::RedirectLayer;
@@ -295,14 +295,7 @@ impl Future for TimedFuture {
             Ok(res) => class_label(Class::from_status(res.status())),
             Err(_) => "none",
         };
-        // Static keys (the label values are from fixed lists): no allocation per attempt.
-        recourse_core::metric_with!(
-            histogram,
-            metric::REQUEST_DURATION,
-            "http.request.method" => self.method; ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"],
-            "recourse.class" => class; ["informational", "success", "application_failure", "pending", "redirect", "not_modified", "client_error", "retryable", "server_error", "none"]
-        )
-        .record(elapsed.as_secs_f64());
+        recourse_core::observe::record_attempt_duration(self.method, class, elapsed);
         Poll::Ready(result.map_err(BoxError::from))
     }
 }
