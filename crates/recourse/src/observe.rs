@@ -163,14 +163,7 @@ fn count_steps(history: &History) {
 /// The RFC 9211 kind of what the cache did, when a cache layer took part.
 #[cfg(feature = "cache")]
 fn cache_status<B>(res: &Response<B>) -> Option<&'static str> {
-    use crate::cache::CacheOutcome;
-    Some(match CacheOutcome::of(res)? {
-        CacheOutcome::Hit => "hit",
-        CacheOutcome::Stale => "stale",
-        CacheOutcome::Revalidated => "revalidated",
-        CacheOutcome::Miss => "miss",
-        _ => "bypass",
-    })
+    crate::cache::CacheOutcome::of(res).map(crate::cache::CacheOutcome::as_str)
 }
 
 #[cfg(not(feature = "cache"))]
