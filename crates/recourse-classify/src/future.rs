@@ -149,6 +149,7 @@ pin_project! {
 }
 
 impl<F, B: Body, P> ResponseFuture<F, B, P> {
+    #[inline]
     pub(crate) fn new(
         future: F,
         policy: P,

@@ -74,8 +74,9 @@ impl FinalUri {
 
 // === InlineUri ===
 
-/// Bytes of URI kept inline; longer URIs are cloned. 94 makes the inline variant exactly
-/// as large as the `Uri` one, so the buffer costs no space of its own.
+/// Bytes of URI kept inline (authority, path and query; the scheme is a tag); longer URIs
+/// are cloned. 94 makes the inline variants exactly as large as the `Uri` one, so the
+/// buffer costs no space of its own.
 const INLINE: usize = 94;
 
 /// An absolute request URI kept from the call until its response arrives, without
@@ -83,8 +84,10 @@ const INLINE: usize = 94;
 ///
 /// Cloning an [`http::Uri`] costs an atomic reference-count increment per part (and the
 /// matching decrements later): on a response that needs nothing, most of a layer's cost.
-/// Most request URIs are short, so their text is copied into an inline buffer instead and
-/// parsed again only when a response actually needs it (a `Location` to resolve).
+/// Most request URIs are short `http` or `https` ones, so their text is copied into an
+/// inline buffer instead and parsed again only when a response actually needs it (a
+/// `Location` to resolve). The scheme is kept as a tag (`http` or `https`; a URI of another
+/// scheme is cloned), so capturing one copies two slices: the authority and the path.
 #[derive(Clone)]
 pub struct InlineUri(Repr);
 
@@ -92,9 +95,11 @@ pub struct InlineUri(Repr);
 enum Repr {
     /// The request URI is not absolute, or resolution is off.
     None,
-    /// The URI's text.
-    Inline { len: u8, buf: [u8; INLINE] },
-    /// A URI too long for the buffer.
+    /// An `http` URI: its authority, path and query (`text[..len]`).
+    Http { len: u8, text: [u8; INLINE] },
+    /// An `https` URI: its authority, path and query (`text[..len]`).
+    Https { len: u8, text: [u8; INLINE] },
+    /// A URI too long for the buffer, or of another scheme.
     Shared(Uri),
 }
 
@@ -110,28 +115,37 @@ impl InlineUri {
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return InlineUri(Repr::None);
         };
-        let authority = authority.as_str();
-        let rest = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let len = scheme.len() + 3 + authority.len() + rest.len();
+        let https = match scheme.as_bytes() {
+            b"https" => true,
+            b"http" => false,
+            _ => return InlineUri::shared(uri),
+        };
+        let authority = authority.as_str().as_bytes();
+        let rest = uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .as_bytes();
+        let len = authority.len() + rest.len();
         if len > INLINE {
-            return InlineUri(Repr::Shared(uri.clone()));
+            return InlineUri::shared(uri);
         }
-        let mut buf = [0; INLINE];
-        let mut at = 0;
-        for part in [
-            scheme.as_bytes(),
-            b"://",
-            authority.as_bytes(),
-            rest.as_bytes(),
-        ] {
-            buf[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
-        }
-        InlineUri(Repr::Inline {
-            // `len <= INLINE < 256`.
-            len: len as u8,
-            buf,
+        let mut text = [0; INLINE];
+        text[..authority.len()].copy_from_slice(authority);
+        text[authority.len()..len].copy_from_slice(rest);
+        // `len <= INLINE < 256`.
+        let len = len as u8;
+        InlineUri(if https {
+            Repr::Https { len, text }
+        } else {
+            Repr::Http { len, text }
         })
+    }
+
+    /// The rare case, out of line so that [`capture`](InlineUri::capture) stays small.
+    #[cold]
+    #[inline(never)]
+    fn shared(uri: &Uri) -> InlineUri {
+        InlineUri(Repr::Shared(uri.clone()))
     }
 
     /// Whether a URI is kept (it was absolute).
@@ -141,11 +155,17 @@ impl InlineUri {
 
     /// The URI again (parsed back from the inline text); `None` when none was kept.
     pub fn to_uri(&self) -> Option<Uri> {
-        match &self.0 {
-            Repr::None => None,
-            Repr::Inline { len, buf } => Uri::try_from(&buf[..usize::from(*len)]).ok(),
-            Repr::Shared(uri) => Some(uri.clone()),
-        }
+        let (scheme, len, text): (&[u8], _, _) = match &self.0 {
+            Repr::None => return None,
+            Repr::Http { len, text } => (b"http://", len, text),
+            Repr::Https { len, text } => (b"https://", len, text),
+            Repr::Shared(uri) => return Some(uri.clone()),
+        };
+        let mut full = [0; 8 + INLINE];
+        let end = scheme.len() + usize::from(*len);
+        full[..scheme.len()].copy_from_slice(scheme);
+        full[scheme.len()..end].copy_from_slice(&text[..usize::from(*len)]);
+        Uri::try_from(&full[..end]).ok()
     }
 }
 
@@ -173,25 +193,58 @@ mod tests {
             "http://a.test/",
             "http://a.test",
             "https://user@a.test:8443/p/q?x=1&y=%20",
+            "https://a.test?x=1",
+            "HTTPS://A.test/Path",
             "http://[::1]:80/x",
         ] {
             let parsed: Uri = uri.parse().unwrap();
             let base = InlineUri::capture(&parsed);
-            assert!(matches!(base.0, Repr::Inline { .. }), "{uri}");
+            assert!(
+                matches!(base.0, Repr::Http { .. } | Repr::Https { .. }),
+                "{uri}"
+            );
             assert_eq!(base.to_uri().unwrap(), parsed, "{uri}");
+            assert_eq!(base.to_uri().unwrap().to_string(), parsed.to_string());
         }
+        // Another scheme is cloned.
+        let ws: Uri = "ws://a.test/chat".parse().unwrap();
+        let base = InlineUri::capture(&ws);
+        assert!(matches!(base.0, Repr::Shared(_)));
+        assert_eq!(base.to_uri().unwrap(), ws);
+        // Built from parts (authority and path not next to each other in memory).
+        let built = Uri::builder()
+            .scheme("https")
+            .authority("b.test:8443")
+            .path_and_query("/x?y")
+            .build()
+            .unwrap();
+        assert_eq!(InlineUri::capture(&built).to_uri().unwrap(), built);
         let long: Uri = format!("http://a.test/{}", "p".repeat(200))
             .parse()
             .unwrap();
         let base = InlineUri::capture(&long);
         assert!(matches!(base.0, Repr::Shared(_)));
         assert_eq!(base.to_uri().unwrap(), long);
-        let edge: Uri = format!("http://a.test/{}", "p".repeat(INLINE - 14))
-            .parse()
-            .unwrap();
-        assert_eq!(edge.to_string().len(), INLINE);
-        assert_eq!(InlineUri::capture(&edge).to_uri().unwrap(), edge);
+        // The bound: authority, path and query of `INLINE` bytes are inline, one more is not.
+        for https in [false, true] {
+            let scheme = if https { "https" } else { "http" };
+            let edge: Uri = format!("{scheme}://a.test/{}", "p".repeat(INLINE - 7))
+                .parse()
+                .unwrap();
+            let base = InlineUri::capture(&edge);
+            assert!(
+                matches!(base.0, Repr::Http { len, .. } | Repr::Https { len, .. } if usize::from(len) == INLINE)
+            );
+            assert_eq!(base.to_uri().unwrap(), edge);
+            let over: Uri = format!("{scheme}://a.test/{}", "p".repeat(INLINE - 6))
+                .parse()
+                .unwrap();
+            let base = InlineUri::capture(&over);
+            assert!(matches!(base.0, Repr::Shared(_)));
+            assert_eq!(base.to_uri().unwrap(), over);
+        }
         assert!(!InlineUri::capture(&"/relative".parse().unwrap()).is_some());
         assert!(!InlineUri::capture(&"a.test:80".parse().unwrap()).is_some());
+        assert!(InlineUri::none().to_uri().is_none());
     }
 }

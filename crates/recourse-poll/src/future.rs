@@ -53,6 +53,7 @@ where
     S: Service<Request<PollRequestBody<B>>>,
     ResBody: Body,
 {
+    #[inline]
     pub(crate) fn new(future: S::Future, svc: S, ctx: Ctx<P>) -> Self {
         Self {
             state: State::Initial { future },

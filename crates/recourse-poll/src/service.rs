@@ -95,6 +95,7 @@ where
         })
     }
 
+    #[inline]
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if let Some(resume) = req.extensions().get::<Resume>() {
             // The ready service is not called: it goes on to send the polls.
@@ -107,8 +108,13 @@ where
         }
         // The ready service sends the request; a clone, driven to readiness by `Oneshot`,
         // sends the polls if there are any.
+        // Inlined and built in one expression, so that the future is constructed where the
+        // caller keeps it (no copy of it on the way out).
         let ctx = Ctx::capture(&req, self.config.clone(), self.policy.clone());
-        let future = self.inner.call(req.map(PollRequestBody::new));
-        ResponseFuture::new(future, self.inner.clone(), ctx)
+        ResponseFuture::new(
+            self.inner.call(req.map(PollRequestBody::new)),
+            self.inner.clone(),
+            ctx,
+        )
     }
 }
