@@ -191,7 +191,7 @@ impl std::error::Error for MetricsError {}
 
 /// The HELP lines and units of every metric the proxy and its layers record.
 fn describe(recorder: &PrometheusRecorder) {
-    let metrics: [(&'static str, Kind, Option<Unit>, &'static str); 17] = [
+    let metrics: [(&'static str, Kind, Option<Unit>, &'static str); 18] = [
         (
             CONNECTIONS,
             Kind::Counter,
@@ -281,6 +281,12 @@ fn describe(recorder: &PrometheusRecorder) {
             Kind::Counter,
             Some(Unit::Count),
             "Polls of a 202's status URL",
+        ),
+        (
+            metric::POLL_OUTCOMES,
+            Kind::Counter,
+            Some(Unit::Count),
+            "Poll jobs by how they ended",
         ),
         (
             metric::CACHE,
@@ -430,24 +436,27 @@ pub(crate) fn record_upstream_error(kind: &'static str) {
 /// Counts an accepted connection, open until the guard drops.
 pub(crate) fn connection_opened() -> OpenConnection {
     if !metrics_enabled() {
-        return OpenConnection { counted: false };
+        return OpenConnection { open: None };
     }
     ::metrics::counter!(CONNECTIONS).increment(1);
-    ::metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
-    OpenConnection { counted: true }
+    let open = ::metrics::gauge!(CONNECTIONS_OPEN);
+    open.increment(1.0);
+    OpenConnection { open: Some(open) }
 }
 
 /// One open client connection in [`CONNECTIONS_OPEN`], if it was counted (a recorder
-/// listened when it opened).
+/// listened when it opened). It keeps the gauge it went up in, so it goes down in that
+/// same gauge whatever recorder is in effect when the connection closes (installed
+/// meanwhile, or another thread's).
 #[derive(Debug)]
 pub(crate) struct OpenConnection {
-    counted: bool,
+    open: Option<::metrics::Gauge>,
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        if self.counted {
-            ::metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
+        if let Some(open) = self.open.take() {
+            open.decrement(1.0);
         }
     }
 }
@@ -516,6 +525,59 @@ mod tests {
             "# TYPE recourse_proxy_request_duration_seconds histogram",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_connection_closes_in_the_gauge_that_counted_it() {
+        let (first, counted) = Prometheus::build();
+        let (second, other) = Prometheus::build();
+        let open = ::metrics::with_local_recorder(&counted, connection_opened);
+        // Another recorder is in effect when the connection closes.
+        ::metrics::with_local_recorder(&other, || drop(open));
+        let first = first.render();
+        assert!(
+            first.lines().any(|l| l == "recourse_proxy_connections_open 0"),
+            "{first}"
+        );
+        let second = second.render();
+        assert!(
+            !second.contains("recourse_proxy_connections_open"),
+            "{second}"
+        );
+    }
+
+    #[test]
+    fn every_facade_metric_is_described() {
+        let (prometheus, recorder) = Prometheus::build();
+        let counters = [
+            metric::OUTCOMES,
+            metric::RETRIES,
+            metric::RETRIES_REFUSED,
+            metric::REDIRECTS,
+            metric::REDIRECTS_REFUSED,
+            metric::BREAKER_REFUSALS,
+            metric::POLLS,
+            metric::CACHE,
+            metric::POLL_OUTCOMES,
+        ];
+        ::metrics::with_local_recorder(&recorder, || {
+            for name in counters {
+                ::metrics::counter!(name).increment(1);
+            }
+            ::metrics::gauge!(metric::IN_FLIGHT).increment(1.0);
+            ::metrics::histogram!(metric::REQUEST_DURATION).record(0.1);
+        });
+        let text = prometheus.render();
+        for name in counters {
+            let help = format!("# HELP {}_total ", name.replace('.', "_"));
+            assert!(text.contains(&help), "no `{help}` in:\n{text}");
+        }
+        for help in [
+            "# HELP recourse_requests_in_flight ",
+            "# HELP http_client_request_duration_seconds ",
+        ] {
+            assert!(text.contains(help), "no `{help}` in:\n{text}");
         }
     }
 }
