@@ -106,8 +106,8 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use metrics::{
-        Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata,
-        SharedString, Unit,
+        Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, SharedString,
+        Unit,
     };
 
     use super::*;
@@ -175,6 +175,16 @@ mod tests {
 
     // No test of this binary installs a global recorder: each sees only its own local one.
 
+    /// What the benches rely on: in an optimized build with no recorder installed, nothing
+    /// is measured. (Debug builds may keep two copies of the vtable and answer `true`,
+    /// which is only conservative; run with `cargo test --release -p recourse-core --lib`.)
+    #[cfg(not(debug_assertions))]
+    #[test]
+    fn an_optimized_build_without_a_recorder_measures_nothing() {
+        assert!(!metrics_enabled());
+        assert!(!Stopwatch::start().is_running());
+    }
+
     #[test]
     fn the_no_op_recorder_is_recognized_by_its_vtable_only() {
         // `is_noop` of a `&dyn Recorder` made in the same function (one vtable): exact.
@@ -214,7 +224,10 @@ mod tests {
             crate::metric_with!(counter, "zero_sized", "k" => "a"; ["a"]).increment(7);
             metrics_enabled()
         });
-        assert!(enabled, "a zero-sized recorder that records is not the no-op one");
+        assert!(
+            enabled,
+            "a zero-sized recorder that records is not the no-op one"
+        );
         assert_eq!(RECORDED.load(Ordering::Relaxed), 7);
     }
 
