@@ -254,6 +254,9 @@ impl Proxy {
             let proxy = self.clone();
             let builder = builder.clone();
             let watcher = graceful.watcher();
+            // Held to the task's end, after the connection left the open-connections
+            // gauge: a shutdown returns only once every connection is out of it.
+            let closing = graceful.watcher();
             let open = metrics::connection_opened();
             tokio::spawn(async move {
                 let in_flight = InFlight::default();
@@ -278,6 +281,7 @@ impl Proxy {
                 }
                 drop(open);
                 drop(slot);
+                drop(closing);
             });
         }
         drop(listener);
