@@ -115,10 +115,13 @@ impl InlineUri {
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return InlineUri(Repr::None);
         };
-        let https = match scheme.as_bytes() {
-            b"https" => true,
-            b"http" => false,
-            _ => return InlineUri::shared(uri),
+        // (`==` on strings compares whole words; a `match` would compare byte by byte.)
+        let https = if scheme == "https" {
+            true
+        } else if scheme == "http" {
+            false
+        } else {
+            return InlineUri::shared(uri);
         };
         let authority = authority.as_str().as_bytes();
         let rest = uri

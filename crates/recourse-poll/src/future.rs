@@ -83,6 +83,7 @@ where
 {
     type Output = Result<Response<PeekBody<ResBody>>, PollError<S::Error>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
