@@ -294,9 +294,11 @@ mod breaker_refusals {
     /// and reopening time) for its counters and its reports.
     ///
     /// The breaker's error, `BreakerError<E>`, is generic over the error `E` of the
-    /// service below it, which only this service knows: on its first call it registers how
-    /// to read a `BreakerError<E>`. Requests, responses, errors and futures pass through
-    /// unchanged; nothing is allocated.
+    /// service below it, which only this service knows: the first time the breaker asks
+    /// it whether it is ready (which the breaker does before every request, the ones it
+    /// refuses included) it registers how to read a `BreakerError<E>`, so that even a
+    /// stack's very first request, refused, is read. Requests, responses, errors and
+    /// futures pass through unchanged; nothing is allocated.
     #[derive(Clone, Debug)]
     pub struct BreakerRefusals<S> {
         inner: S,
@@ -326,15 +328,17 @@ mod breaker_refusals {
 
         #[inline]
         fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            // Here rather than in `call`: a request the breaker refuses never reaches
+            // `call`, but the breaker polls this service first.
+            if !self.registered {
+                super::register_refusals::<BreakerError<S::Error>>(find::<S::Error>);
+                self.registered = true;
+            }
             self.inner.poll_ready(cx)
         }
 
         #[inline]
         fn call(&mut self, req: R) -> Self::Future {
-            if !self.registered {
-                super::register_refusals::<BreakerError<S::Error>>(find::<S::Error>);
-                self.registered = true;
-            }
             self.inner.call(req)
         }
     }
@@ -355,5 +359,78 @@ mod breaker_refusals {
             origin: open.origin().to_owned(),
             until: open.until(),
         })
+    }
+}
+
+#[cfg(all(test, feature = "breaker"))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http::{Request, Response, StatusCode};
+    use http_body_util::Empty;
+    use tower::{Layer, ServiceExt};
+
+    use super::BreakerRefusals;
+    use crate::SetDeadlineLayer;
+    use crate::breaker::BreakerLayer;
+    use crate::report::{Report, Reporting};
+
+    /// An error type no other test uses, so that no earlier request registered how to
+    /// read a `BreakerError<Unique>`.
+    #[derive(Debug)]
+    struct Unique;
+
+    fn get(uri: &str) -> Request<()> {
+        let mut req = Request::new(());
+        *req.uri_mut() = uri.parse().unwrap();
+        req
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_stack_reads_its_first_request_refused() {
+        let breaker = BreakerLayer::new().wait(false);
+        // Another stack, sharing the breaker, is told to come back in 20 s.
+        let busy = tower::service_fn(|_req: Request<()>| async {
+            let res = Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header("retry-after", "20")
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(res)
+        });
+        let res = breaker
+            .layer(BreakerRefusals::new(busy))
+            .oneshot(get("http://origin.test/a"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+        // A fresh stack whose inner error type no request has seen: its first request
+        // is refused without reaching the service below the breaker.
+        let reports = Arc::new(Mutex::new(Vec::<Report>::new()));
+        let sink = reports.clone();
+        let never = tower::service_fn(|_req: Request<()>| async {
+            Err::<Response<Empty<Bytes>>, _>(Unique)
+        });
+        let stack = SetDeadlineLayer::new(Duration::from_secs(5))
+            .report(Reporting::new(move |r: Report| {
+                sink.lock().unwrap().push(r)
+            }))
+            .layer(breaker.layer(BreakerRefusals::new(never)));
+        let err = stack
+            .oneshot(get("http://origin.test/b"))
+            .await
+            .unwrap_err();
+        let failure = super::failure(err.inner().expect("the breaker's error"));
+        assert_eq!(failure.outcome, "refused");
+        let refusal = failure.refusal.expect("the refusal is read");
+        assert_eq!(refusal.reason, "overloaded");
+        assert_eq!(refusal.origin, "http://origin.test:80");
+        assert_eq!(refusal.retry_after(), Some(Duration::from_secs(20)));
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].refusal.as_ref(), Some(&refusal));
     }
 }
