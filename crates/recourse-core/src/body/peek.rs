@@ -67,17 +67,29 @@ pub enum Peeked {
 /// assert_eq!(body, "{\"code\":0}");
 /// # }
 /// ```
+///
+/// A `Peek` is one pointer: the body and what was read live in one allocation, made by
+/// [`Peek::new`], so that a future or a [`PeekBody`] holding one stays small and a body
+/// that is never peeked at costs nothing.
 pub struct Peek<B: Body> {
-    body: Pin<Box<B>>,
-    frames: VecDeque<Frame<B::Data>>,
-    /// Data bytes held in `frames`.
-    buffered: u64,
-    /// Frames read, empty ones included (they are not held, but they count).
-    seen: usize,
-    error: Option<B::Error>,
-    /// The inner body ended or failed: never poll it again.
-    done: bool,
-    limit: usize,
+    inner: Pin<Box<Inner<B>>>,
+}
+
+pin_project_lite::pin_project! {
+    /// The state of a [`Peek`], behind its one pointer.
+    struct Inner<B: Body> {
+        #[pin]
+        body: B,
+        frames: VecDeque<Frame<B::Data>>,
+        // Data bytes held in `frames`.
+        buffered: u64,
+        // Frames read, empty ones included (they are not held, but they count).
+        seen: usize,
+        error: Option<B::Error>,
+        // The inner body ended or failed: never poll it again.
+        done: bool,
+        limit: usize,
+    }
 }
 
 impl<B: Body> Peek<B> {
@@ -85,52 +97,51 @@ impl<B: Body> Peek<B> {
     pub fn new(body: B, limit: usize) -> Self {
         let done = body.is_end_stream();
         Peek {
-            body: Box::pin(body),
-            frames: VecDeque::new(),
-            buffered: 0,
-            seen: 0,
-            error: None,
-            done,
-            limit,
+            inner: Box::pin(Inner {
+                body,
+                frames: VecDeque::new(),
+                buffered: 0,
+                seen: 0,
+                error: None,
+                done,
+                limit,
+            }),
         }
-    }
-
-    /// The most frames this peek holds.
-    fn max_frames(&self) -> usize {
-        (self.limit / BYTES_PER_FRAME).max(MIN_FRAMES)
     }
 
     /// Reads ahead until the body ends, fails, or passes the limits.
     ///
     /// Call it until it is ready; calling it again after that returns the same answer.
     pub fn poll_peek(&mut self, cx: &mut Context<'_>) -> Poll<Peeked> {
-        let bound = u64::try_from(self.limit).unwrap_or(u64::MAX);
+        let mut this = self.inner.as_mut().project();
+        let bound = u64::try_from(*this.limit).unwrap_or(u64::MAX);
+        let max_frames = (*this.limit / BYTES_PER_FRAME).max(MIN_FRAMES);
         for _ in 0..FRAMES_PER_POLL {
-            if self.error.is_some() {
+            if this.error.is_some() {
                 return Poll::Ready(Peeked::Failed);
             }
-            if self.buffered > bound || self.seen >= self.max_frames() {
+            if *this.buffered > bound || *this.seen >= max_frames {
                 return Poll::Ready(Peeked::Overflow);
             }
-            if self.done || self.body.is_end_stream() {
-                self.done = true;
+            if *this.done || this.body.is_end_stream() {
+                *this.done = true;
                 return Poll::Ready(Peeked::Complete);
             }
-            match ready!(self.body.as_mut().poll_frame(cx)) {
-                None => self.done = true,
+            match ready!(this.body.as_mut().poll_frame(cx)) {
+                None => *this.done = true,
                 Some(Err(e)) => {
-                    self.error = Some(e);
-                    self.done = true;
+                    *this.error = Some(e);
+                    *this.done = true;
                 }
                 Some(Ok(frame)) => {
-                    self.seen += 1;
+                    *this.seen += 1;
                     if let Some(data) = frame.data_ref() {
                         if !data.has_remaining() {
                             continue;
                         }
-                        self.buffered = self.buffered.saturating_add(data_len(data));
+                        *this.buffered = this.buffered.saturating_add(data_len(data));
                     }
-                    self.frames.push_back(frame);
+                    this.frames.push_back(frame);
                 }
             }
         }
@@ -141,7 +152,7 @@ impl<B: Body> Peek<B> {
 
     /// Whether the whole body was read without an error.
     pub fn is_complete(&self) -> bool {
-        self.done && self.error.is_none()
+        self.inner.done && self.inner.error.is_none()
     }
 
     /// The data bytes read so far, as one slice: borrowed when they came in one piece (the
@@ -149,15 +160,16 @@ impl<B: Body> Peek<B> {
     /// chunk cannot be read without consuming it (a `Buf` in more pieces than one vectored
     /// read returns; hyper's `Bytes` never is).
     pub fn bytes(&self) -> Option<Cow<'_, [u8]>> {
-        let mut data = self.frames.iter().filter_map(Frame::data_ref);
+        let inner = &*self.inner;
+        let mut data = inner.frames.iter().filter_map(Frame::data_ref);
         match (data.next(), data.next()) {
             (None, _) => Some(Cow::Borrowed(&[])),
             (Some(only), None) if only.chunk().len() == only.remaining() => {
                 Some(Cow::Borrowed(only.chunk()))
             }
             _ => {
-                let mut buf = Vec::with_capacity(usize::try_from(self.buffered).unwrap_or(0));
-                for data in self.frames.iter().filter_map(Frame::data_ref) {
+                let mut buf = Vec::with_capacity(usize::try_from(inner.buffered).unwrap_or(0));
+                for data in inner.frames.iter().filter_map(Frame::data_ref) {
                     if !copy_buf(data, &mut buf) {
                         return None;
                     }
@@ -175,37 +187,42 @@ impl<B: Body> Peek<B> {
     }
 
     fn poll_replay(&mut self, cx: &mut Context<'_>) -> PolledFrame<B> {
-        if let Some(frame) = self.frames.pop_front() {
+        let this = self.inner.as_mut().project();
+        if let Some(frame) = this.frames.pop_front() {
             if let Some(data) = frame.data_ref() {
-                self.buffered = self.buffered.saturating_sub(data_len(data));
+                *this.buffered = this.buffered.saturating_sub(data_len(data));
             }
             return Poll::Ready(Some(Ok(frame)));
         }
-        if let Some(error) = self.error.take() {
+        if let Some(error) = this.error.take() {
             return Poll::Ready(Some(Err(error)));
         }
-        if self.done {
+        if *this.done {
             return Poll::Ready(None);
         }
-        let polled = self.body.as_mut().poll_frame(cx);
+        let polled = this.body.poll_frame(cx);
         if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
-            self.done = true;
+            *this.done = true;
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.frames.is_empty() && self.error.is_none() && (self.done || self.body.is_end_stream())
+        let inner = &*self.inner;
+        inner.frames.is_empty()
+            && inner.error.is_none()
+            && (inner.done || inner.body.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.done {
-            return SizeHint::with_exact(self.buffered);
+        let inner = &*self.inner;
+        if inner.done {
+            return SizeHint::with_exact(inner.buffered);
         }
-        let rest = self.body.size_hint();
+        let rest = inner.body.size_hint();
         let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower().saturating_add(self.buffered));
-        if let Some(upper) = rest.upper().and_then(|u| u.checked_add(self.buffered)) {
+        hint.set_lower(rest.lower().saturating_add(inner.buffered));
+        if let Some(upper) = rest.upper().and_then(|u| u.checked_add(inner.buffered)) {
             hint.set_upper(upper);
         }
         hint
@@ -214,12 +231,13 @@ impl<B: Body> Peek<B> {
 
 impl<B: Body> fmt::Debug for Peek<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
         f.debug_struct("Peek")
-            .field("frames", &self.frames.len())
-            .field("buffered", &self.buffered)
-            .field("error", &self.error.is_some())
-            .field("done", &self.done)
-            .field("limit", &self.limit)
+            .field("frames", &inner.frames.len())
+            .field("buffered", &inner.buffered)
+            .field("error", &inner.error.is_some())
+            .field("done", &inner.done)
+            .field("limit", &inner.limit)
             .finish_non_exhaustive()
     }
 }
@@ -251,7 +269,7 @@ pin_project_lite::pin_project! {
     /// frame for frame.
     ///
     /// When nothing was peeked (the common case) it is the inner body itself, polled
-    /// directly, at no cost. When a [`Peek`] read a prefix, it yields the frames read (the
+    /// directly, at no cost, and one word larger at most (a [`Peek`] is one pointer). When a [`Peek`] read a prefix, it yields the frames read (the
     /// same values, not copies), then the error that ended the read if any, then the rest
     /// of the inner body as it streams.
     pub struct PeekBody<B: Body> {
@@ -427,7 +445,7 @@ mod tests {
             .collect();
         let mut p = Peek::new(frames(dribble), 1024);
         assert_eq!(peek(&mut p).await, Peeked::Overflow);
-        assert_eq!(p.frames.len(), MIN_FRAMES, "1 KiB may hold 64 frames");
+        assert_eq!(p.inner.frames.len(), MIN_FRAMES, "1 KiB may hold 64 frames");
         // Nothing is lost: every byte still reaches the caller.
         let all = p.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(all.len(), 1000);
@@ -439,9 +457,27 @@ mod tests {
         script.push(Ok(Frame::data(Bytes::from_static(b"{}"))));
         let mut p = Peek::new(frames(script), 100);
         assert_eq!(peek(&mut p).await, Peeked::Overflow);
-        assert!(p.frames.is_empty(), "empty frames are not held");
+        assert!(p.inner.frames.is_empty(), "empty frames are not held");
         let all = p.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(all, "{}", "the rest still reaches the caller");
+    }
+
+    #[test]
+    fn a_peek_is_one_pointer_and_a_plain_body_grows_by_a_word_at_most() {
+        use std::mem::size_of;
+        type Full32 = Full<Bytes>;
+        let word = size_of::<usize>();
+        assert_eq!(size_of::<Peek<Full32>>(), word);
+        assert!(size_of::<PeekBody<Full32>>() <= size_of::<Full32>() + word);
+        // Layers that each wrap the body (classify, poll, the deadline) add a word each.
+        assert!(size_of::<PeekBody<PeekBody<Full32>>>() <= size_of::<Full32>() + 2 * word);
+        assert!(
+            size_of::<http::Response<PeekBody<Full32>>>()
+                <= size_of::<http::Response<Full32>>() + word
+        );
+        // An error type held only while peeking does not grow the plain body either.
+        type Boxed = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+        assert!(size_of::<PeekBody<Boxed>>() <= size_of::<Boxed>() + word);
     }
 
     #[tokio::test]
