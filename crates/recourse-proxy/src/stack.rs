@@ -88,14 +88,10 @@ pub(crate) fn build(
     }
     if config.poll {
         let poll = AsyncPollLayer::new().layer(rebox_requests(service));
-        // A poll error that is not the upstream's own (a timeout, a failed job) becomes
-        // a message; the proxy answers 502 for either.
-        service = boxed(poll.map_err(
-            |e: recourse_poll::PollError<BoxError>| match e.into_inner() {
-                Ok(inner) => inner,
-                Err(own) => BoxError::from(own.to_string()),
-            },
-        ));
+        // A poll error that is not the upstream's own (a timeout, a failed job) is boxed
+        // as its public type, which the outermost stage names in `recourse.requests`
+        // (`poll_error`, `deadline`); the proxy answers 502 for either.
+        service = boxed(poll.map_err(recourse_poll::PollError::into_box_error));
     }
     if config.breaker {
         service = answer_refusals(service);

@@ -185,16 +185,18 @@ pub(crate) struct Failure {
 /// [`recourse_core::sent`] (the mechanism the retry layer uses to find a refusal): a
 /// registered error hands over the error it wraps, a refusal says it was not sent
 /// ([`Sent::No`]: `refused`), and the poll and redirect layers hand over their own reasons
-/// as public types, named here. Anything else is a `transport_error`.
+/// as public types, named here. A boxed error (`Box<dyn Error>`, as a stack that boxes
+/// its errors holds) is read down its `source()` chain with the same table
+/// ([`own_reason`]). Anything else is a `transport_error`.
 pub(crate) fn failure<E: 'static>(error: &E) -> Failure {
     let mut current: &(dyn Any + 'static) = error;
     // Layers wrap errors a few deep at most; the bound guards a pathological chain.
     for _ in 0..16 {
-        if let Some(outcome) = own_reason(current) {
-            return Failure {
-                outcome,
-                refusal: None,
-            };
+        if let Some(failure) = own_reason(current) {
+            return failure;
+        }
+        if let Some(boxed) = boxed(current) {
+            return failure_in_chain(boxed);
         }
         match sent::verdict(current) {
             Sent::No => {
@@ -213,36 +215,109 @@ pub(crate) fn failure<E: 'static>(error: &E) -> Failure {
     }
 }
 
-/// The outcome of the poll and redirect layers' own reasons, which they hand over as
-/// their public types.
-fn own_reason(error: &(dyn Any + 'static)) -> Option<&'static str> {
+/// The error a boxed error holds, if `error` is one.
+fn boxed<'a>(error: &'a (dyn Any + 'static)) -> Option<&'a (dyn std::error::Error + 'static)> {
+    use std::error::Error;
+    if let Some(e) = error.downcast_ref::<Box<dyn Error + Send + Sync>>() {
+        return Some(&**e);
+    }
+    if let Some(e) = error.downcast_ref::<Box<dyn Error + Send>>() {
+        return Some(&**e);
+    }
+    error.downcast_ref::<Box<dyn Error>>().map(|e| &**e)
+}
+
+/// Names the failure a boxed error stands for: the first error of its `source()` chain
+/// that [`own_reason`] names, else a `transport_error`.
+fn failure_in_chain(error: &(dyn std::error::Error + 'static)) -> Failure {
+    let mut next = Some(error);
+    // The same bound as the typed walk.
+    for _ in 0..16 {
+        let Some(error) = next else { break };
+        if let Some(failure) = own_reason(error) {
+            return failure;
+        }
+        next = error.source();
+    }
+    Failure {
+        outcome: outcome::TRANSPORT_ERROR,
+        refusal: None,
+    }
+}
+
+/// An error seen either as `dyn Any` (a typed error) or as `dyn Error` (a link of a boxed
+/// error's chain), so that [`own_reason`] is one table for both.
+trait Look {
+    fn get<T: std::error::Error + 'static>(&self) -> Option<&T>;
+}
+
+impl Look for dyn Any {
+    fn get<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.downcast_ref()
+    }
+}
+
+impl Look for dyn std::error::Error {
+    fn get<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.downcast_ref()
+    }
+}
+
+/// The failure the layers' own public error types stand for: the poll and redirect
+/// layers' reasons, the deadline, the breaker's refusals, a request body over its limit
+/// (`client_error`: the request's fault, RFC 9110 §15.5.14).
+fn own_reason<L: Look + ?Sized>(error: &L) -> Option<Failure> {
     use recourse_core::headers::LocationError;
     use recourse_core::origin::Downgrade;
+    let named = |outcome| {
+        Some(Failure {
+            outcome,
+            refusal: None,
+        })
+    };
     #[cfg(feature = "poll")]
     {
         use crate::poll::{PollTimeout, ProtocolViolation, TimeoutReason};
-        if let Some(timeout) = error.downcast_ref::<PollTimeout>() {
-            return Some(match timeout.reason() {
+        if let Some(timeout) = error.get::<PollTimeout>() {
+            return named(match timeout.reason() {
                 TimeoutReason::Deadline => outcome::DEADLINE,
                 _ => outcome::POLL_ERROR,
             });
         }
-        if error.is::<ProtocolViolation>() {
-            return Some(outcome::POLL_ERROR);
+        if error.get::<ProtocolViolation>().is_some() {
+            return named(outcome::POLL_ERROR);
         }
     }
     #[cfg(feature = "redirect")]
     {
         use crate::redirect::{DeadlineExpired, RedirectLoop, TooManyRedirects};
-        if error.is::<DeadlineExpired>() {
-            return Some(outcome::DEADLINE);
+        if error.get::<DeadlineExpired>().is_some() {
+            return named(outcome::DEADLINE);
         }
-        if error.is::<TooManyRedirects>() || error.is::<RedirectLoop>() {
-            return Some(outcome::NOT_FOLLOWED);
+        if error.get::<TooManyRedirects>().is_some() || error.get::<RedirectLoop>().is_some() {
+            return named(outcome::NOT_FOLLOWED);
         }
     }
-    if error.is::<Downgrade>() || error.is::<LocationError>() {
-        return Some(outcome::NOT_FOLLOWED);
+    #[cfg(feature = "breaker")]
+    {
+        if let Some(o) = error.get::<crate::breaker::Overloaded>() {
+            return Some(breaker_refusals::overloaded(o));
+        }
+        if let Some(open) = error.get::<crate::breaker::CircuitOpen>() {
+            return Some(breaker_refusals::circuit_open(open));
+        }
+    }
+    if error.get::<Downgrade>().is_some() || error.get::<LocationError>().is_some() {
+        return named(outcome::NOT_FOLLOWED);
+    }
+    if error
+        .get::<crate::DeadlineError<std::convert::Infallible>>()
+        .is_some()
+    {
+        return named(outcome::DEADLINE);
+    }
+    if error.get::<http_body_util::LengthLimitError>().is_some() {
+        return named(outcome::CLIENT_ERROR);
     }
     None
 }
@@ -286,8 +361,10 @@ mod breaker_refusals {
 
     use tower_service::Service;
 
-    use crate::breaker::BreakerError;
+    use crate::breaker::{BreakerError, CircuitOpen, Overloaded};
+    use crate::observe::Failure;
     use crate::report::Refusal;
+    use recourse_core::observe::outcome;
 
     /// A pass-through service right below the breaker of the [`ClientStack`](crate::ClientStack),
     /// so that the outermost layer can read the breaker's refusals (their reason, origin
@@ -347,18 +424,33 @@ mod breaker_refusals {
     fn find<E: 'static>(error: &(dyn Any + 'static)) -> Option<Refusal> {
         let error = error.downcast_ref::<BreakerError<E>>()?;
         if let Some(o) = error.overloaded() {
-            return Some(Refusal {
+            return overloaded(o).refusal;
+        }
+        circuit_open(error.circuit_open()?).refusal
+    }
+
+    /// A request held back by an origin's `Retry-After`.
+    pub(super) fn overloaded(o: &Overloaded) -> Failure {
+        Failure {
+            outcome: outcome::REFUSED,
+            refusal: Some(Refusal {
                 reason: "overloaded",
                 origin: o.origin().to_owned(),
                 until: Some(o.until()),
-            });
+            }),
         }
-        let open = error.circuit_open()?;
-        Some(Refusal {
-            reason: "circuit_open",
-            origin: open.origin().to_owned(),
-            until: open.until(),
-        })
+    }
+
+    /// A request refused by an origin's open circuit.
+    pub(super) fn circuit_open(open: &CircuitOpen) -> Failure {
+        Failure {
+            outcome: outcome::REFUSED,
+            refusal: Some(Refusal {
+                reason: "circuit_open",
+                origin: open.origin().to_owned(),
+                until: open.until(),
+            }),
+        }
     }
 }
 
