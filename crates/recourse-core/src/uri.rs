@@ -110,7 +110,7 @@ impl InlineUri {
     }
 
     /// Keeps `uri` if it is absolute (has a scheme and an authority).
-    #[inline]
+    #[inline(always)]
     pub fn capture(uri: &Uri) -> InlineUri {
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return InlineUri(Repr::None);
