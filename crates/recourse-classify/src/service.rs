@@ -91,7 +91,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let base = if self.resolve_locations {
             InlineUri::capture(req.uri())

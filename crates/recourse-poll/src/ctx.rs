@@ -24,7 +24,7 @@ pub(crate) struct Ctx<P> {
 }
 
 impl<P> Ctx<P> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn capture<B>(req: &Request<B>, config: Arc<Config>, policy: P) -> Self {
         let mut forwarded = Forwarded::default();
         let headers = req.headers();

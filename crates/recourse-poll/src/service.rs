@@ -95,7 +95,7 @@ where
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if let Some(resume) = req.extensions().get::<Resume>() {
             // The ready service is not called: it goes on to send the polls.
