@@ -83,7 +83,7 @@ where
 {
     type Output = Result<Response<PeekBody<ResBody>>, PollError<S::Error>>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
