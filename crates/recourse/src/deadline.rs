@@ -163,31 +163,76 @@ impl Timer {
             TimerProj::Unarmed { .. } => Poll::Pending,
         }
     }
+
+    /// Brings the timer forward to `until` if that is earlier than when it fires.
+    fn tighten(self: Pin<&mut Self>, until: Instant) {
+        match self.project() {
+            TimerProj::Unarmed { at } => *at = (*at).min(until),
+            TimerProj::Armed { sleep } => {
+                if until < sleep.deadline() {
+                    sleep.reset(until);
+                }
+            }
+        }
+    }
 }
 
 /// A reported response whose body's first bytes are being read for the report.
+///
+/// The report is sent exactly once: by [`finish`](Self::finish), or, when the excerpt is
+/// dropped before (the caller dropped the request's future while the body was being
+/// read), by its `Drop`, with the bytes read so far.
 struct Excerpt<B: Body> {
-    parts: http::response::Parts,
-    peek: Peek<B>,
-    reporting: Reporting,
-    report: Report,
+    /// The response, taken by `finish`.
+    response: Option<(http::response::Parts, Peek<B>)>,
+    /// The report and where it goes, taken when it is sent.
+    unsent: Option<(Reporting, Report)>,
 }
 
 impl<B: Body> Excerpt<B> {
-    /// Sends the report with the bytes read, and gives the response back with its whole
-    /// body: the frames read, then the rest.
-    fn finish(self) -> Response<PeekBody<B>> {
-        let Excerpt {
-            parts,
-            peek,
-            reporting,
-            mut report,
-        } = self;
+    fn new(res: Response<B>, limit: usize, reporting: Reporting, report: Report) -> Self {
+        let (parts, body) = res.into_parts();
+        Excerpt {
+            response: Some((parts, Peek::new(body, limit))),
+            unsent: Some((reporting, report)),
+        }
+    }
+
+    /// Reads ahead; ready when the body ended, failed or passed the limit.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.response.as_mut() {
+            Some((_, peek)) => peek.poll_peek(cx).map(drop),
+            None => Poll::Ready(()),
+        }
+    }
+
+    /// Sends the report (unless it was) with the bytes read so far.
+    fn send(&mut self) {
+        let Some((reporting, mut report)) = self.unsent.take() else {
+            return;
+        };
         let limit = reporting.excerpt_limit();
-        let read = peek.bytes().unwrap_or_default();
+        let read = self
+            .response
+            .as_ref()
+            .and_then(|(_, peek)| peek.bytes())
+            .unwrap_or_default();
         report.excerpt = Some(Bytes::copy_from_slice(&read[..read.len().min(limit)]));
         reporting.send(report);
-        Response::from_parts(parts, peek.into_body())
+    }
+
+    /// Sends the report with the bytes read, and gives the response back with its whole
+    /// body: the frames read, then the rest.
+    fn finish(&mut self) -> Option<Response<PeekBody<B>>> {
+        self.send();
+        let (parts, peek) = self.response.take()?;
+        Some(Response::from_parts(parts, peek.into_body()))
+    }
+}
+
+impl<B: Body> Drop for Excerpt<B> {
+    fn drop(&mut self) {
+        self.send();
     }
 }
 
@@ -224,7 +269,7 @@ where
     type Output = Result<Response<PeekBody<B>>, DeadlineError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         if this.excerpt.is_some() {
             return poll_excerpt(this.excerpt, this.timer, cx).map(Ok);
         }
@@ -253,13 +298,13 @@ where
                 reporting.send(report);
                 return Poll::Ready(Ok(res.map(PeekBody::new)));
             }
-            let (parts, body) = res.into_parts();
-            *this.excerpt = Some(Box::new(Excerpt {
-                parts,
-                peek: Peek::new(body, limit),
-                reporting,
-                report,
-            }));
+            // Hold the response back no longer than the wait (nor the deadline): the
+            // timer has nothing else to time any more. A wait too long to add to the
+            // clock leaves the deadline alone.
+            if let Some(until) = Instant::now().checked_add(reporting.excerpt_wait_limit()) {
+                this.timer.as_mut().tighten(until);
+            }
+            *this.excerpt = Some(Box::new(Excerpt::new(res, limit, reporting, report)));
             return poll_excerpt(this.excerpt, this.timer, cx).map(Ok);
         }
         ready!(this.timer.poll(cx));
@@ -277,8 +322,9 @@ where
     }
 }
 
-/// Reads a reported failure's first bytes within the deadline (when it passes, the report
-/// keeps what was read), then reports it and gives the response back.
+/// Reads a reported failure's first bytes until the timer fires (the excerpt's wait, or
+/// the deadline if earlier; the report then keeps what was read), then reports it and
+/// gives the response back.
 fn poll_excerpt<B: Body>(
     excerpt: &mut Option<Box<Excerpt<B>>>,
     timer: Pin<&mut Timer>,
@@ -288,11 +334,12 @@ fn poll_excerpt<B: Body>(
         // Only called with an excerpt in progress.
         return Poll::Pending;
     };
-    if reading.peek.poll_peek(cx).is_pending() && timer.poll(cx).is_pending() {
+    if reading.poll_read(cx).is_pending() && timer.poll(cx).is_pending() {
         return Poll::Pending;
     }
-    match excerpt.take() {
-        Some(done) => Poll::Ready(done.finish()),
+    match excerpt.take().and_then(|mut done| done.finish()) {
+        Some(res) => Poll::Ready(res),
+        // `finish` is called once, on the excerpt that holds the response.
         None => Poll::Pending,
     }
 }

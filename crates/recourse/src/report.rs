@@ -48,6 +48,15 @@ use crate::observe::Failure;
 /// The default of [`Reporting::excerpt`]: the first KiB of a reported response's body.
 pub const DEFAULT_EXCERPT: usize = 1024;
 
+/// The default of [`Reporting::excerpt_wait`]: 250 ms.
+///
+/// An error body is usually written with the head or right behind it: a quarter of a
+/// second lets it arrive from a server that flushes the head first, even an
+/// intercontinental round trip (about 150 ms) away, while a body that trickles or stalls
+/// holds back a failure the caller is waiting for by a quarter of a second at most, not
+/// up to the request's deadline.
+pub const DEFAULT_EXCERPT_WAIT: Duration = Duration::from_millis(250);
+
 /// Receives the [`Report`] of each request whose final answer is a failure to report.
 ///
 /// Closures `Fn(Report)` implement it. It is called on the task that awaited the request,
@@ -215,7 +224,8 @@ impl fmt::Display for Report {
 /// Which failures to report and how: the reporter, the classes (by default
 /// [`Class::Retryable`]: 500 and 503 once the retries ran out), the breaker's refusals (on
 /// by default), the request-id header (`x-request-id` by default), whether the query may
-/// appear in the path, and how much of a reported body to keep ([`DEFAULT_EXCERPT`]).
+/// appear in the path, how much of a reported body to keep ([`DEFAULT_EXCERPT`]) and how
+/// long to wait for it ([`DEFAULT_EXCERPT_WAIT`]).
 #[derive(Clone)]
 pub struct Reporting {
     reporter: Arc<dyn Reporter>,
@@ -225,6 +235,7 @@ pub struct Reporting {
     header: HeaderName,
     query: bool,
     excerpt: usize,
+    excerpt_wait: Duration,
 }
 
 impl fmt::Debug for Reporting {
@@ -236,6 +247,7 @@ impl fmt::Debug for Reporting {
             .field("header", &self.header)
             .field("query", &self.query)
             .field("excerpt", &self.excerpt)
+            .field("excerpt_wait", &self.excerpt_wait)
             .finish_non_exhaustive()
     }
 }
@@ -267,6 +279,7 @@ impl Reporting {
             header: HeaderName::from_static("x-request-id"),
             query: false,
             excerpt: DEFAULT_EXCERPT,
+            excerpt_wait: DEFAULT_EXCERPT_WAIT,
         }
     }
 
@@ -290,18 +303,42 @@ impl Reporting {
     }
 
     /// Keeps at most `limit` bytes of the body of each reported response in
-    /// [`Report::excerpt`] ([`DEFAULT_EXCERPT`] by default; 0: none). They are read ahead
-    /// before the response is handed back, within the request's deadline, and the caller
-    /// still reads the whole body, byte for byte; responses that are not reported are
-    /// never read ahead.
+    /// [`Report::excerpt`] ([`DEFAULT_EXCERPT`] by default; 0: none, and the report is
+    /// sent as soon as the head arrives).
+    ///
+    /// They are read ahead before the response is handed back, until `limit` bytes came,
+    /// the body ended, or [`excerpt_wait`](Self::excerpt_wait) passed (never past the
+    /// request's deadline), whichever is first; the report then holds what came. The
+    /// caller still reads the whole body, byte for byte, in the frames the server sent;
+    /// responses that are not reported are never read ahead.
+    ///
+    /// The report is sent exactly once: when the response is handed back, or, if the
+    /// caller drops the request's future while the excerpt is being read (its own timeout,
+    /// a `select!`), then, with what was read so far.
     pub fn excerpt(mut self, limit: usize) -> Self {
         self.excerpt = limit;
+        self
+    }
+
+    /// Holds a reported response back at most `wait` while its [`excerpt`](Self::excerpt)
+    /// is read ([`DEFAULT_EXCERPT_WAIT`] by default), and never past the request's
+    /// deadline: a failure whose body trickles or stalls reaches the caller `wait` after
+    /// its head at the latest, and its report keeps the bytes that came by then (none,
+    /// with [`Duration::ZERO`], unless they were already there). The caller still reads
+    /// the rest of the body as it arrives.
+    pub fn excerpt_wait(mut self, wait: Duration) -> Self {
+        self.excerpt_wait = wait;
         self
     }
 
     /// How many bytes of a reported body to keep.
     pub(crate) fn excerpt_limit(&self) -> usize {
         self.excerpt
+    }
+
+    /// How long to hold a reported response back for its excerpt.
+    pub(crate) fn excerpt_wait_limit(&self) -> Duration {
+        self.excerpt_wait
     }
 
     /// Hands `report` to the reporter.

@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use recourse::ClientStackLayer;
 use recourse::breaker::BreakerLayer;
-use recourse::report::{DEFAULT_EXCERPT, Report, Reporting};
+use recourse::report::{DEFAULT_EXCERPT, DEFAULT_EXCERPT_WAIT, Report, Reporting};
 use recourse_testkit::{Reply, TestServer};
 use support::{HANG, Stack, get, stack_with, text};
 use tokio::time::{Instant, timeout};
@@ -284,16 +284,22 @@ async fn reading_the_excerpt_stops_at_the_deadline() {
     let layer = ClientStackLayer::new()
         .deadline(Duration::from_secs(3))
         .retry(recourse::retry::RetryLayer::new().max_retries(0))
-        .report(Reporting::new(move |r: Report| {
-            sink.lock().unwrap().push(r)
-        }));
+        // A wait longer than the deadline: the deadline caps it.
+        .report(
+            Reporting::new(move |r: Report| sink.lock().unwrap().push(r))
+                .excerpt_wait(Duration::from_secs(60)),
+        );
     let stack = stack_with(layer);
     let t0 = Instant::now();
     let res = timeout(HANG, stack.oneshot(get(server.uri("/trickle"))))
         .await
         .expect("in time")
         .expect("the 503, handed back at the deadline");
-    assert!(Instant::now() - t0 <= Duration::from_secs(3));
+    assert_eq!(
+        Instant::now() - t0,
+        Duration::from_secs(3),
+        "at the deadline"
+    );
     let excerpt = seen.lock().unwrap()[0]
         .excerpt
         .clone()
@@ -307,4 +313,85 @@ async fn reading_the_excerpt_stops_at_the_deadline() {
     let mut body = res.into_body();
     let first = body.frame().await.expect("a frame").expect("data");
     assert!(excerpt.starts_with(first.data_ref().expect("data")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_gives_up_mid_excerpt_still_gets_the_failure_reported_once() {
+    let server = TestServer::start().await;
+    // Ten bytes a second, the first at once.
+    let chunks = (0..20).map(|_| Bytes::from_static(b"0123456789")).collect();
+    server.script(
+        "/trickle",
+        [Reply::status(503).chunked(chunks, Duration::from_secs(1))],
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let layer = ClientStackLayer::new()
+        .deadline(Duration::from_secs(60))
+        .retry(recourse::retry::RetryLayer::new().max_retries(0))
+        .report(
+            Reporting::new(move |r: Report| sink.lock().unwrap().push(r))
+                .excerpt_wait(Duration::from_secs(30)),
+        );
+    let stack = stack_with(layer);
+    // The caller's own timeout drops the request's future while the excerpt is read
+    // (chunks at 0, 1 and 2 s came; the 1 KiB and the 30 s wait are far off).
+    let gave_up = timeout(
+        Duration::from_millis(2500),
+        stack.oneshot(get(server.uri("/trickle"))),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the caller's timeout fired first");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "reported when the future was dropped");
+        assert_eq!(seen[0].status.map(|s| s.as_u16()), Some(503));
+        assert_eq!(
+            seen[0].excerpt.as_deref(),
+            Some(&b"0123456789".repeat(3)[..]),
+            "what was read before the drop"
+        );
+    }
+    // Nothing else reports it later.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "exactly once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_holds_the_response_back_only_for_the_excerpt_wait() {
+    let server = TestServer::start().await;
+    // The first bytes at once, the rest 20 s later: far short of the 1 KiB excerpt.
+    let chunks = vec![
+        Bytes::from_static(b"{\"error\":"),
+        Bytes::from_static(b"\"maintenance\"}"),
+    ];
+    server.script(
+        "/stall",
+        [Reply::status(503).chunked(chunks, Duration::from_secs(20))],
+    );
+    let (stack, seen) = reporting(
+        ClientStackLayer::new()
+            .deadline(Duration::from_secs(60))
+            .retry(recourse::retry::RetryLayer::new().max_retries(0)),
+    );
+    let t0 = Instant::now();
+    let res = timeout(HANG, stack.oneshot(get(server.uri("/stall"))))
+        .await
+        .expect("in time")
+        .expect("the 503");
+    assert_eq!(res.status(), 503);
+    assert_eq!(
+        Instant::now() - t0,
+        DEFAULT_EXCERPT_WAIT,
+        "handed over after the excerpt's wait, not at the body's end or the deadline"
+    );
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "reported when handed over");
+        assert_eq!(seen[0].excerpt_text().as_deref(), Some("{\"error\":"));
+    }
+    // The caller still reads every byte, as the server sends them.
+    assert_eq!(text(res).await.unwrap(), "{\"error\":\"maintenance\"}");
+    assert_eq!(Instant::now() - t0, Duration::from_secs(20));
+    assert_eq!(seen.lock().unwrap().len(), 1, "reported once");
 }
