@@ -11,7 +11,7 @@ use http::{Extensions, HeaderMap, Response, StatusCode, header};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use recourse_core::body::{Peek, PeekBody, Peeked};
-use recourse_core::observe::{Stopwatch, attr, class_label, method_label, metric};
+use recourse_core::observe::{Stopwatch, attr, class_label, method_label};
 use recourse_core::{Class, FinalUri, InlineUri, json};
 
 use crate::codes::BodyCodes;
@@ -104,14 +104,7 @@ impl Observed {
         };
         let class_label = class.map_or("none", class_label);
         if let Some(elapsed) = elapsed {
-            // Static keys (the label values are from fixed lists): no allocation per attempt.
-            recourse_core::metric_with!(
-                histogram,
-                metric::REQUEST_DURATION,
-                "http.request.method" => self.method; ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"],
-                "recourse.class" => class_label; ["informational", "success", "application_failure", "pending", "redirect", "not_modified", "client_error", "retryable", "server_error", "none"]
-            )
-            .record(elapsed.as_secs_f64());
+            recourse_core::observe::record_attempt_duration(self.method, class_label, elapsed);
         }
         if self.span.is_disabled() {
             return;
