@@ -10,6 +10,10 @@
 //! `cargo bench --bench loopback`; `RECOURSE_BENCH_ROUNDS` (default 15) and
 //! `RECOURSE_BENCH_LOOPBACK_MS` (time per client per round and level, default 500);
 //! `RECOURSE_BENCH_LOOPBACK_LAYERS=1` also measures each layer alone (diagnosis);
+//! `RECOURSE_BENCH_LOOPBACK_ONLY=NAME` with `RECOURSE_BENCH_LOOPBACK_REQUESTS=N` (diagnosis
+//! under callgrind) runs only the client named NAME (`bare Client`, `full stack + Client`
+//! or a layer's name of the LAYERS mode): a warm-up of 200 requests, then N requests one
+//! after the other, and exits; two runs (N and 2N) give the instructions of one request;
 //! `RECOURSE_BENCH_JSON=PATH` also writes the results as JSON (per concurrency level and
 //! client: requests/s, ratio and paired ratio to the bare client, CPU per request and CPU
 //! ratio; the full stack's goal, ≥ 0.95 of the bare client, and whether it is met), which
@@ -52,8 +56,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
-/// Sends requests one after the other until `end`; returns how many completed.
-async fn worker<S, R>(mut svc: S, uri: Uri, end: Instant) -> u64
+/// Sends requests one after the other until `end` or `limit` requests; returns how many
+/// completed.
+async fn worker<S, R>(mut svc: S, uri: Uri, end: Instant, limit: u64) -> u64
 where
     S: Service<Request<Empty<Bytes>>, Response = Response<R>>,
     S::Error: Debug,
@@ -61,7 +66,7 @@ where
     R::Error: Debug,
 {
     let mut done = 0;
-    while Instant::now() < end {
+    while done < limit && Instant::now() < end {
         let mut req = Request::new(Empty::new());
         *req.uri_mut() = uri.clone();
         let res = svc
@@ -96,8 +101,15 @@ struct Sample {
     cpu_us: Option<f64>,
 }
 
-/// `concurrency` workers sharing `svc` (cloned) for `time`.
-fn throughput<S, R>(rt: &Runtime, svc: &S, uri: &Uri, concurrency: usize, time: Duration) -> Sample
+/// `concurrency` workers sharing `svc` (cloned) for `time` (or `limit` requests each).
+fn throughput<S, R>(
+    rt: &Runtime,
+    svc: &S,
+    uri: &Uri,
+    concurrency: usize,
+    time: Duration,
+    limit: u64,
+) -> Sample
 where
     S: Service<Request<Empty<Bytes>>, Response = Response<R>, Future: Send>
         + Clone
@@ -112,7 +124,7 @@ where
         let start = Instant::now();
         let end = start + time;
         let tasks: Vec<_> = (0..concurrency)
-            .map(|_| tokio::spawn(worker(svc.clone(), uri.clone(), end)))
+            .map(|_| tokio::spawn(worker(svc.clone(), uri.clone(), end, limit)))
             .collect();
         let mut total = 0;
         for task in tasks {
@@ -132,8 +144,15 @@ where
     })
 }
 
-/// Runs one client: requests/s at a concurrency for a time.
-type Measure = Box<dyn Fn(&Runtime, &Uri, usize, Duration) -> Sample>;
+/// Diagnosis: `requests` requests one after the other (concurrency 1), counted rather than
+/// timed.
+fn run_requests(rt: &Runtime, run: &Measure, uri: &Uri, requests: u64) {
+    run(rt, uri, 1, Duration::from_secs(3600), requests);
+}
+
+/// Runs one client: requests/s at a concurrency for a time (or a number of requests per
+/// worker).
+type Measure = Box<dyn Fn(&Runtime, &Uri, usize, Duration, u64) -> Sample>;
 
 fn measure<S, R>(svc: S) -> Measure
 where
@@ -145,7 +164,9 @@ where
     R: Body + Send + 'static,
     R::Error: Debug,
 {
-    Box::new(move |rt, uri, concurrency, time| throughput(rt, &svc, uri, concurrency, time))
+    Box::new(move |rt, uri, concurrency, time, limit| {
+        throughput(rt, &svc, uri, concurrency, time, limit)
+    })
 }
 
 /// Issue 19's goal: the full stack's throughput at least this fraction of the bare
@@ -183,7 +204,8 @@ fn main() {
             measure(common::full_stack(client().build_http())),
         ),
     ];
-    if std::env::var_os("RECOURSE_BENCH_LOOPBACK_LAYERS").is_some() {
+    let only = std::env::var("RECOURSE_BENCH_LOOPBACK_ONLY").ok();
+    if std::env::var_os("RECOURSE_BENCH_LOOPBACK_LAYERS").is_some() || only.is_some() {
         // Diagnosis: each layer alone around its own client.
         clients.extend([
             (
@@ -214,12 +236,23 @@ fn main() {
             ),
         ]);
     }
+    if let Some(only) = only {
+        let requests = env_u64("RECOURSE_BENCH_LOOPBACK_REQUESTS", 1000);
+        let Some((_, run)) = clients.iter().find(|(name, _)| *name == only) else {
+            eprintln!("RECOURSE_BENCH_LOOPBACK_ONLY={only:?}: no such client");
+            std::process::exit(2);
+        };
+        run_requests(&rt, run, &uri, 200);
+        run_requests(&rt, run, &uri, requests);
+        rt.block_on(server.shutdown());
+        return;
+    }
     let n = clients.len();
 
     // Warm up: connections, pools, caches.
     for &c in &levels {
         for (_, run) in &clients {
-            run(&rt, &uri, c, time / 4);
+            run(&rt, &uri, c, time / 4, u64::MAX);
         }
     }
     // samples[level][client]
@@ -232,7 +265,7 @@ fn main() {
                 order.reverse();
             }
             for i in order {
-                samples[l][i].push(clients[i].1(&rt, &uri, c, time));
+                samples[l][i].push(clients[i].1(&rt, &uri, c, time, u64::MAX));
             }
         }
         eprintln!("round {}/{rounds} done", round + 1);
