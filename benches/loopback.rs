@@ -165,8 +165,52 @@ where
     R::Error: Debug,
 {
     Box::new(move |rt, uri, concurrency, time, limit| {
+        if limit != u64::MAX {
+            // Diagnosis (ONLY mode): what each request moves around.
+            eprintln!(
+                "service {} B, response future {} B, response body {} B",
+                std::mem::size_of::<S>(),
+                std::mem::size_of::<S::Future>(),
+                std::mem::size_of::<R>()
+            );
+        }
         throughput(rt, &svc, uri, concurrency, time, limit)
     })
+}
+
+/// Diagnosis: hyper-util's `Client` (304 bytes, several `Arc`s) behind one `Arc`, so that
+/// the layers that keep a clone of the inner service per request copy 8 bytes and touch one
+/// counter.
+struct SharedClient<B>(
+    std::sync::Arc<Client<hyper_util::client::legacy::connect::HttpConnector, B>>,
+);
+
+impl<B> Clone for SharedClient<B> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<B> Service<Request<B>> for SharedClient<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<hyper::body::Incoming>;
+    type Error = hyper_util::client::legacy::Error;
+    type Future = hyper_util::client::legacy::ResponseFuture;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.0.request(req)
+    }
 }
 
 /// Issue 19's goal: the full stack's throughput at least this fraction of the bare
@@ -209,6 +253,12 @@ fn main() {
         // Diagnosis: each layer alone around its own client.
         clients.extend([
             (
+                "full stack + Arc<Client>",
+                measure(common::full_stack(SharedClient(std::sync::Arc::new(
+                    client().build_http(),
+                )))),
+            ),
+            (
                 "deadline",
                 measure(
                     SetDeadlineLayer::new(Duration::from_secs(30)).layer(client().build_http()),
@@ -242,6 +292,15 @@ fn main() {
             eprintln!("RECOURSE_BENCH_LOOPBACK_ONLY={only:?}: no such client");
             std::process::exit(2);
         };
+        type Inner = recourse::ReplayBody<
+            recourse::redirect::RedirectBody<recourse::poll::PollRequestBody<Empty<Bytes>>>,
+        >;
+        eprintln!(
+            "request to the bare Client {} B, request the full stack sends it {} B (body {} B)",
+            std::mem::size_of::<Request<Empty<Bytes>>>(),
+            std::mem::size_of::<Request<Inner>>(),
+            std::mem::size_of::<Inner>()
+        );
         run_requests(&rt, run, &uri, 200);
         run_requests(&rt, run, &uri, requests);
         rt.block_on(server.shutdown());
