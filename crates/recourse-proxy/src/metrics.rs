@@ -537,7 +537,9 @@ mod tests {
         ::metrics::with_local_recorder(&other, || drop(open));
         let first = first.render();
         assert!(
-            first.lines().any(|l| l == "recourse_proxy_connections_open 0"),
+            first
+                .lines()
+                .any(|l| l == "recourse_proxy_connections_open 0"),
             "{first}"
         );
         let second = second.render();
