@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::conn::{IdleIo, InFlight, InFlightGuard};
-use crate::counted::{RequestBody, ResponseBody};
+use crate::counted::{ResponseBody, request_body, response_body};
 use crate::forwarded::{self, ClientFacts};
 use crate::hop::{Via, strip_for_forwarding};
 use crate::metrics::{self, Prometheus, upstream_error as kind};
@@ -356,7 +356,7 @@ impl Proxy {
         *res.version_mut() = version;
         drop(in_flight);
         let status = res.status();
-        Ok(res.map(|body| ResponseBody::new(body, method, status, watch)))
+        Ok(res.map(|body| response_body(body, method, status, watch)))
     }
 
     /// [`forward`](Self::forward) in the access log's span, then the access log line. The
@@ -466,7 +466,7 @@ fn cache_status<B>(res: &Response<B>) -> Option<&'static str> {
 
 /// The request body, counted and limited to `limit` bytes, boxed.
 fn limited(body: Incoming, limit: usize) -> ProxyBody {
-    Limited::new(RequestBody::new(body), limit).boxed_unsync()
+    Limited::new(request_body(body), limit).boxed_unsync()
 }
 
 /// The future of an upstream call.
