@@ -137,14 +137,16 @@ impl<E> BreakerError<E> {
     }
 
     /// What this error says about its request having been sent (see
-    /// [`recourse_core::sent`]): a refusal was not sent; an inner error may know.
+    /// [`recourse_core::sent`]): a refusal was not sent, and hands over why (the
+    /// [`Overloaded`] or [`CircuitOpen`]); an inner error may know.
     pub(crate) fn sent(&self) -> Sent<'_>
     where
         E: 'static,
     {
         match &self.kind {
             Kind::Inner(e) => Sent::Inner(e),
-            _ => Sent::No,
+            Kind::Overloaded(o) => Sent::Refused(&**o),
+            Kind::CircuitOpen(c) => Sent::Refused(&**c),
         }
     }
 

@@ -35,6 +35,11 @@ use std::sync::{PoisonError, RwLock};
 pub enum Sent<'a> {
     /// The request was not sent: it may be sent again, whatever its method.
     No,
+    /// The request was not sent because a layer refused it, and this is why (the
+    /// breaker's `Overloaded` or `CircuitOpen`, say): it may be sent again, whatever its
+    /// method, and an observer can read the refusal without knowing the refusing layer's
+    /// generic error type.
+    Refused(&'a (dyn Any + 'static)),
     /// The error wraps another one (an inner service's), which may know.
     Inner(&'a (dyn Any + 'static)),
     /// Nothing is known (the type is not registered, or the error does not say).
@@ -104,5 +109,16 @@ mod tests {
         };
         assert_eq!(inner.downcast_ref::<u8>(), Some(&7));
         assert!(matches!(verdict(&7u8), Sent::Unknown));
+    }
+
+    struct Refusing(&'static str);
+
+    #[test]
+    fn a_refusal_hands_over_why() {
+        register::<Refusing>(|r| Sent::Refused(&r.0));
+        let Sent::Refused(why) = verdict(&Refusing("overloaded")) else {
+            panic!("expected the refusal");
+        };
+        assert_eq!(why.downcast_ref::<&str>(), Some(&"overloaded"));
     }
 }

@@ -210,7 +210,7 @@ impl Config {
                 return verdict;
             }
             match sent::verdict(current) {
-                Sent::No => return true,
+                Sent::No | Sent::Refused(_) => return true,
                 Sent::Inner(inner) => current = inner,
                 Sent::Unknown => break,
             }

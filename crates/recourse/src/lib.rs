@@ -59,8 +59,6 @@ mod stack;
 
 pub use deadline::{DeadlineError, DeadlineFuture, SetDeadline, SetDeadlineLayer};
 pub use ext::ServiceBuilderExt;
-#[cfg(feature = "breaker")]
-pub use observe::BreakerRefusals;
 pub use recourse_core as core;
 pub use recourse_core::body::ReplayBody;
 pub use recourse_core::{Attempt, Class, Deadline, History, Step};

@@ -1,8 +1,7 @@
 //! The outermost span of a logical request, the metrics read from its final answer, and
 //! what a request that ended in an error ended in (its outcome, a breaker's refusal).
 
-use std::any::{Any, TypeId};
-use std::sync::{PoisonError, RwLock};
+use std::any::Any;
 
 use http::{Request, Response};
 use recourse_core::sent::{self, Sent};
@@ -184,7 +183,7 @@ pub(crate) struct Failure {
 /// Names the failure `error` stands for, looking through the errors the layers wrap with
 /// [`recourse_core::sent`] (the mechanism the retry layer uses to find a refusal): a
 /// registered error hands over the error it wraps, a refusal says it was not sent
-/// ([`Sent::No`]: `refused`), and the poll and redirect layers hand over their own reasons
+/// ([`Sent::No`], [`Sent::Refused`] with the reason and reopening time: `refused`), and the poll and redirect layers hand over their own reasons
 /// as public types, named here. A boxed error (`Box<dyn Error>`, as a stack that boxes
 /// its errors holds) is read down its `source()` chain with the same table
 /// ([`own_reason`]). Anything else is a `transport_error`.
@@ -202,8 +201,16 @@ pub(crate) fn failure<E: 'static>(error: &E) -> Failure {
             Sent::No => {
                 return Failure {
                     outcome: outcome::REFUSED,
-                    refusal: refusal_of(current),
+                    refusal: None,
                 };
+            }
+            // The refusing layer hands over why (the breaker's `Overloaded` or
+            // `CircuitOpen`), named by the same table as everything else.
+            Sent::Refused(why) => {
+                return own_reason(why).unwrap_or(Failure {
+                    outcome: outcome::REFUSED,
+                    refusal: None,
+                });
             }
             Sent::Inner(inner) => current = inner,
             Sent::Unknown => break,
@@ -322,112 +329,12 @@ fn own_reason<L: Look + ?Sized>(error: &L) -> Option<Failure> {
     None
 }
 
-/// How to read a refusal out of an error type that says it was not sent.
-type FindRefusal = fn(&(dyn Any + 'static)) -> Option<Refusal>;
-
-/// The error types whose refusals can be read, registered where their type is known
-/// ([`BreakerRefusals`]).
-static REFUSALS: RwLock<Vec<(TypeId, FindRefusal)>> = RwLock::new(Vec::new());
-
-/// Registers how to read the refusal out of errors of type `T` (once per type).
-#[cfg_attr(not(feature = "breaker"), allow(dead_code))]
-fn register_refusals<T: Any>(find: FindRefusal) {
-    let id = TypeId::of::<T>();
-    let known = |list: &[(TypeId, FindRefusal)]| list.iter().any(|(t, _)| *t == id);
-    if known(&REFUSALS.read().unwrap_or_else(PoisonError::into_inner)) {
-        return;
-    }
-    let mut list = REFUSALS.write().unwrap_or_else(PoisonError::into_inner);
-    if !known(&list) {
-        list.push((id, find));
-    }
-}
-
-/// The refusal `error` carries, if its type was registered.
-fn refusal_of(error: &(dyn Any + 'static)) -> Option<Refusal> {
-    let id = error.type_id();
-    let list = REFUSALS.read().unwrap_or_else(PoisonError::into_inner);
-    let (_, find) = list.iter().find(|(t, _)| *t == id)?;
-    find(error)
-}
-
-#[cfg(feature = "breaker")]
-pub use breaker_refusals::BreakerRefusals;
-
 #[cfg(feature = "breaker")]
 mod breaker_refusals {
-    use std::any::Any;
-    use std::task::{Context, Poll};
-
-    use tower_service::Service;
-
-    use crate::breaker::{BreakerError, CircuitOpen, Overloaded};
+    use crate::breaker::{CircuitOpen, Overloaded};
     use crate::observe::Failure;
     use crate::report::Refusal;
     use recourse_core::observe::outcome;
-
-    /// A pass-through service right below the breaker of the [`ClientStack`](crate::ClientStack),
-    /// so that the outermost layer can read the breaker's refusals (their reason, origin
-    /// and reopening time) for its counters and its reports.
-    ///
-    /// The breaker's error, `BreakerError<E>`, is generic over the error `E` of the
-    /// service below it, which only this service knows: the first time the breaker asks
-    /// it whether it is ready (which the breaker does before every request, the ones it
-    /// refuses included) it registers how to read a `BreakerError<E>`, so that even a
-    /// stack's very first request, refused, is read. Requests, responses, errors and
-    /// futures pass through unchanged; nothing is allocated.
-    #[derive(Clone, Debug)]
-    pub struct BreakerRefusals<S> {
-        inner: S,
-        registered: bool,
-    }
-
-    impl<S> BreakerRefusals<S> {
-        /// Wraps `inner`, the service below a breaker.
-        pub fn new(inner: S) -> Self {
-            BreakerRefusals {
-                inner,
-                registered: false,
-            }
-        }
-
-        recourse_core::inner_service_accessors!();
-    }
-
-    impl<S, R> Service<R> for BreakerRefusals<S>
-    where
-        S: Service<R>,
-        S::Error: 'static,
-    {
-        type Response = S::Response;
-        type Error = S::Error;
-        type Future = S::Future;
-
-        #[inline]
-        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            // Here rather than in `call`: a request the breaker refuses never reaches
-            // `call`, but the breaker polls this service first.
-            if !self.registered {
-                super::register_refusals::<BreakerError<S::Error>>(find::<S::Error>);
-                self.registered = true;
-            }
-            self.inner.poll_ready(cx)
-        }
-
-        #[inline]
-        fn call(&mut self, req: R) -> Self::Future {
-            self.inner.call(req)
-        }
-    }
-
-    /// The refusal of a `BreakerError<E>`.
-    fn find<E: 'static>(error: &(dyn Any + 'static)) -> Option<Refusal> {
-        let error = error.downcast_ref::<BreakerError<E>>()?;
-        if let Some(o) = error.overloaded() {
-            return overloaded(o).refusal;
-        }
-        circuit_open(error.circuit_open()?).refusal
-    }
 
     /// A request held back by an origin's `Retry-After`.
     pub(super) fn overloaded(o: &Overloaded) -> Failure {
@@ -464,7 +371,6 @@ mod tests {
     use http_body_util::Empty;
     use tower::{Layer, ServiceExt};
 
-    use super::BreakerRefusals;
     use crate::SetDeadlineLayer;
     use crate::breaker::BreakerLayer;
     use crate::report::{Report, Reporting};
@@ -493,7 +399,7 @@ mod tests {
             Ok::<_, std::convert::Infallible>(res)
         });
         let res = breaker
-            .layer(BreakerRefusals::new(busy))
+            .layer(busy)
             .oneshot(get("http://origin.test/a"))
             .await
             .unwrap();
@@ -510,7 +416,7 @@ mod tests {
             .report(Reporting::new(move |r: Report| {
                 sink.lock().unwrap().push(r)
             }))
-            .layer(breaker.layer(BreakerRefusals::new(never)));
+            .layer(breaker.layer(never));
         let err = stack
             .oneshot(get("http://origin.test/b"))
             .await

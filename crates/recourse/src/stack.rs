@@ -9,8 +9,6 @@ use crate::breaker::{Breaker, BreakerLayer};
 use crate::cache::{Cache, CacheLayer, MemoryStore, Store};
 use crate::classify::{Classify, ClassifyLayer, StatusTable};
 use crate::deadline::{SetDeadline, SetDeadlineLayer};
-#[cfg(feature = "breaker")]
-use crate::observe::BreakerRefusals;
 use crate::poll::{AsyncPoll, AsyncPollLayer};
 use crate::redirect::{Redirect, RedirectLayer};
 use crate::report::Reporting;
@@ -33,9 +31,6 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 /// S          the HTTP client (hyper-util's legacy Client, or any Service<Request<B>>)
 /// ```
 ///
-/// [`BreakerRefusals`](crate::BreakerRefusals), a pass-through right below the breaker, lets
-/// the deadline layer read the breaker's refusals for its counters and reports.
-///
 /// The breaker (feature `breaker`) sits below the retry layer: its refusals are errors
 /// that prove the request was not sent, so the retry layer may try again (even a POST)
 /// within the deadline, and every retry meets the breaker's state (a retry storm meets an
@@ -48,9 +43,7 @@ pub type ClientStack<
     St = MemoryStore,
     TP = crate::retry::Standard,
     CP = StatusTable,
-> = SetDeadline<
-    AsyncPoll<Redirect<Cache<Retry<Breaker<BreakerRefusals<Classify<S, CP>>>, TP>, St>, RP>, PP>,
->;
+> = SetDeadline<AsyncPoll<Redirect<Cache<Retry<Breaker<Classify<S, CP>>, TP>, St>, RP>, PP>>;
 
 /// The recommended client stack around `S` (without the feature `breaker`), outermost
 /// first: deadline, poll, redirect, cache, retry, classify, `S`.
@@ -253,9 +246,8 @@ where
 
     fn layer(&self, inner: S) -> Self::Service {
         let service = self.classify.layer(inner);
-        // The breaker's refusals, readable by the outermost layer (counters, reports).
         #[cfg(feature = "breaker")]
-        let service = self.breaker.layer(BreakerRefusals::new(service));
+        let service = self.breaker.layer(service);
         let service = self.retry.layer(service);
         let service = self.cache.layer(service);
         let service = self.redirect.layer(service);

@@ -70,9 +70,7 @@ async fn the_full_stack_future_size() {
                     recourse::retry::RetryLayer::new().layer(
                         recourse::breaker::BreakerLayer::new()
                             .circuit_breaking(false)
-                            .layer(recourse::BreakerRefusals::new(
-                                recourse::classify::ClassifyLayer::new().layer(service_fn(ok)),
-                            )),
+                            .layer(recourse::classify::ClassifyLayer::new().layer(service_fn(ok))),
                     ),
                 ),
             ),
